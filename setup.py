@@ -1,0 +1,38 @@
+"""Packaging for jukebox-nb: every field comes from `settings.ini` (nbdev 2)."""
+from configparser import ConfigParser
+from pathlib import Path
+
+import setuptools
+
+cfg = ConfigParser(delimiters=["="])
+cfg.read(Path(__file__).parent / "settings.ini")
+cfg = cfg["DEFAULT"]
+
+licenses = {"apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License")}
+lic = licenses[cfg["license"]]
+readme = Path(__file__).parent / "README.md"
+
+setuptools.setup(
+    name=cfg["repo"],
+    version=cfg["version"],
+    description=cfg["description"],
+    long_description=readme.read_text() if readme.exists() else "",
+    long_description_content_type="text/markdown",
+    author=cfg["author"],
+    author_email=cfg["author_email"],
+    license=lic[0],
+    url=cfg["git_url"],
+    keywords=cfg["keywords"].split(),
+    classifiers=["Programming Language :: Python :: 3", "License :: " + lic[1]],
+    python_requires=">=" + cfg["min_python"],
+    packages=setuptools.find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
+    include_package_data=True,
+    package_data={cfg["lib_name"]: ["assets/*", "assets/**/*"]},
+    install_requires=cfg["requirements"].split(),
+    extras_require={"dev": cfg["dev_requirements"].split()},
+    entry_points={
+        "console_scripts": cfg["console_scripts"].split(),
+        "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"],
+    },
+    zip_safe=False,
+)
