@@ -7,6 +7,7 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0 MPLBACKEND=Agg
 echo "== export check: nbs/ vs jukebox_nb/"
 python scripts/check_export.py
+python scripts/make_readme.py --check
 echo "== nbdev_test (every notebook, CPU)"
 nbdev_test --n_workers 2 --timing
 echo "== pytest"
