@@ -1,0 +1,269 @@
+"Metadata, cache, dataset and corpus building for `jukebox_nb.data` (issue 2, items 5 and 6)."
+import json
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from jukebox_nb.audio import save_wav
+from jukebox_nb.data import (METADATA_FILE, AudioCache, CorpusError, MetadataError, MusicDataset, Track,
+                             build_corpus, parse_track, read_metadata, split_tracks, track_licence, write_metadata)
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SR = 16000
+OK = dict(path="a.wav", artist="A", genres=["g"], title="T", licence="CC0-1.0", source="test")
+
+
+def make_corpus(root: Path, seconds=(1.0, 2.0, 3.0, 0.5), sr=SR, stereo=False) -> list[Track]:
+    rng = np.random.default_rng(0); tracks = []
+    for i, s in enumerate(seconds):
+        x = 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * np.arange(int(s * sr)) / sr) + 0.01 * rng.standard_normal(int(s * sr))
+        save_wav(root / f"t{i}.wav", np.stack([x, -x]) if stereo else x, sr)
+        tracks.append(Track(f"t{i}.wav", f"artist{i % 2}", ("g1",) if i % 2 else ("g1", "g2"), f"T{i}", "CC0-1.0", "test"))
+    write_metadata(root / METADATA_FILE, tracks)
+    return tracks
+
+
+# ---- metadata -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change,msg", [
+    (dict(artist=None), "missing field 'artist'"), (dict(genres=None), "missing field 'genres'"),
+    (dict(licence=None), "missing field 'licence'"), (dict(title=""), "field 'title' must be a non-empty string"),
+    (dict(genres=[]), "'genres' must be a non-empty list"), (dict(genres=["ok", 3]), "'genres' must be a non-empty list"),
+    (dict(lyrics=5), "'lyrics' must be a string"), (dict(alignment=[[0, 1]]), "alignment' item 0"),
+    (dict(alignment=[[0, float("nan"), "x"]]), "alignment' item 0"), (dict(path="/abs.wav"), "must be relative"),
+    (dict(licence_url="x"), "unknown field(s) ['licence_url']")])
+def test_metadata_errors_name_file_line_and_field(tmp_path, change, msg):
+    bad = {k: v for k, v in {**OK, **change}.items() if v is not None}
+    p = tmp_path / METADATA_FILE
+    p.write_text(json.dumps(OK) + "\n" + json.dumps({**bad, "path": bad.get("path", "b.wav")} if "path" not in change else bad) + "\n")
+    with pytest.raises(MetadataError) as e: read_metadata(p)
+    assert f"{p} line 2: " in str(e.value) and msg in str(e.value)
+
+
+def test_metadata_file_level_errors(tmp_path):
+    with pytest.raises(MetadataError, match="no such metadata file"): read_metadata(tmp_path / "nope.jsonl")
+    (tmp_path / "e.jsonl").write_text("\n\n")
+    with pytest.raises(MetadataError, match="no tracks listed"): read_metadata(tmp_path / "e.jsonl")
+    (tmp_path / "l.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(MetadataError, match="line 1: expected a JSON object"): read_metadata(tmp_path / "l.jsonl")
+
+
+@SETTINGS
+@given(artist=st.text(min_size=1).filter(str.strip), genres=st.lists(st.text(min_size=1).filter(str.strip), min_size=1, max_size=4),
+       lyrics=st.none() | st.text(),
+       align=st.none() | st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100), st.text()).map(
+           lambda a: [min(a[0], a[1]), max(a[0], a[1]), a[2]]), max_size=5))
+def test_metadata_roundtrip(tmp_path, artist, genres, lyrics, align):
+    t = parse_track({**OK, "artist": artist, "genres": genres, "lyrics": lyrics, "alignment": align})
+    write_metadata(tmp_path / "m.jsonl", [t])
+    assert read_metadata(tmp_path / "m.jsonl") == [t]
+
+
+# ---- cache and dataset ------------------------------------------------------------------------------------
+
+def test_split_is_by_track_disjoint_and_stable_when_tracks_are_added():
+    paths = [f"song{i}.flac" for i in range(50)]
+    a = split_tracks(paths, 0.2, seed=3)
+    assert len(a["valid"]) == 10 and not set(a["valid"]) & set(a["train"])
+    b = split_tracks(paths + [f"new{i}.flac" for i in range(5)], 0.2, seed=3)
+    moved = {paths[i] for i in a["valid"]} ^ {(paths + [f"new{i}.flac" for i in range(5)])[i] for i in b["valid"] if i < 50}
+    assert len(moved) <= 2  # adding tracks moves at most a boundary track or two
+    with pytest.raises(ValueError, match="valid_fraction"): split_tracks(paths, 1.0)
+
+
+def test_dataset_labels_timing_and_coverage(tmp_path):
+    make_corpus(tmp_path)
+    ds = MusicDataset(tmp_path, SR // 2, split="all", sr=SR, max_genres=3)
+    assert len(ds) == int(6.5 * SR) // (SR // 2) == 13
+    counts = np.zeros(4)
+    for i in range(len(ds)):
+        it = ds[i]
+        assert it["audio"].shape == (1, SR // 2) and it["audio"].dtype == torch.float32
+        assert it["fraction"] == pytest.approx(it["start"] / it["total"])
+        t = ds.tracks[it["track"]]
+        assert it["total"] == pytest.approx(sf.info(str(tmp_path / t.path)).duration)
+        assert it["start"] + (0.5 if it["total"] >= 0.5 else 0) <= it["total"] + 1e-9
+        assert ds.artists[it["artist_id"]] == t.artist
+        assert [ds.genres[g] for g in it["genre_ids"].tolist() if g >= 0] == list(t.genres)
+        assert it["genre_ids"].tolist()[len(t.genres):] == [-1] * (3 - len(t.genres))
+        counts[it["track"]] += 1
+    assert counts.tolist() == [2, 4, 6, 1]  # crops in proportion to track length
+    with pytest.raises(IndexError): ds[len(ds)]
+
+
+def test_dataset_is_deterministic_across_instances_and_workers(tmp_path):
+    make_corpus(tmp_path, stereo=True)
+    mk = lambda: MusicDataset(tmp_path, 4000, split="all", sr=SR, seed=7, aug_blend=True)
+    a, b = mk(), mk()
+    for i in [0, 5, 11]:
+        assert torch.equal(a[i]["audio"], b[i]["audio"]) and a[i]["start"] == b[i]["start"]
+    serial = [x["audio"] for x in torch.utils.data.DataLoader(a, batch_size=4)]
+    parallel = [x["audio"] for x in torch.utils.data.DataLoader(b, batch_size=4, num_workers=2)]
+    assert all(torch.equal(s, p) for s, p in zip(serial, parallel))
+    c = mk(); c.set_epoch(1)
+    assert any(a[i]["start"] != c[i]["start"] for i in range(len(a)))
+    d = MusicDataset(tmp_path, 4000, split="all", sr=SR, seed=8, aug_blend=True)
+    assert any(not torch.equal(a[i]["audio"], d[i]["audio"]) for i in range(len(a)))
+
+
+def test_train_valid_disjoint_and_vocab_shared(tmp_path):
+    make_corpus(tmp_path, seconds=(1.0,) * 10)
+    tr = MusicDataset(tmp_path, 1000, "train", valid_fraction=0.3, sr=SR)
+    va = MusicDataset(tmp_path, 1000, "valid", valid_fraction=0.3, sr=SR)
+    assert len(va.track_ids) == 3 and len(tr.track_ids) == 7 and not set(tr.track_ids) & set(va.track_ids)
+    assert tr.artists == va.artists and tr.genres == va.genres
+    assert {va[i]["track"] for i in range(len(va))} <= set(va.track_ids)
+    with pytest.raises(ValueError, match="split must be"): MusicDataset(tmp_path, 1000, "test", sr=SR)
+    with pytest.raises(ValueError, match="sample_length"): MusicDataset(tmp_path, 0, sr=SR)
+
+
+def test_cache_rebuilds_only_stale_entries(tmp_path):
+    tracks = make_corpus(tmp_path)
+    c1 = AudioCache(tmp_path, tracks, sr=SR).build()
+    stamps = {p: c1.file(p).stat().st_mtime_ns for p in c1.frames}
+    save_wav(tmp_path / "t1.wav", np.full(1234, 0.2), SR)
+    c2 = AudioCache(tmp_path, tracks, sr=SR).build()
+    assert c2.frames["t1.wav"] == 1234 and c2.file("t1.wav").stat().st_mtime_ns != stamps["t1.wav"]
+    assert all(c2.file(p).stat().st_mtime_ns == stamps[p] for p in stamps if p != "t1.wav")
+    # a different rate is a different cache
+    c3 = AudioCache(tmp_path, tracks, sr=8000).build()
+    assert c3.cache_dir != c2.cache_dir and c3.frames["t1.wav"] == 617
+    # a corrupt index is rebuilt, not fatal
+    (c2.cache_dir / "index.json").write_text("{garbage")
+    assert AudioCache(tmp_path, tracks, sr=SR).build().frames == c2.frames
+
+
+def test_metadata_problems_in_dataset(tmp_path):
+    make_corpus(tmp_path)
+    with pytest.raises(MetadataError, match="more than max_genres=1"): MusicDataset(tmp_path, 100, sr=SR, max_genres=1)
+    (tmp_path / METADATA_FILE).write_text(json.dumps({**OK, "path": "t0.wav"}) + "\n" + json.dumps({"path": "t1.wav"}) + "\n")
+    with pytest.raises(MetadataError, match="line 2: missing field 'artist'"): MusicDataset(tmp_path, 100, sr=SR)
+
+
+# ---- bad input: property-based ----------------------------------------------------------------------------
+
+@SETTINGS
+@given(blobs=st.lists(st.tuples(st.binary(max_size=2000), st.sampled_from([".wav", ".flac", ".ogg", ".mp3"])),
+                      min_size=1, max_size=4))
+def test_dataset_skips_random_byte_files_and_never_crashes(tmp_path_factory, blobs):
+    root = tmp_path_factory.mktemp("c")
+    tracks = make_corpus(root, seconds=(1.0, 1.5))
+    for j, (data, ext) in enumerate(blobs):
+        (root / f"junk{j}{ext}").write_bytes(data)
+        tracks.append(Track(f"junk{j}{ext}", "junk", ("g1",), f"J{j}", "CC0-1.0", "hypothesis"))
+    write_metadata(root / METADATA_FILE, tracks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = MusicDataset(root, 2000, split="all", sr=SR)
+    assert {"t0.wav", "t1.wav"} <= {ds.tracks[i].path for i in ds.track_ids}
+    assert {p for p, _ in ds.skipped} | {ds.tracks[i].path for i in ds.track_ids} == {t.path for t in tracks}
+    assert all(reason.startswith(str(root)) for _, reason in ds.skipped)
+    for i in range(len(ds)):
+        a = ds[i]["audio"]; assert torch.isfinite(a).all() and a.abs().max() <= 1
+
+
+_samples = hnp.arrays(np.float32, st.integers(0, 3000),
+                      elements=st.one_of(st.floats(-4, 4, width=32), st.sampled_from([np.nan, np.inf, -np.inf, 3e38, 0.0])))
+
+
+@SETTINGS
+@given(x=_samples, rate=st.sampled_from([8000, 16000, 44100, 96000]))
+def test_dataset_with_random_float_wavs(tmp_path_factory, x, rate):
+    "Float WAVs can hold NaN/inf/huge/empty/silent data; the dataset uses or skips them, never crashes."
+    root = tmp_path_factory.mktemp("w")
+    tracks = make_corpus(root, seconds=(1.0,))
+    sf.write(str(root / "odd.wav"), x, rate, subtype="FLOAT")
+    tracks.append(Track("odd.wav", "odd", ("g1",), "odd", "CC0-1.0", "hypothesis"))
+    write_metadata(root / METADATA_FILE, tracks)
+    ds = MusicDataset(root, 500, split="all", sr=SR)
+    finite = x.size > 0 and np.isfinite(x).all() and np.abs(x).max() >= 1e-4
+    assert ("odd.wav" in {ds.tracks[i].path for i in ds.track_ids}) == bool(finite)
+    for i in range(len(ds)):
+        a = ds[i]["audio"]; assert torch.isfinite(a).all() and a.abs().max() <= 1
+
+
+def test_track_that_breaks_mid_epoch_is_reported_not_fatal(tmp_path):
+    make_corpus(tmp_path)
+    ds = MusicDataset(tmp_path, 1000, split="all", sr=SR)
+    for p in list(ds.cache.frames)[:3]: ds.cache.file(p).write_bytes(b"not numpy")
+    ds.cache._maps.clear()
+    items = [ds[i] for i in range(len(ds))]
+    assert {ds.tracks[it["track"]].path for it in items} == {"t3.wav"}
+    assert sorted(p for p, _ in ds.skipped) == ["t0.wav", "t1.wav", "t2.wav"]
+    ds.cache.file("t3.wav").unlink(); ds.cache._maps.clear()
+    with pytest.raises(RuntimeError, match="every track of this dataset failed"): ds[0]
+
+
+# ---- build_corpus (offline) -------------------------------------------------------------------------------
+
+needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb (Debian/Ubuntu) not installed")
+
+
+def _deb(tmp: Path, pkg: str, files: dict, copyright: str | None) -> Path:
+    stage = tmp / f"stage-{pkg}"
+    (stage / "DEBIAN").mkdir(parents=True)
+    (stage / "DEBIAN/control").write_text(f"Package: {pkg}\nVersion: 2.0\nArchitecture: all\nMaintainer: M Aint <m@x.org>\nDescription: d\n")
+    for rel, seconds in files.items():
+        f = stage / rel; f.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(f), 0.2 * np.sin(np.arange(int(seconds * 8000)) * 0.1), 8000)
+    if copyright is not None:
+        doc = stage / f"usr/share/doc/{pkg}"; doc.mkdir(parents=True); (doc / "copyright").write_text(copyright)
+    deb = tmp / f"{pkg}_2.0_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(stage), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+DEP5 = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: etc/samples/loop_*.flac\nCopyright: 2015 Loop Maker\nLicense: CC0\n\n"
+        "Files: etc/samples/guitar.flac\nCopyright: 2010 Guitarist\nLicense: CC-BY-3.0\n")
+
+
+@needs_dpkg
+def test_build_corpus_per_file_licences_and_resume(tmp_path):
+    deb = _deb(tmp_path, "sonic-pi-samples", {"usr/share/sonic-pi/samples/loop_a.flac": 6,
+                                              "usr/share/sonic-pi/samples/guitar.flac": 6,
+                                              "usr/share/sonic-pi/samples/unlisted.flac": 6,
+                                              "usr/share/sonic-pi/samples/sub/loop_b.flac": 7}, DEP5)
+    calls = []
+    dl = lambda pkg, dest: calls.append(pkg) or deb
+    r = build_corpus(tmp_path / "out", ["sonic-pi-samples"], download=dl)
+    meta = {t.path: t for t in read_metadata(tmp_path / "out" / METADATA_FILE)}
+    assert set(meta) == {"audio/sonic-pi-samples/loop_a.flac", "audio/sonic-pi-samples/guitar.flac",
+                         "audio/sonic-pi-samples/sub/loop_b.flac"}
+    assert meta["audio/sonic-pi-samples/guitar.flac"].licence == "CC-BY-3.0"
+    assert meta["audio/sonic-pi-samples/guitar.flac"].artist == "Guitarist"
+    assert meta["audio/sonic-pi-samples/sub/loop_b.flac"].licence == "CC0"
+    assert meta["audio/sonic-pi-samples/loop_a.flac"].genres == ("loops",)
+    assert r.skipped == [("audio/sonic-pi-samples/unlisted.flac",
+                          "no licence found for /usr/share/sonic-pi/samples/unlisted.flac in the package's copyright file or tags")]
+    assert r.added == 3 and r.minutes == pytest.approx(19 / 60)
+    for t in meta.values(): assert (tmp_path / "out" / t.path).is_file()
+    # interrupted run: drop the last track from the metadata, run again -> only it is added back
+    tracks = list(meta.values()); write_metadata(tmp_path / "out" / METADATA_FILE, tracks[:-1])
+    r2 = build_corpus(tmp_path / "out", ["sonic-pi-samples"], download=dl)
+    assert (r2.added, r2.tracks) == (1, 3) and len(calls) == 2
+
+
+@needs_dpkg
+def test_build_corpus_reports_bad_packages(tmp_path):
+    bad = tmp_path / "broken_1_all.deb"; bad.write_bytes(b"!<arch>\nnonsense")
+    r = build_corpus(tmp_path / "o", ["broken"], download=lambda p, d: bad)
+    assert r.tracks == 0 and r.skipped[0][0] == "broken" and "not a valid .deb" in r.skipped[0][1]
+    empty = _deb(tmp_path, "no-music", {}, None)
+    r = build_corpus(tmp_path / "o2", ["no-music"], download=lambda p, d: empty)
+    assert r.skipped == [("no-music", "no audio files (.wav/.flac/.ogg/.opus/.mp3) in the package")]
+
+
+def test_track_licence_prefers_specific_stanzas():
+    assert track_licence("usr/share/x/loop_z.flac", DEP5, {}, "p") == ("CC0", "Loop Maker")
+    assert track_licence("usr/share/x/other.flac", DEP5, {}, "p") == (None, None)
+    assert track_licence("a.ogg", "free text", {"license": ["https://creativecommons.org/publicdomain/zero/1.0/"]}, "p") == ("CC0-1.0", None)
+    assert track_licence("a.ogg", "free text", {}, "singularity-music") == ("CC-BY-SA-3.0", None)
