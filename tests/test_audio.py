@@ -175,3 +175,20 @@ def test_random_arrays_validate(x):
     try: y = validate_audio(x, "arr")
     except AudioError as e: assert str(e).startswith("arr: ")
     else: assert np.isfinite(y).all() and np.abs(y).max() <= 1 and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("rate", [1, 999, 10**9, 2**32 - 1])
+def test_absurd_sample_rate_in_header(tmp_path, rate):
+    p = tmp_path / "rate.wav"
+    sf.write(str(p), np.zeros(1000) + 0.1, 8000, subtype="PCM_16")
+    b = bytearray(p.read_bytes()); assert b[24:28] == (8000).to_bytes(4, "little")  # canonical 44-byte header
+    b[24:28] = rate.to_bytes(4, "little"); p.write_bytes(bytes(b))
+    with pytest.raises(AudioError) as e: load_audio(p)
+    assert str(p) in str(e.value) and ("sample rate" in str(e.value) or "not a readable" in str(e.value))
+
+
+def test_directory_and_unknown_extension(tmp_path):
+    (tmp_path / "d.wav").mkdir()
+    with pytest.raises(AudioError, match="not a regular file"): load_audio(tmp_path / "d.wav")
+    (tmp_path / "x.m4a").write_bytes(b"1234")
+    with pytest.raises(AudioError, match="extension '.m4a' is not an audio type"): load_audio(tmp_path / "x.m4a")
