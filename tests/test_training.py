@@ -1,0 +1,154 @@
+"""Training loop (nbs/11_training.ipynb): resume reproduces the loss trajectory, atomic pruned
+checkpoints, gradient accumulation, precision fallbacks, and codebooks kept in sync across 2 processes."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from jukebox_nb.core import set_seed
+from jukebox_nb.training import ToneDataset, TrainConfig, checkpoint_dirs, read_metrics, train
+from jukebox_nb.vqvae import VQVAE, VQVAEConfig, measure_bandwidth
+
+ROOT = Path(__file__).resolve().parents[1]
+LENGTH = 2048  # samples per clip: 16 top-level tokens (the STFT loss needs more than 1024)
+
+
+def data(n: int = 12) -> ToneDataset: return ToneDataset(n=n, length=LENGTH)
+
+
+def tiny_vqvae(**overrides) -> VQVAE:
+    "The `tiny` preset with its bandwidth measured from the generated clips."
+    ds = data()
+    bw = measure_bandwidth(ds[i]["audio"][None] for i in range(len(ds)))
+    return VQVAE(VQVAEConfig.preset("tiny", bandwidth=bw, **overrides))
+
+
+def run(out, total, ckpt_every, resume=True, model=tiny_vqvae, **kw):
+    "One `train` call on generated audio, with a freshly built model as a new process would have."
+    set_seed(0)
+    cfg = TrainConfig(total_steps=total, batch_size=2, warmup_steps=2, ckpt_every=ckpt_every, log_every=1,
+                      out_dir=str(out), **kw)
+    return train(model(), data(), cfg, resume=resume, progress=False)
+
+
+@pytest.mark.parametrize("accum", [1, 2])
+def test_resume_reproduces_the_loss_trajectory(tmp_path, accum):
+    straight = run(tmp_path / "a", 6, 3, grad_accum_steps=accum)
+    first = run(tmp_path / "b", 3, 3, grad_accum_steps=accum)   # "crashes" after its checkpoint at step 3
+    rest = run(tmp_path / "b", 6, 3, grad_accum_steps=accum)    # a fresh call resumes from step 3
+    assert first.state.step == 3 and rest.state.step == 6 and [r["step"] for r in rest.history] == [4, 5, 6]
+    want = [r["loss"] for r in straight.history]
+    got = [r["loss"] for r in first.history + rest.history]
+    assert len(want) == 6 and got == pytest.approx(want, rel=1e-6, abs=1e-7)
+    csv = read_metrics(tmp_path / "b" / "metrics.csv")
+    assert [r["step"] for r in csv] == list(range(1, 7))
+    assert [r["loss"] for r in csv] == pytest.approx(want, rel=1e-6, abs=1e-7)
+    for k, v in straight.model.state_dict().items():
+        assert torch.allclose(v.float(), rest.model.state_dict()[k].float(), atol=1e-6), k
+
+
+def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path):
+    run(tmp_path, 5, 3)                                # checkpoints at 3 and 5, metrics rows 1..5
+    for p in checkpoint_dirs(tmp_path)[1:]: shutil.rmtree(p)   # lose the step-5 checkpoint
+    res = run(tmp_path, 5, 3)
+    assert [r["step"] for r in res.history] == [4, 5]
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.csv")] == [1, 2, 3, 4, 5]
+
+
+def test_checkpoints_are_complete_atomic_and_pruned(tmp_path):
+    res = run(tmp_path, 5, 1, keep_last=2)
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000004", "step_00000005"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000004", "step_00000005"]
+    ck = torch.load(res.checkpoint / "state.pt", weights_only=True)
+    assert {"format_version", "step", "train_config", "model", "optimizer", "scheduler"} <= set(ck)
+    assert ck["step"] == 5 and TrainConfig.from_dict(ck["train_config"]) == res.state.cfg
+    assert (res.checkpoint / "rng_rank0.pt").exists()
+    # a crash mid-write leaves only a hidden temporary directory (or one without state.pt): resume ignores both
+    (tmp_path / "checkpoints" / ".step_00000006.tmp").mkdir()
+    (tmp_path / "checkpoints" / "step_00000007").mkdir()
+    assert checkpoint_dirs(tmp_path)[-1].name == "step_00000005"
+
+
+def test_fresh_run_refuses_an_out_dir_with_checkpoints(tmp_path):
+    run(tmp_path, 2, 2)
+    with pytest.raises(FileExistsError, match="resume=True"): run(tmp_path, 4, 2, resume=False)
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    run(tmp_path, 2, 2)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        run(tmp_path, 4, 2, model=lambda: tiny_vqvae(l_bins=16))
+
+
+@dataclass
+class Out:
+    loss: torch.Tensor
+    metrics: dict
+
+
+class Regress(nn.Module):
+    "Stateless fake model: the mean squared error of a linear map of the audio."
+    def __init__(self):
+        super().__init__(); self.lin = nn.Linear(LENGTH, 1)
+    def forward(self, x):
+        y = self.lin(x[:, 0])
+        return Out(((y - 1) ** 2).mean(), {"y": y.mean().detach()})
+
+
+def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
+    "2 micro-batches of 2 accumulate to the gradient of one batch of 4 (the same items, same order)."
+    set_seed(0); m1 = Regress(); m2 = Regress(); m2.load_state_dict(m1.state_dict())
+    w0 = m1.lin.weight.detach().clone()
+    base = dict(total_steps=2, warmup_steps=1, ckpt_every=2, log_every=1, clip=0.0)
+    a = train(m1, data(), TrainConfig(batch_size=4, out_dir=str(tmp_path / "a"), **base), progress=False)
+    b = train(m2, data(), TrainConfig(batch_size=2, grad_accum_steps=2, out_dir=str(tmp_path / "b"), **base),
+              progress=False)
+    assert [r["loss"] for r in a.history] == pytest.approx([r["loss"] for r in b.history], rel=1e-5)
+    for k, v in a.model.state_dict().items(): assert torch.allclose(v, b.model.state_dict()[k], atol=1e-6), k
+    assert not torch.allclose(a.model.lin.weight, w0)  # it did train
+
+
+def test_bf16_on_cpu_only_when_asked_and_fp16_falls_back(tmp_path):
+    res = run(tmp_path / "bf16", 2, 2, mixed_precision="bf16")
+    assert res.state.accelerator.mixed_precision == "bf16"
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in res.history)
+    with pytest.warns(UserWarning, match="'fp16' is not supported on cpu"):
+        res = run(tmp_path / "fp16", 2, 2, mixed_precision="fp16")
+    assert res.state.accelerator.mixed_precision == "no"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_two_processes_keep_codebooks_in_sync(tmp_path):
+    "2 CPU processes (gloo) through `accelerate launch`: the synced codebooks agree, rank-local ones do not."
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), str(ROOT / "tests" / "ddp_codebook_check.py"),
+           "--out", str(tmp_path), "--steps", "3"]
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    synced = [torch.load(tmp_path / f"synced_rank{r}.pt") for r in (0, 1)]
+    local = [torch.load(tmp_path / f"local_rank{r}.pt") for r in (0, 1)]
+    buffers = synced[0]["buffers"]
+    assert buffers and set(buffers) <= set(synced[0]["state"])
+    for k in synced[0]["state"]:  # every parameter and every codebook buffer agrees across the ranks
+        assert torch.equal(synced[0]["state"][k], synced[1]["state"][k]), k
+    for k in set(local[0]["state"]) - set(buffers):  # DDP keeps the parameters equal even without the sync
+        assert torch.equal(local[0]["state"][k], local[1]["state"][k]), k
+    # without the reduction each rank's EMA statistics follow its own data ...
+    assert any(not torch.equal(local[0]["state"][k], local[1]["state"][k]) for k in buffers)
+    # ... and the reduced statistics are not simply rank 0's own
+    assert any(not torch.equal(synced[0]["state"][k], local[0]["state"][k]) for k in buffers)
+    assert (tmp_path / "synced" / "metrics.csv").exists() and checkpoint_dirs(tmp_path / "synced")
+
