@@ -8,13 +8,16 @@ Fixtures (copied/extracted from ../shared/reference/):
   conditioning tensors, teacher-forced logits `preds`, sampled tokens and per-step sampling logits;
 * `oracle_prior_summary.json`: the official per-item losses;
 * `oracle_prior_manifests.json`: every key/shape of the released prior checkpoints.
+The last tests check that bad input gets an error naming what was expected.
 """
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
+from jukebox_nb.conditioning import Metadata
 from jukebox_nb.prior import Prior, PriorConfig
 
 FIX = Path(__file__).parent / "fixtures"
@@ -142,3 +145,44 @@ def test_music_api_matches_raw_path(tensors):
         st = p.start(p.condition(y))
         inc = torch.cat([p.extend(st, z[:, :10])] + [p.extend(st, z[:, i:i + 1]) for i in range(10, 255)], 1)
     torch.testing.assert_close(inc, full[:, 32:, 79:], atol=1e-4, rtol=0)
+
+
+# ---- bad input: clear errors naming what was expected ------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_priors():
+    torch.manual_seed(0)
+    return {n: Prior(PriorConfig.preset(n)).eval() for n in ("tiny", "tiny_lyrics", "tiny_upsampler")}
+
+
+@settings(max_examples=25, deadline=None)
+@given(bad=st.one_of(st.integers(-1000, -1), st.integers(64, 10_000)), pos=st.integers(0, 31))
+def test_codes_out_of_range_are_named(tiny_priors, bad, pos):
+    p = tiny_priors["tiny"]
+    z = torch.zeros(1, 32, dtype=torch.long)
+    z[0, pos] = bad
+    y = p.tokenize([Metadata(total_length=44100 * 30)])
+    with pytest.raises(ValueError, match=r"level 2 codes out of range.*expected 0 ≤ id < 64"):
+        p(z, y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(artist=st.one_of(st.integers(-50, -1), st.integers(4111, 100_000)))
+def test_unknown_artist_is_named(tiny_priors, artist):
+    p = tiny_priors["tiny"]
+    with pytest.raises(ValueError, match=f"unknown artist id {artist}"):
+        p.tokenize([Metadata(artist=artist, total_length=44100 * 30)])
+
+
+def test_missing_or_misshaped_conditioning_is_named(tiny_priors):
+    top, lyr, up = tiny_priors["tiny"], tiny_priors["tiny_lyrics"], tiny_priors["tiny_upsampler"]
+    z = torch.zeros(1, 32, dtype=torch.long)
+    meta = [Metadata(total_length=44100 * 30)]
+    with pytest.raises(ValueError, match="conditioned on metadata"): top(z)
+    with pytest.raises(ValueError, match=r"y should have shape \(N, 17\)"): lyr(z, top.tokenize(meta))
+    with pytest.raises(ValueError, match="needs z_cond: the level 2 codes"): up(z, up.tokenize(meta))
+    with pytest.raises(ValueError, match="expects level 2 codes of length 8"): up(z, up.tokenize(meta), z)
+    with pytest.raises(ValueError, match="the top-level prior takes no z_cond"): top(z, top.tokenize(meta), z[:, :8])
+    with pytest.raises(ValueError, match=r"total_length \(raw samples\).*outside the range"):
+        top(z, top.tokenize([Metadata(total_length=30)]))  # seconds instead of samples (official issue #207)
+    with pytest.raises(ValueError, match="window holds 8"):
+        lyr.tokenize([Metadata(total_length=44100 * 30, lyric_tokens=(1,) * 9)])
