@@ -1,0 +1,116 @@
+"""VQ-VAE behaviour beyond the notebook examples: config round trips, bad input, checkpoints, training."""
+import io
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from jukebox_nb.vqvae import VQVAE, VQVAEConfig, VQVAE_PRESETS, measure_bandwidth
+
+BW = dict(l2=0.01, l1=0.1, spec=20.0)
+
+
+def tiny(**kw) -> VQVAE:
+    return VQVAE(VQVAEConfig.preset("tiny", bandwidth=BW, **kw))
+
+
+@settings(max_examples=40, deadline=None)
+@given(preset=st.sampled_from(sorted(VQVAE_PRESETS)), width=st.integers(1, 64), depth=st.integers(1, 8),
+       l_bins=st.integers(1, 4096), mu=st.floats(0.0, 0.999), cycle=st.one_of(st.none(), st.integers(1, 8)),
+       bw=st.one_of(st.none(), st.fixed_dictionaries({k: st.floats(1e-6, 1e3) for k in ("l2", "l1", "spec")})))
+def test_config_json_round_trip(preset, width, depth, l_bins, mu, cycle, bw):
+    cfg = VQVAEConfig.preset(preset, width=width, depth=depth, l_bins=l_bins, mu=mu, dilation_cycle=cycle, bandwidth=bw)
+    assert VQVAEConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.bottleneck.bins == l_bins and cfg.hop_lengths == (8, 32, 128)
+
+
+def test_from_openai_refuses_unsupported_options():
+    with pytest.raises(ValueError, match="not supported here: {'loss_fn': 'l2'}"):
+        VQVAEConfig.from_openai({"loss_fn": "l2", "width": 8})
+    assert VQVAEConfig.from_openai({"width": 8, "hvqvae_multipliers": [1, 1, 1]}).multipliers == (1, 1, 1)
+
+
+def test_encode_runs_only_the_requested_encoders():
+    model = tiny().eval()
+    calls = []
+    for l, enc in enumerate(model.encoders): enc.register_forward_hook(lambda *a, l=l: calls.append(l))
+    model.encode(torch.randn(1, 1, 1024), levels=1)
+    assert calls == [1]
+    model.encode(torch.randn(1, 1, 1024), levels=(0, 2))
+    assert calls == [1, 0, 2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.tuples(st.lists(st.integers(0, 3), max_size=3), st.integers(0, 3000)).map(lambda p: [*p[0], p[1]]),
+       dtype=st.sampled_from([torch.float32, torch.float64, torch.int16]),
+       poison=st.sampled_from([None, float("nan"), float("inf")]), level=st.integers(-1, 3))
+def test_bad_audio_raises_value_error_or_encodes(shape, dtype, poison, level):
+    """Any input either encodes to [B, T // hop] codes or raises a ValueError; never another exception."""
+    model = _MODEL
+    x = torch.zeros(shape, dtype=dtype) if dtype == torch.int16 else 0.1 * torch.randn(shape, dtype=dtype)
+    if poison is not None and x.numel() and x.is_floating_point(): x.view(-1)[x.numel() // 2] = poison
+    try:
+        codes = model.encode(x, levels=level)
+    except ValueError as e:
+        assert str(e)
+        return
+    hop = model.cfg.hop_lengths[level]
+    assert codes.shape == (x.shape[0], x.shape[-1] // hop) and x.is_floating_point() and bool(torch.isfinite(x).all())
+
+
+_MODEL = tiny().eval()
+
+
+def _step(model, opt, x):
+    out = model(x)
+    opt.zero_grad(); out.loss.backward(); opt.step()
+    return out
+
+
+def test_checkpoint_resumes_training_exactly():
+    """Codebook statistics are buffers: a saved and reloaded model continues exactly like the original."""
+    torch.manual_seed(0)
+    x = 0.1 * torch.randn(2, 1, 2048)
+    a = tiny().train(); opt_a = torch.optim.Adam(a.parameters(), 1e-3)
+    _step(a, opt_a, x)
+    buf = io.BytesIO(); torch.save({"model": a.state_dict(), "opt": opt_a.state_dict()}, buf); buf.seek(0)
+    ck = torch.load(buf, weights_only=True)
+    b = tiny().train(); b.load_state_dict(ck["model"])
+    opt_b = torch.optim.Adam(b.parameters(), 1e-3); opt_b.load_state_dict(ck["opt"])
+    for blk_a, blk_b in zip(a.bottleneck.level_blocks, b.bottleneck.level_blocks):
+        assert bool(blk_b.initted) and torch.equal(blk_a.k_elem, blk_b.k_elem)
+    torch.manual_seed(1); out_a = _step(a, opt_a, x)
+    torch.manual_seed(1); out_b = _step(b, opt_b, x)
+    assert torch.equal(out_a.loss, out_b.loss)
+    for blk_a, blk_b in zip(a.bottleneck.level_blocks, b.bottleneck.level_blocks):
+        assert torch.equal(blk_a.k, blk_b.k) and torch.equal(blk_a.k_sum, blk_b.k_sum)
+
+
+def test_other_config_checkpoint_names_mismatch():
+    small, wide = tiny(), tiny(width=8)
+    with pytest.raises(ValueError, match=r"encoders\.0\.level_blocks\.0\.model\.0\.0\.weight: checkpoint \[16, 1, 4\] vs model \[8, 1, 4\]"):
+        small.load_state_dict(wide.state_dict())
+    with pytest.raises(ValueError, match=r"unexpected: extra\.weight"):
+        small.load_state_dict({**small.state_dict(), "extra.weight": torch.zeros(1)})
+
+
+def test_training_reduces_loss_on_a_tone():
+    torch.manual_seed(0)
+    t = torch.arange(2048) / 44100
+    x = (0.3 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 660 * t))[None, None].repeat(2, 1, 1)
+    model = VQVAE(VQVAEConfig.preset("tiny", bandwidth=measure_bandwidth([x]))).train()
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    losses = [float(_step(model, opt, x).metrics["loss"]) for _ in range(40)]
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+
+def test_inference_outputs_work_with_autograd():
+    """encode/decode run under inference_mode but return ordinary tensors (a prior can embed the codes)."""
+    model = tiny().eval()
+    codes = model.encode(torch.randn(1, 1, 1024), levels=0)
+    emb = torch.nn.Embedding(32, 4)
+    emb(codes).sum().backward()
+    assert emb.weight.grad is not None
+    audio = model.decode(codes, 0)
+    (audio * torch.ones(1, requires_grad=True)).sum().backward()
