@@ -1,0 +1,340 @@
+"""The sampling engine (`jukebox_nb.sampling`) on tiny random models: every mode, the fast decode step
+against the prior's own incremental path, saving/resuming, co-composition, progress, OOM back-off,
+bad input, and 2-process distributed sampling. Speed is measured by `benchmarks/sampling.py`, not here."""
+import io
+import os
+import socket
+import subprocess
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import jukebox_nb.sampling as S
+from jukebox_nb.conditioning import Metadata
+from jukebox_nb.prior import Prior, PriorConfig
+from jukebox_nb.sampling import (Composition, Decoded, DecodeStep, Finished, JukeboxModels, LevelFinished, LevelStarted,
+                                 Notice, ResultError, SampleConfig, SampleRequest, SampleResult, TokensSampled,
+                                 WindowSampled, continue_request, load_result, progress, resample_request, resume_request,
+                                 sample, sample_iter, save_result, upsample_request)
+
+ROOT = Path(__file__).resolve().parents[1]
+SR = 44100
+
+
+def secs(top_tokens: int) -> float:
+    "Seconds that round down to exactly `top_tokens` top-level tokens."
+    return (top_tokens * 128 + 1) / SR
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.set_num_threads(1)
+    return JukeboxModels.tiny()
+
+
+def req(n_top=34, B=2, **kw):
+    kw.setdefault("seconds", secs(n_top))
+    return SampleRequest(metadata=[Metadata(artist=i + 1, genres=(i,), total_length=1) for i in range(B)], **kw)
+
+
+# ---- the decode step -------------------------------------------------------------------------------
+STEP_PRESETS = {"tiny": {}, "tiny_lyrics": {}, "tiny_single": {}, "tiny_upsampler": {}, "dense": dict(attn_order=0)}
+
+
+def _cond(p: Prior, N: int):
+    c = p.cfg
+    y = None
+    if c.labels:
+        m = [Metadata(artist=1, genres=(3,), total_length=SR * 10, offset=0, lyrics="la la la hey " * 5)] * N
+        y = p.tokenize(m)
+    z = torch.randint(c.bins, (N, c.n_ctx // c.cond_downsample)) if c.upsampler else None
+    return p.condition(y, z)
+
+
+@pytest.mark.parametrize("name", list(STEP_PRESETS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decoder_matches_extend(name, dtype):
+    "DecodeStep gives the logits of Prior.extend for every attention pattern, and leaves caches extend can continue."
+    torch.manual_seed(0)
+    over = STEP_PRESETS[name]
+    p = Prior(PriorConfig.preset("tiny" if name == "dense" else name, **over)).eval()
+    with torch.no_grad():  # live zero-initialised paths (enc_dec output projections, biases)
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    N, n = 3, p.cfg.n_ctx - 1
+    z = torch.randint(p.cfg.bins, (N, n))
+    step = DecodeStep(p, dtype)
+    with torch.inference_mode():
+        cond = _cond(p, N)
+        ref, fast = p.start(cond, N, dtype), p.start(cond, N, dtype)
+        p.extend(ref, z[:, :5]); p.extend(fast, z[:, :5])
+        first = fast.t
+        for i in range(5, n - 6):
+            want = p.extend(ref, z[:, i:i + 1])[:, -1]
+            got = step(z[:, i], fast)
+            tol = 1e-5 if dtype == torch.float32 else 2e-2
+            torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=tol)
+        step.sync_positions(fast, first)
+        torch.testing.assert_close(p.extend(fast, z[:, n - 6:]).float(), p.extend(ref, z[:, n - 6:]).float(),
+                                   atol=1e-5 if dtype == torch.float32 else 2e-2, rtol=1e-3)
+
+
+def test_fast_and_reference_paths_sample_the_same(models):
+    "Same seed, same tokens through the fast decode step and through Prior.extend."
+    r = req(40, B=2, levels=(2,))
+    a = sample(models, r, SampleConfig(decode=False))
+    b = sample(models, r, SampleConfig(decode=False, decode_step="reference"))
+    assert torch.equal(a.tokens[2], b.tokens[2])
+
+
+# ---- modes -----------------------------------------------------------------------------------------
+def test_ancestral_all_levels(models):
+    "Top first; per level LevelStarted, windows, LevelFinished, Decoded; Finished last with every level."
+    evs = list(sample_iter(models, req(34)))
+    kinds = [type(e).__name__ for e in evs]
+    assert kinds[0] == "LevelStarted" and kinds[-1] == "Finished"
+    assert [e.level for e in evs if isinstance(e, LevelStarted)] == [2, 1, 0]
+    assert [e.level for e in evs if isinstance(e, Decoded)] == [2, 1, 0]
+    res = evs[-1].result
+    assert res.complete and res.model == "tiny"
+    assert {l: tuple(t.shape) for l, t in res.tokens.items()} == {2: (2, 34), 1: (2, 136), 0: (2, 544)}
+    assert all(a.shape == (2, 34 * 128) for a in res.audio.values())
+    for l in (2, 1, 0):  # windows of a level end in increasing order and cover it
+        ends = [e.end for e in evs if isinstance(e, WindowSampled) and e.level == l]
+        assert ends == sorted(ends) and ends[-1] == res.tokens[l].shape[1]
+        assert int(res.tokens[l].max()) < 32
+
+
+def test_oracle_window_starts(models):
+    "n_ctx 256, hop fractions (0.5, 0.5, 0.125): top windows at 0/32/64 for 320 tokens, 9 level-1 windows (§11.2)."
+    big = PriorConfig.preset("tiny", bins=32, n_ctx=256, blocks=16, depth=2, min_duration=0.01)
+    up = PriorConfig.preset("tiny_upsampler", bins=32, n_ctx=256, blocks=16, depth=1)
+    torch.manual_seed(0)
+    m = JukeboxModels(models.vqvae, {2: Prior(big).eval(), 1: Prior(up).eval()}, "oracle-shaped")
+    r = SampleRequest(batch=1, seconds=secs(320), levels=(2, 1), hop_fraction=(0.5, 0.5, 0.125))
+    evs = list(sample_iter(m, r, SampleConfig(decode=False, chunk_size=256)))
+    starts = {l: [e.start for e in evs if isinstance(e, WindowSampled) and e.level == l] for l in (2, 1)}
+    assert starts[2] == [0, 32, 64]
+    assert starts[1] == list(range(0, 1025, 128)) and len(starts[1]) == 9
+    assert [e.n_windows for e in evs if isinstance(e, LevelStarted)] == [3, 9]
+    assert evs[-1].result.tokens[1].shape == (1, 1280)
+
+
+def test_continue_keeps_prefix(models):
+    "Continuing 40 top tokens to 60 gives 60 tokens whose first 40 are the old ones."
+    first = sample(models, req(40, levels=(2,)), SampleConfig(decode=False))
+    assert first.tokens[2].shape == (2, 40)
+    more = sample(models, continue_request(models, first, secs(60), seed=5))
+    assert more.tokens[2].shape == (2, 60)
+    assert torch.equal(more.tokens[2][:, :40], first.tokens[2])
+    with pytest.raises(ValueError, match="not longer than the result"):
+        continue_request(models, first, secs(30))
+
+
+def test_primed_from_audio_at_another_rate(models):
+    "Prime audio at 22.05 kHz is resampled (a Notice and a warning say so), encoded, kept, continued."
+    t = np.arange(SR // 4) / 22050
+    wave = (0.4 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    r = req(40, levels=(2,), prime_audio=wave, prime_sample_rate=22050, prime_seconds=secs(20))
+    with pytest.warns(UserWarning, match="resampled"):
+        evs = list(sample_iter(models, r, SampleConfig(decode=False)))
+    assert any(isinstance(e, Notice) and "22050 Hz resampled" in e.message for e in evs)
+    res = evs[-1].result
+    from jukebox_nb.audio import resample
+    want = models.vqvae.encode(torch.from_numpy(resample(wave, 22050, SR)[:20 * 128])[None], levels=2)
+    assert torch.equal(res.tokens[2][:, :20], want.expand(2, -1))
+    assert res.tokens[2].shape == (2, 40)
+    with pytest.raises(ValueError, match="shorter than prime_seconds"):
+        list(sample_iter(models, replace(r, prime_audio=wave[:2000], prime_sample_rate=None)))
+
+
+def test_upsampler_windows_see_the_codes_above(models, monkeypatch):
+    "Every upsampler window is conditioned on the level-above codes under it: [start/4, start/4 + n_ctx/4)."
+    top = sample(models, req(34, levels=(2,)), SampleConfig(decode=False))
+    seen, orig = [], Prior.condition
+    def spy(self, y=None, z_cond=None):
+        if z_cond is not None: seen.append((self.cfg.level, z_cond.clone()))
+        return orig(self, y, z_cond)
+    monkeypatch.setattr(Prior, "condition", spy)
+    evs = list(sample_iter(models, upsample_request(models, top, (1,)), SampleConfig(decode=False)))
+    starts = [e.start for e in evs if isinstance(e, WindowSampled)]
+    assert len(seen) == len(starts) > 1
+    for (lvl, z), s in zip(seen, starts):
+        assert lvl == 1 and torch.equal(z, top.tokens[2][:, s // 4:s // 4 + 8])
+    assert torch.equal(evs[-1].result.tokens[2], top.tokens[2])
+
+
+def test_resample_one_level(models):
+    "Re-sampling level 1 keeps level 2 exactly, draws new level-1 tokens and drops level 0."
+    full = sample(models, req(34), SampleConfig(decode=False))
+    again = sample(models, resample_request(models, full, 1), SampleConfig(decode=False))
+    assert torch.equal(again.tokens[2], full.tokens[2])
+    assert again.tokens[1].shape == full.tokens[1].shape and not torch.equal(again.tokens[1], full.tokens[1])
+    assert 0 not in again.tokens
+    with pytest.raises(ValueError, match="conditioned on level 2"):
+        list(sample_iter(models, replace(req(34), levels=(1,))))
+
+
+# ---- results that survive ----------------------------------------------------------------------------
+def test_save_load_roundtrip(models, tmp_path):
+    res = sample(models, req(34, levels=(2, 1)))
+    save_result(res, tmp_path / "r")
+    back = load_result(tmp_path / "r", models)
+    assert back.complete and back.request == replace(res.request, prime_tokens=None)
+    for l in res.tokens: assert torch.equal(back.tokens[l], res.tokens[l])
+    for l in res.audio: np.testing.assert_array_equal(back.audio[l], res.audio[l])
+    assert (tmp_path / "r" / "level_1" / "item_1.wav").exists()
+    assert not list((tmp_path / "r").rglob("*.tmp"))
+
+
+def test_result_from_another_model_is_refused(models, tmp_path):
+    res = sample(models, req(34, levels=(2,)), SampleConfig(decode=False))
+    save_result(res, tmp_path / "r")
+    other = JukeboxModels(models.vqvae, models.priors, "other")
+    with pytest.raises(ResultError, match="sampled by model 'tiny', not 'other'"):
+        load_result(tmp_path / "r", other)
+    with pytest.raises(ResultError, match="not 'other'"):
+        continue_request(other, res, secs(60))
+    with pytest.raises(ResultError, match="no result.json"):
+        load_result(tmp_path / "nothing")
+
+
+def _interrupted(models, r, stop_level, stop_window):
+    part = SampleResult(r)
+    it = sample_iter(models, r, SampleConfig(decode=False, report_every=4), into=part)
+    for ev in it:
+        if isinstance(ev, TokensSampled) and ev.level == stop_level and ev.window == stop_window: break
+    it.close()  # cancelling = closing the generator (as a widget's Cancel button does)
+    return part
+
+
+def test_interrupt_save_resume(models, tmp_path):
+    "Close the generator in the middle of level 1, save the partial result, load it, resume: complete, prefix kept."
+    r = req(34)
+    full = sample(models, r, SampleConfig(decode=False))
+    part = _interrupted(models, r, 1, 3)
+    assert not part.complete and part.tokens[2].shape == (2, 34)
+    kept = part.tokens[1].shape[1]
+    assert 0 < kept < 136 and 0 not in part.tokens  # up to the last finished window of level 1
+    save_result(part, tmp_path / "p")
+    loaded = load_result(tmp_path / "p", models)
+    assert not loaded.complete
+    done = sample(models, resume_request(models, loaded), SampleConfig(decode=False))
+    assert done.complete
+    assert {l: t.shape for l, t in done.tokens.items()} == {l: t.shape for l, t in full.tokens.items()}
+    assert torch.equal(done.tokens[2], part.tokens[2]) and torch.equal(done.tokens[1][:, :kept], part.tokens[1])
+
+
+def test_failure_inside_the_engine_keeps_finished_windows(models, monkeypatch):
+    "An error raised by the model mid-level propagates; `into` keeps every finished window, resumable."
+    r, calls = req(34, levels=(2, 1)), {"n": 0}
+    orig = DecodeStep.__call__
+    def flaky(self, tok, st):
+        calls["n"] += 1
+        if calls["n"] == 120: raise RuntimeError("device lost")
+        return orig(self, tok, st)
+    monkeypatch.setattr(DecodeStep, "__call__", flaky)
+    part = SampleResult(r)
+    with pytest.raises(RuntimeError, match="device lost"):
+        for _ in sample_iter(models, r, SampleConfig(decode=False), into=part): pass
+    monkeypatch.setattr(DecodeStep, "__call__", orig)
+    assert 2 in part.tokens and not part.complete
+    done = sample(models, resume_request(models, part), SampleConfig(decode=False))
+    for l, t in part.tokens.items(): assert torch.equal(done.tokens[l][:, :t.shape[1]], t)
+    assert done.tokens[1].shape == (2, 136)
+
+
+# ---- co-composition, progress, devices -------------------------------------------------------------
+def test_cocomposition_tree(models):
+    c = Composition(models, SampleRequest(metadata=Metadata(artist=2, total_length=1), seconds=1.0))
+    kids = c.extend(3, secs(20))
+    assert len(kids) == 3 and c.nodes[0].children == kids
+    assert all(c.nodes[k].tokens.shape == (1, 20) and c.nodes[k].preview.shape == (20 * 128,) for k in kids)
+    c.choose(kids[1])
+    grand = c.extend(2, secs(36))
+    for g in grand:  # each continuation keeps the chosen candidate's tokens
+        assert torch.equal(c.nodes[g].tokens[:, :20], c.nodes[kids[1]].tokens) and c.nodes[g].tokens.shape == (1, 36)
+    c.choose(grand[0])
+    assert c.path() == [0, kids[1], grand[0]]
+    final = c.finish((1,))
+    assert torch.equal(final.tokens[2], c.nodes[grand[0]].tokens) and final.tokens[1].shape == (1, 144)
+    with pytest.raises(KeyError, match="no node 99"): c.choose(99)
+
+
+def test_progress_bars(models):
+    buf = io.StringIO()
+    evs = list(progress(sample_iter(models, req(34, levels=(2, 1)), SampleConfig(decode=False, report_every=4)), file=buf))
+    out = buf.getvalue()
+    assert isinstance(evs[-1], Finished) and "level 2" in out and "level 1" in out and "136/136" in out
+
+
+def test_device_comes_from_accelerate():
+    from accelerate import PartialState
+    assert S.resolve_device(None) == PartialState().device
+    assert S.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_batch_backs_off_on_out_of_memory(models, monkeypatch):
+    "A window that runs out of memory at batch 4 is retried at 2, with a Notice; the result is complete."
+    orig = S.sample_tokens
+    def picky(prior, cond, prefix, *a, **k):
+        if prefix.shape[0] > 2: raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return (yield from orig(prior, cond, prefix, *a, **k))
+    monkeypatch.setattr(S, "sample_tokens", picky)
+    evs = list(sample_iter(models, req(34, B=4, levels=(2,)), SampleConfig(decode=False, max_batch_size=8)))
+    assert any(isinstance(e, Notice) and "batch 4" in e.message for e in evs)
+    assert evs[-1].result.tokens[2].shape == (4, 34)
+    def broken(*a, **k):
+        raise RuntimeError("CUDA error: an illegal memory access")
+        yield
+    monkeypatch.setattr(S, "sample_tokens", broken)
+    with pytest.raises(RuntimeError, match="illegal memory access"):  # other errors are not retried
+        list(sample_iter(models, req(34, B=4, levels=(2,))))
+
+
+# ---- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, match", [
+    (lambda: req(34, seconds=0.001), "shorter than one top-level token"),
+    (lambda: req(34, seconds=61.0), "outside the timing range"),
+    (lambda: req(34, temperature=(1.0, 1.0, 0.0)), "temperatures must be > 0"),
+    (lambda: req(34, top_p=1.5), "top_p must be in"),
+    (lambda: req(34, top_p=0.0), "top_p must be in"),
+    (lambda: req(34, hop_fraction=(0.5, 0.1, 0.125)), "not a multiple of 4"),
+    (lambda: req(34, prime_tokens={2: torch.full((1, 5), 40)}), "were they sampled by another model"),
+    (lambda: req(34, prime_tokens={2: torch.zeros(1, 50, dtype=torch.long)}, levels=(2,)), "ask for more seconds"),
+    (lambda: req(34, prime_audio=np.zeros(SR, np.float32), prime_seconds=0.0001), "less than one top-level token"),
+])
+def test_bad_requests_fail_before_sampling(models, make, match):
+    with pytest.raises(ValueError, match=match):
+        next(sample_iter(models, make()))
+
+
+def test_bad_config():
+    with pytest.raises(ValueError, match="dtype must be"): SampleConfig(dtype="float64")
+    with pytest.raises(ValueError, match="max_batch_size must be >= 1"): SampleConfig(max_batch_size=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def test_two_processes_split_the_songs(tmp_path):
+    "accelerate launch, 2 CPU processes: each samples its share of 3 songs; both gather the same full result."
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), str(ROOT / "tests" / "sampling_ddp_check.py"), "--out", str(tmp_path)]
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    got = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert got[0]["items"] == [0, 1] and got[1]["items"] == [2]
+    for l in (2, 1):
+        assert got[0]["tokens"][l].shape == (3, 34 * 4 ** (2 - l))
+        assert torch.equal(got[0]["tokens"][l], got[1]["tokens"][l])
+    single = got[0]["single_rank1_share"]  # rank 1's share sampled alone on one process gives the same tokens
+    assert torch.equal(got[0]["tokens"][2][2:], single)
