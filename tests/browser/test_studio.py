@@ -87,7 +87,8 @@ def open_studio(lab, page, name: str):
     page.wait_for_function(KERNEL_IDLE, timeout=WAIT_MS)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     studio = page.locator(".jb-studio")
-    try: studio.wait_for(state="visible", timeout=WAIT_MS)
+    appeared = f"() => !!document.querySelector('.jb-studio') || ({CELL_ERRORS})().length > 0"
+    try: page.wait_for_function(appeared, timeout=WAIT_MS); studio.wait_for(state="visible", timeout=10_000)
     except Exception:
         pytest.fail(f"the studio widget never appeared; cell errors: {page.evaluate(CELL_ERRORS)}; "
                     f"page errors: {page.errors}\nserver log:\n{lab.log_tail()}")
