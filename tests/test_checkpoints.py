@@ -1,0 +1,355 @@
+"""Loading the released weights (official `.pth.tar` and the Hugging Face hub layout), our own format, and errors.
+
+Fixtures:
+* `oracle_*` (see test_prior_parity.py / test_vqvae_parity.py): state dicts and outputs of the official code for
+  small models with the releases' structure and key names;
+* `ckpt_hf_key_names.json.gz`: for every key of every released manifest, the name Hugging Face's converter gives it
+  (transformers 4.47.1 `convert_jukebox.fix_jukebox_keys` + its w/b and `.blocks.` renames), each checked to exist
+  with the same shape in `JukeboxModel` (transformers 4.57.6) built on the meta device with the release configs;
+* `ckpt_v1_tiny_vqvae/` + `ckpt_v1_tiny_vqvae_io.pt`: a folder written by format version 1, with an input and its codes.
+"""
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from jukebox_nb import checkpoints as ck
+from jukebox_nb.checkpoints import (CheckpointError, KEY_TABLE, hub_to_official, load_model, load_openai_part,
+                                    load_pretrained, official_to_hub, save_openai, save_pretrained)
+from jukebox_nb.conditioning import LyricTokenizer
+from jukebox_nb.prior import Prior, PriorConfig
+from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+
+FIX = Path(__file__).parent / "fixtures"
+_SMALL = dict(n_ctx=256, bins=128, width=64, blocks=16)
+ORACLE_PRIORS = {  # same overrides as test_prior_parity.ORACLE_CONFIGS
+    "top_sep": PriorConfig.preset("5b_lyrics", **_SMALL, depth=20, heads=2, n_tokens=32, prime_width=32, prime_depth=3,
+                                  prime_heads=1, prime_blocks=4),
+    "top_single": PriorConfig.preset("1b_lyrics", **_SMALL, depth=16, heads=2, n_tokens=32),
+    "up1": PriorConfig.preset("upsampler_level_1", **_SMALL, depth=6, cond_width=32, cond_depth=4),
+    "up0": PriorConfig.preset("upsampler_level_0", **_SMALL, depth=6, cond_width=32, cond_depth=4),
+}
+MANIFEST_PART = {"5b_prior_level_2": 2, "5b_lyrics_prior_level_2": 2, "1b_lyrics_prior_level_2": 2,
+                 "prior_level_1": 1, "prior_level_0": 0, "vqvae": "vqvae"}
+
+
+def manifests() -> dict:
+    m = json.loads((FIX / "oracle_prior_manifests.json").read_text())
+    m["vqvae"] = json.loads((FIX / "oracle_vqvae_release_manifest.json").read_text())
+    return m
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    n = torch.get_num_threads(); torch.set_num_threads(1)  # the VQ-VAE oracle codes are exact on one thread
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def vq_oracle():
+    meta = json.loads((FIX / "oracle_vqvae.json").read_text())
+    return (VQVAEConfig.from_openai(meta["hparams"], bandwidth=meta["bandwidth"]),
+            torch.load(FIX / "oracle_vqvae_state_dict.pth", weights_only=True),
+            torch.load(FIX / "oracle_vqvae_tensors.pt", weights_only=True))
+
+
+@pytest.fixture(scope="module")
+def prior_tensors():
+    return torch.load(FIX / "oracle_prior_tensors.pth", weights_only=True)
+
+
+def oracle_sd(name: str) -> dict:
+    return torch.load(FIX / f"oracle_prior_{name}_state_dict.pth", weights_only=True)
+
+
+def configs(vq_cfg, top: str) -> dict:
+    return {"vqvae": vq_cfg, 2: ORACLE_PRIORS[top], 1: ORACLE_PRIORS["up1"], 0: ORACLE_PRIORS["up0"]}
+
+
+def write_official(folder: Path, vq_sd: dict, top: str, nested: bool = False, model: str = "1b_lyrics") -> Path:
+    "An official-format release folder assembled from the oracle state dicts."
+    files = {"vqvae": vq_sd, 2: oracle_sd(top), 1: oracle_sd("up1"), 0: oracle_sd("up0")}
+    for part, sd in files.items():
+        rel = ck.RELEASES[model][part]
+        path = folder / (rel if nested else Path(rel).name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": sd, "step": 0}, path)
+    return folder
+
+
+def check_against_oracle(jb, vq_tensors, prior_tensors, top: str):
+    "The loaded VQ-VAE and priors reproduce the official code's outputs."
+    x = vq_tensors["vqvae/x"].permute(0, 2, 1)
+    codes = jb.vqvae.encode(x)
+    for l in range(3): assert torch.equal(codes[l], vq_tensors[f"vqvae/z{l}"]), f"level {l} codes differ"
+    torch.testing.assert_close(jb.vqvae.decode(vq_tensors["vqvae/z0"], 0),
+                               vq_tensors["vqvae/x_hat_from_level0"].permute(0, 2, 1), rtol=1e-5, atol=1e-5)
+    for level, name in ((2, top), (1, "up1"), (0, "up0")):
+        t = lambda k: prior_tensors.get(f"{name}/{k}")
+        with torch.no_grad(), jb.sampling_level(level) as p:
+            out = p(t("z"), t("y"), t("z_cond0"))
+        torch.testing.assert_close(out.logits, t("preds"), atol=1e-4, rtol=0)
+
+
+# ---- the key table ------------------------------------------------------------------------------------------------
+def test_key_table_covers_every_manifest_key():
+    "Every key of every released manifest maps to the name HF's converter gave it, and back."
+    hf = json.loads(gzip.open(FIX / "ckpt_hf_key_names.json.gz").read())
+    for name, keys in manifests().items():
+        part = MANIFEST_PART[name]
+        assert set(hf[name]) == set(keys), name
+        for k in keys:
+            assert official_to_hub(k, part) == hf[name][k], k
+            assert hub_to_official(hf[name][k], list(keys)) == (part, k)
+
+
+def test_our_models_take_every_manifest_key_unrenamed():
+    "The official state dicts need no renaming: our meta-built models have exactly the manifest's keys and shapes."
+    m = manifests()
+    for name, part in MANIFEST_PART.items():
+        if part == "vqvae": cfg = VQVAEConfig.preset("released")
+        else: cfg = PriorConfig.preset(ck.PRIOR_PRESET.get(part, name.replace("_prior_level_2", "")))
+        with torch.device("meta"): model = (VQVAE if part == "vqvae" else Prior)(cfg)
+        ours = {k: list(v.shape) for k, v in model.state_dict().items() if not ck._optional_key(k)}
+        assert ours == m[name], name
+
+
+def test_every_key_table_row_is_used():
+    "No dead rows: each row of KEY_TABLE translates at least one manifest key."
+    used = set()
+    for name, keys in manifests().items():
+        for k in keys:
+            for i, (o, h) in enumerate(ck._ROWS):
+                if o.read(k) is not None: used.add(i); break
+    assert used == set(range(len(KEY_TABLE)))
+
+
+# ---- "done when": official files through the public entry point reproduce the oracle ---------------------------------
+@pytest.mark.parametrize("top,model", [("top_single", "1b_lyrics"), ("top_sep", "5b_lyrics")])
+@pytest.mark.parametrize("nested", [False, True], ids=["flat", "url_layout"])
+def test_official_files_reproduce_oracle(tmp_path, one_thread, vq_oracle, prior_tensors, top, model, nested):
+    vq_cfg, vq_sd, vq_t = vq_oracle
+    write_official(tmp_path, vq_sd, top, nested, model)
+    jb = load_model(model, tmp_path, configs=configs(vq_cfg, top), offload=True)
+    assert jb.name == model and sorted(jb.priors) == [0, 1, 2]
+    check_against_oracle(jb, vq_t, prior_tensors, top)
+    # the checkpoint's tensors were adopted, not copied
+    assert jb.priors[2].prior.x_emb.weight.dtype == torch.float32
+
+
+def test_fp16_parameters_are_cast(tmp_path, prior_tensors):
+    "The 5B priors store Conv1D weights in fp16: they load in the requested dtype."
+    sd = {k: (v.half() if k.endswith(".w") else v) for k, v in oracle_sd("top_sep").items()}
+    torch.save({"model": sd, "step": 0}, tmp_path / "prior_level_2.pth.tar")
+    p = load_openai_part(tmp_path / "prior_level_2.pth.tar", 2, ORACLE_PRIORS["top_sep"], "5b_lyrics")
+    assert {t.dtype for t in p.parameters()} == {torch.float32}
+    with torch.no_grad(): out = p(prior_tensors["top_sep/z"], prior_tensors["top_sep/y"])
+    torch.testing.assert_close(out.logits, prior_tensors["top_sep/preds"], atol=5e-3, rtol=0)  # fp16 rounding of w
+    pb = load_openai_part(tmp_path / "prior_level_2.pth.tar", 2, ORACLE_PRIORS["top_sep"], "5b_lyrics", dtype=torch.bfloat16)
+    assert {t.dtype for t in pb.parameters()} == {torch.bfloat16}
+
+
+# ---- the Hugging Face hub layout ----------------------------------------------------------------------------------
+def write_hub(folder: Path, vq_sd: dict, top: str) -> Path:
+    "A fake hub folder: HF's renamed keys (checked against HF's converter above), 2 shards + index + json files."
+    named = {}
+    for part, sd in (("vqvae", vq_sd), (2, oracle_sd(top)), (1, oracle_sd("up1")), (0, oracle_sd("up0"))):
+        named.update({official_to_hub(k, part): v for k, v in sd.items()})
+    keys = sorted(named)
+    shards = {"pytorch_model-00001-of-00002.bin": keys[: len(keys) // 2], "pytorch_model-00002-of-00002.bin": keys[len(keys) // 2:]}
+    for fname, ks in shards.items(): torch.save({k: named[k] for k in ks}, folder / fname)
+    (folder / ck.HUB_INDEX).write_text(json.dumps({"metadata": {}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}))
+    (folder / "config.json").write_text(json.dumps({"architectures": ["JukeboxModel"], "model_type": "jukebox"}))
+    (folder / "artists.json").write_text(json.dumps({"unknown": 0, "alan jackson": 3, "unknown.v2": 0, "alan_jackson.v2": 7}))
+    (folder / "genres.json").write_text(json.dumps({"unknown": 0, "country": 2, "unknown.v2": 0, "country.v2": 11, "rock.v2": 8}))
+    (folder / "lyrics.json").write_text(json.dumps({**LyricTokenizer(v3=True).vocab, "<unk>": 0}))
+    return folder
+
+
+def test_hub_layout_reproduces_oracle(tmp_path, one_thread, vq_oracle, prior_tensors):
+    vq_cfg, vq_sd, vq_t = vq_oracle
+    write_hub(tmp_path, vq_sd, "top_single")
+    jb = load_model("1b_lyrics", tmp_path, configs=configs(vq_cfg, "top_single"))
+    check_against_oracle(jb, vq_t, prior_tensors, "top_single")
+    m = jb.metadata("Alan Jackson", "Country", total_length=44100 * 60)  # top level: v3 names
+    assert (m.artist, m.genres) == (3, (2,))
+    m1 = jb.vocab.metadata("Alan Jackson", "Country Rock", total_length=44100 * 60)  # upsamplers: v2 bag of words
+    assert (m1.artist, m1.genres) == (7, (11, 8))
+
+
+def test_hub_errors_name_the_problem(tmp_path, vq_oracle):
+    vq_cfg, vq_sd, _ = vq_oracle
+    write_hub(tmp_path, vq_sd, "top_single")
+    cfgs = configs(vq_cfg, "top_single")
+    (tmp_path / "pytorch_model-00002-of-00002.bin").rename(tmp_path / "elsewhere.bin")
+    with pytest.raises(CheckpointError, match="pytorch_model-00002-of-00002.bin named in .* missing"):
+        load_model("1b_lyrics", tmp_path, configs=cfgs)
+    (tmp_path / "elsewhere.bin").write_bytes(b"\x80\x02garbage")
+    (tmp_path / "elsewhere.bin").rename(tmp_path / "pytorch_model-00002-of-00002.bin")
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_model("1b_lyrics", tmp_path, configs=cfgs)
+
+
+# ---- errors that help ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def release(tmp_path, vq_oracle):
+    vq_cfg, vq_sd, _ = vq_oracle
+    return write_official(tmp_path, vq_sd, "top_single"), configs(vq_cfg, "top_single")
+
+
+def test_truncated_file(release):
+    folder, cfgs = release
+    data = (folder / "prior_level_1.pth.tar").read_bytes()
+    (folder / "prior_level_1.pth.tar").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"prior_level_1.pth.tar .*truncated or corrupt, download it again"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+    (folder / "prior_level_1.pth.tar").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+
+
+def test_missing_file_says_how_to_get_it(release):
+    folder, cfgs = release
+    (folder / "prior_level_0.pth.tar").unlink()
+    with pytest.raises(CheckpointError, match="prior_level_0.pth.tar is missing.*download_model"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+    load_model("1b_lyrics", folder, levels=(1, 2), configs=cfgs)  # not needed when level 0 is not asked for
+
+
+class _NotATensor:
+    def __reduce__(self): return (print, ("code ran",))
+
+
+def test_file_needing_code_is_refused(release):
+    folder, cfgs = release
+    torch.save({"model": oracle_sd("up1"), "step": 0, "extra": _NotATensor()}, folder / "prior_level_1.pth.tar")
+    with pytest.raises(CheckpointError, match=r"refused, the file needs Python objects beyond tensors"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+
+
+def test_file_of_another_part_or_model(release):
+    folder, cfgs = release
+    (folder / "prior_level_2.pth.tar").write_bytes((folder / "vqvae.pth.tar").read_bytes())
+    with pytest.raises(CheckpointError, match="this is a vqvae checkpoint, but the 1b_lyrics prior of level 2"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+    torch.save({"model": oracle_sd("up0"), "hps": {"level": 0}}, folder / "prior_level_1.pth.tar")
+    with pytest.raises(CheckpointError, match="says it is the level 0 prior, but level 1"):
+        load_openai_part(folder / "prior_level_1.pth.tar", 1, cfgs[1], "1b_lyrics")
+    # a real-size top prior of another release is named by its shapes (meta tensors: no memory)
+    with torch.device("meta"): sd5 = Prior(PriorConfig.preset("5b")).state_dict()
+    assert ck.identify(sd5) == "5b"
+    torch.save({"model": sd5}, folder / "prior_level_2.pth.tar")
+    with pytest.raises(CheckpointError, match="this is a 5b checkpoint, but the 1b_lyrics prior of level 2"):
+        load_openai_part(folder / "prior_level_2.pth.tar", 2, PriorConfig.preset("1b_lyrics"), "1b_lyrics", device="meta")
+
+
+def test_missing_unexpected_and_misshaped_keys_are_named(release):
+    folder, cfgs = release
+    sd = oracle_sd("top_single")
+    w = sd.pop("prior.transformer._attn_mods.3.mlp.c_fc.w")
+    sd["prior.transformer._attn_mods.3.mlp.c_fc.weight"] = w
+    torch.save({"model": sd}, folder / "prior_level_2.pth.tar")
+    with pytest.raises(CheckpointError, match=r"1 missing: prior.transformer._attn_mods.3.mlp.c_fc.w \(closest: "
+                                              r"prior.transformer._attn_mods.3.mlp.c_fc.weight\).*1 unexpected"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+    write_official(folder, torch.load(FIX / "oracle_vqvae_state_dict.pth", weights_only=True), "top_single")
+    narrow = PriorConfig.preset("1b_lyrics", **{**_SMALL, "width": 32}, depth=16, heads=2, n_tokens=32)
+    with pytest.raises(CheckpointError, match=r"with another shape: y_emb.bow_genre_emb.emb.weight: file \[604, 64\] vs model \[604, 32\]"):
+        load_model("1b_lyrics", folder, configs={**cfgs, 2: narrow})
+
+
+def test_untied_output_embedding_is_refused(release):
+    folder, cfgs = release
+    sd = oracle_sd("top_single")
+    sd["prior.x_out.weight"] = sd["prior.x_out.weight"] + 1.0
+    torch.save({"model": sd}, folder / "prior_level_2.pth.tar")
+    with pytest.raises(CheckpointError, match="should be tied to prior.x_emb.weight"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+
+
+def test_too_little_memory_is_said_before_loading(release, monkeypatch):
+    folder, cfgs = release
+    monkeypatch.setattr(ck, "available_bytes", lambda device="cpu": 1000)
+    with pytest.raises(CheckpointError, match=r"needs about .* GiB on cpu, but only 0.0 GiB are free; ask for dtype=torch.float16"):
+        load_model("1b_lyrics", folder, configs=cfgs)
+    load_model("1b_lyrics", folder, configs=cfgs, check_memory=False)
+
+
+def test_unknown_model_and_folder(tmp_path):
+    with pytest.raises(CheckpointError, match="unknown model '2b'"): load_model("2b", tmp_path)
+    with pytest.raises(CheckpointError, match="no such folder"): load_model("1b_lyrics", tmp_path / "nope")
+
+
+# ---- round trips: official format <-> ours ------------------------------------------------------------------------
+def test_1b_lyrics_size_round_trip_on_meta(tmp_path):
+    "A full-size 1b_lyrics prior through the official writer and loader, and our format's key plan, on the meta device."
+    cfg = PriorConfig.preset("1b_lyrics")
+    with torch.device("meta"): p = Prior(cfg)
+    save_openai(p, tmp_path / "prior_level_2.pth.tar")
+    q = load_openai_part(tmp_path / "prior_level_2.pth.tar", 2, cfg, "1b_lyrics", device="meta")
+    a, b = p.state_dict(), q.state_dict()
+    assert {k: (v.shape, v.dtype) for k, v in a.items()} == {k: (v.shape, v.dtype) for k, v in b.items()}
+    assert len(a) == 872 and sum(t.numel() for t in q.parameters()) == 942_643_200
+    kept, tied = ck._dedupe(b)  # what save_pretrained would store
+    assert tied == {"prior.x_out.weight": "prior.x_emb.weight"} and len(kept) == 871
+
+
+def _round_trip(tmp_path, cfg):
+    torch.manual_seed(0)
+    p = Prior(cfg).eval()
+    save_openai(p, tmp_path / "prior_level_2.pth.tar")
+    q = load_openai_part(tmp_path / "prior_level_2.pth.tar", 2, cfg, "1b_lyrics")
+    save_pretrained(q, tmp_path / "ours")
+    r = load_pretrained(tmp_path / "ours", kind="prior")
+    for k, v in p.state_dict().items():
+        assert torch.equal(r.state_dict()[k], v), k
+    assert r.state_dict()["prior.x_out.weight"].data_ptr() == r.prior.x_emb.weight.data_ptr()
+    from jukebox_nb.conditioning import Metadata
+    y = p.tokenize([Metadata(artist=3, genres=(5,), total_length=44100 * 60, lyrics="hello world")])
+    z = torch.randint(0, cfg.bins, (1, 8))
+    with torch.no_grad():
+        l1 = p.extend(p.start(p.condition(y)), z)
+        l2 = r.extend(r.start(r.condition(y)), z)
+    assert torch.equal(l1, l2)
+
+
+def test_1b_lyrics_structure_round_trip_with_real_weights(tmp_path):
+    "The 1b_lyrics structure (n_ctx 6144, 384 lyric tokens, v3 labels, attn_order 12) at width 64: official -> ours."
+    _round_trip(tmp_path, PriorConfig.preset("1b_lyrics", width=64, depth=16))
+
+
+@pytest.mark.slow
+def test_1b_lyrics_full_size_round_trip(tmp_path):
+    "The real size (3.8 GB fp32): needs ~12 GB RAM and ~8 GB disk."
+    _round_trip(tmp_path, PriorConfig.preset("1b_lyrics"))
+
+
+# ---- our own format: migration --------------------------------------------------------------------------------------
+def test_version_1_folder_migrates(tmp_path):
+    "A folder written by format version 1 loads (migrated to the current version) and gives the same codes."
+    assert json.loads((FIX / "ckpt_v1_tiny_vqvae" / "config.json").read_text())["format_version"] == 1
+    doc = ck.read_config(FIX / "ckpt_v1_tiny_vqvae")
+    assert doc["format_version"] == ck.FORMAT_VERSION and doc["tied"] == {}
+    vq = load_pretrained(FIX / "ckpt_v1_tiny_vqvae", kind="vqvae")
+    io = torch.load(FIX / "ckpt_v1_tiny_vqvae_io.pt", weights_only=True)
+    assert torch.equal(vq.encode(io["x"], 0), io["codes0"])
+    assert "version 1" in vq.meta["note"]
+    save_pretrained(vq, tmp_path / "v2")  # and it is written back in the current version
+    assert json.loads((tmp_path / "v2" / "config.json").read_text())["format_version"] == ck.FORMAT_VERSION
+
+
+# ---- Accelerate placement -----------------------------------------------------------------------------------------
+def test_accelerate_disk_offload_gives_same_outputs(tmp_path, prior_tensors):
+    "device_map='auto' with a CPU budget smaller than the prior spills layers to disk; outputs are unchanged."
+    pytest.importorskip("accelerate")
+    ref = Prior.from_state_dict(ORACLE_PRIORS["up0"], oracle_sd("up0")).eval()
+    p = Prior.from_state_dict(ORACLE_PRIORS["up0"], oracle_sd("up0")).eval()
+    size = sum(t.numel() * 4 for t in p.parameters())
+    placed = ck.place_with_accelerate(p, max_memory={"cpu": int(size * 0.9)}, offload_dir=tmp_path / "off")
+    assert "disk" in set(placed.hf_device_map.values())
+    t = lambda k: prior_tensors[f"up0/{k}"]
+    with torch.no_grad():
+        torch.testing.assert_close(placed(t("z"), t("y"), t("z_cond0")).logits, ref(t("z"), t("y"), t("z_cond0")).logits)
