@@ -152,3 +152,35 @@ def test_two_processes_keep_codebooks_in_sync(tmp_path):
     assert any(not torch.equal(synced[0]["state"][k], local[0]["state"][k]) for k in buffers)
     assert (tmp_path / "synced" / "metrics.csv").exists() and checkpoint_dirs(tmp_path / "synced")
 
+
+
+def test_tensorboard_logs_when_installed(tmp_path):
+    "TensorBoard is optional: when it is installed the logged metrics also land in event files."
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    res = run(tmp_path, 2, 2)
+    assert res.state.accelerator.log_with
+    events = sorted((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(events[0])); acc.Reload()
+    assert [s.step for s in acc.Scalars("loss")] == [1, 2]
+    assert [s.value for s in acc.Scalars("loss")] == pytest.approx([r["loss"] for r in res.history], rel=1e-6)
+
+
+def test_train_vqvae_on_a_corpus_resumes_and_loads(tmp_path):
+    "The CLI recipe: a two-track corpus folder, 2 steps, then 3 (resumed), then the model back from disk."
+    from jukebox_nb.audio import save_wav
+    from jukebox_nb.data import Track, write_metadata
+    from jukebox_nb.training import train_vqvae, vqvae_from_checkpoint
+    corpus, tones = tmp_path / "corpus", ToneDataset(n=2, length=22050)
+    for i in range(2): save_wav(corpus / f"t{i}.wav", tones[i]["audio"])
+    write_metadata(corpus / "metadata.jsonl", [Track(f"t{i}.wav", f"artist{i}", ("test",), f"tone {i}", "CC0-1.0", "generated")
+                                               for i in range(2)])
+    kw = dict(preset="tiny", out_dir=tmp_path / "run", sample_length=2048, batch_size=2, ckpt_every=2, progress=False)
+    first = train_vqvae(corpus, steps=2, **kw)
+    assert [r["step"] for r in first.history] == [1, 2]
+    again = train_vqvae(corpus, steps=3, **kw)
+    assert [r["step"] for r in again.history] == [3] and again.model.cfg == first.model.cfg
+    model = vqvae_from_checkpoint(tmp_path / "run")
+    for k, v in again.model.state_dict().items(): assert torch.equal(v, model.state_dict()[k]), k
+    with pytest.raises(ValueError, match="another VQ-VAE config"): train_vqvae(corpus, steps=4, **{**kw, "preset": "mini"})
+    with pytest.raises(ValueError, match="multiple of the top hop"): train_vqvae(corpus, steps=4, **{**kw, "sample_length": 2000})
