@@ -1,0 +1,143 @@
+"""`download_model` against a local HTTP server on 127.0.0.1 that serves small files with Range support and can
+drop the connection part-way through a file."""
+import http.server
+import os
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from jukebox_nb import checkpoints as ck
+from jukebox_nb.checkpoints import DownloadError, download_model
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    files: dict = {}  # url path -> bytes
+    drop_once: set = set()  # paths whose first GET is cut halfway
+    lie_size: dict = {}  # path -> size announced by HEAD (a server that serves fewer bytes)
+    redirect: dict = {}  # path -> Location
+    gets: Counter = Counter()
+
+    def log_message(self, *a): pass
+
+    def _head(self, code, n, extra=()):
+        self.send_response(code)
+        self.send_header("Content-Length", str(n)); self.send_header("Accept-Ranges", "bytes")
+        for k, v in extra: self.send_header(k, v)
+        self.end_headers()
+
+    def do_HEAD(self):
+        if self.path in self.redirect:
+            self.send_response(302); self.send_header("Location", self.redirect[self.path]); self.end_headers(); return
+        if self.path not in self.files: self.send_error(404); return
+        self._head(200, self.lie_size.get(self.path, len(self.files[self.path])))
+
+    def do_GET(self):
+        self.gets[self.path] += 1
+        if self.path not in self.files: self.send_error(404); return
+        data, start = self.files[self.path], 0
+        rng = self.headers.get("Range")
+        if rng: start = int(rng.split("=")[1].split("-")[0])
+        body = data[start:]
+        if rng: self._head(206, len(body), [("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")])
+        else: self._head(200, len(body))
+        if self.path in self.drop_once:
+            self.drop_once.discard(self.path)
+            self.wfile.write(body[: len(body) // 2]); self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    files = {f"/{rel}": os.urandom(50_000 + 1000 * i) for i, rel in enumerate(sorted(set(
+        r for rels in ck.RELEASES.values() for r in rels.values())))}
+    _Handler.files, _Handler.drop_once, _Handler.lie_size, _Handler.redirect = files, set(), {}, {}
+    _Handler.gets = Counter()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler
+    srv.shutdown(); srv.server_close()
+
+
+def test_downloads_every_file_of_a_release(server, tmp_path):
+    url, h = server
+    paths = download_model("1b_lyrics", tmp_path, base_url=url, progress=False)
+    assert [p.name for p in paths] == ["vqvae.pth.tar", "prior_level_0.pth.tar", "prior_level_1.pth.tar", "prior_level_2.pth.tar"]
+    assert (tmp_path / "prior_level_2.pth.tar").read_bytes() == h.files["/1b_lyrics/prior_level_2.pth.tar"]
+    assert (tmp_path / "vqvae.pth.tar").read_bytes() == h.files["/5b/vqvae.pth.tar"]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_dropped_connection_resumes_with_range(server, tmp_path):
+    url, h = server
+    h.drop_once.add("/5b/prior_level_1.pth.tar")
+    download_model("5b", tmp_path, base_url=url, progress=False, levels=(1,))
+    assert (tmp_path / "prior_level_1.pth.tar").read_bytes() == h.files["/5b/prior_level_1.pth.tar"]
+    assert h.gets["/5b/prior_level_1.pth.tar"] == 2  # one cut, one resumed request
+
+
+def test_interrupted_run_resumes_from_the_part_file(server, tmp_path):
+    url, h = server
+    h.drop_once.add("/5b/vqvae.pth.tar")
+    with pytest.raises(DownloadError, match="run the download again to resume"):
+        download_model("5b", tmp_path, base_url=url, progress=False, levels=(), retries=0)
+    part = tmp_path / "vqvae.pth.tar.part"
+    assert 0 < part.stat().st_size < len(h.files["/5b/vqvae.pth.tar"]) and not (tmp_path / "vqvae.pth.tar").exists()
+    download_model("5b", tmp_path, base_url=url, progress=False, levels=())
+    assert (tmp_path / "vqvae.pth.tar").read_bytes() == h.files["/5b/vqvae.pth.tar"] and not part.exists()
+
+
+def test_good_file_is_kept_and_another_is_refused(server, tmp_path):
+    url, h = server
+    download_model("5b", tmp_path, base_url=url, progress=False, levels=())
+    download_model("5b", tmp_path, base_url=url, progress=False, levels=())
+    assert h.gets["/5b/vqvae.pth.tar"] == 1  # the complete file was not fetched again
+    (tmp_path / "vqvae.pth.tar").write_bytes(b"something else")
+    with pytest.raises(DownloadError, match="exists with 14 bytes but the server has .*overwrite=True"):
+        download_model("5b", tmp_path, base_url=url, progress=False, levels=())
+    download_model("5b", tmp_path, base_url=url, progress=False, levels=(), overwrite=True)
+    assert (tmp_path / "vqvae.pth.tar").read_bytes() == h.files["/5b/vqvae.pth.tar"]
+
+
+def test_size_is_verified(server, tmp_path):
+    url, h = server
+    h.lie_size["/5b/vqvae.pth.tar"] = len(h.files["/5b/vqvae.pth.tar"]) + 10
+    with pytest.raises(DownloadError, match="closed the stream|connection lost|announced"):
+        download_model("5b", tmp_path, base_url=url, progress=False, levels=(), retries=1)
+    assert not (tmp_path / "vqvae.pth.tar").exists()
+
+
+def test_disk_space_is_checked_before_starting(server, tmp_path, monkeypatch):
+    url, h = server
+    monkeypatch.setattr(ck.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DownloadError, match=r"GiB still to download but only 0.00 GiB free"):
+        download_model("1b_lyrics", tmp_path, base_url=url, progress=False)
+    assert sum(h.gets.values()) == 0 and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("base", ["http://example.com/jukebox/", "https://evil.example.net/models/",
+                                  "http://openaipublic.azureedge.net/jukebox/models/", "ftp://127.0.0.1/"])
+def test_only_known_hosts(base, tmp_path):
+    with pytest.raises(DownloadError, match="refusing"):
+        download_model("5b", tmp_path, base_url=base, progress=False)
+
+
+def test_redirect_to_another_host_is_refused(server, tmp_path):
+    url, h = server
+    h.redirect["/5b/vqvae.pth.tar"] = "https://evil.example.net/vqvae.pth.tar"
+    with pytest.raises(DownloadError, match="refusing https://evil.example.net"):
+        download_model("5b", tmp_path, base_url=url, progress=False, levels=())
+
+
+def test_unknown_model(tmp_path):
+    with pytest.raises(DownloadError, match="unknown model '7b'"):
+        download_model("7b", tmp_path)
+
+
+def test_release_urls_are_https_on_the_release_host():
+    for rels in ck.RELEASES.values():
+        for rel in rels.values(): ck._check_url(ck.RELEASE_URL + rel)
