@@ -30,8 +30,8 @@ from .core import atomic_write, exists, set_seed
 __all__ = ['PRECISIONS', 'LR_DECAYS', 'FORMAT_VERSION', 'ORDER_KEYS', 'TrainConfig', 'resolve_precision', 'lr_factor',
            'make_optimizer', 'ResumableBatchSampler', 'EpochItems', 'make_all_reduce', 'inject_all_reduce',
            'audio_inputs', 'TrainState', 'to_device', 'train_step', 'rng_state', 'set_rng_state', 'checkpoint_dirs',
-           'save_checkpoint', 'load_checkpoint', 'MetricsCSV', 'read_metrics', 'ToneDataset', 'TrainResult',
-           'make_accelerator', 'make_loader', 'train', 'vqvae_from_checkpoint', 'train_vqvae']
+           'latest_checkpoint', 'save_checkpoint', 'load_checkpoint', 'MetricsCSV', 'read_metrics', 'ToneDataset',
+           'TrainResult', 'make_accelerator', 'make_loader', 'train', 'vqvae_from_checkpoint', 'train_vqvae']
 
 # %% ../nbs/11_training.ipynb #9b84b320
 PRECISIONS = ("no", "bf16", "fp16")
@@ -225,7 +225,7 @@ def train_step(state: TrainState, # advanced in place
     return logs
 
 # %% ../nbs/11_training.ipynb #28465089
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: model weights inside state.pt; 2: in the save_pretrained files when the kind is registered
 
 
 def rng_state() -> dict[str, Any]:
@@ -254,6 +254,12 @@ def _config_dict(model: nn.Module) -> dict | None:
     return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None
 
 
+def _registered(model: nn.Module) -> bool:
+    "Whether `checkpoints.save_pretrained` knows `model`'s class."
+    from jukebox_nb.checkpoints import MODEL_KINDS
+    return any(type(model) is cls for _, cls in MODEL_KINDS.values())
+
+
 def _save_file(obj: Any, path: Path) -> None:
     with atomic_write(path) as f: torch.save(obj, f)
 
@@ -265,6 +271,16 @@ def checkpoint_dirs(out_dir: str | Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and (p / "state.pt").exists())
 
 
+def latest_checkpoint(path: str | Path, # a checkpoint directory, or a run's `out_dir`
+                     ) -> Path:
+    "`path` itself when it is a checkpoint directory, else the latest checkpoint of the run in `path`."
+    path = Path(path)
+    if (path / "state.pt").exists(): return path
+    ckpts = checkpoint_dirs(path)
+    if not ckpts: raise FileNotFoundError(f"{path} is neither a checkpoint directory nor a run directory with checkpoints/")
+    return ckpts[-1]
+
+
 def save_checkpoint(state: TrainState) -> Path:
     "Write `state` to `out_dir/checkpoints/step_XXXXXXXX` atomically (all processes call this); keep the last k."
     acc, root = state.accelerator, Path(state.cfg.out_dir) / "checkpoints"
@@ -274,10 +290,12 @@ def save_checkpoint(state: TrainState) -> Path:
     acc.wait_for_everyone()
     _save_file(rng_state(), tmp / f"rng_rank{acc.process_index}.pt")
     if acc.is_main_process:
-        model = acc.unwrap_model(state.model)
+        from jukebox_nb.checkpoints import save_pretrained
+        model, pretrained = acc.unwrap_model(state.model), None
+        if _registered(model): pretrained = save_pretrained(model, tmp, meta={"step": state.step, "train_config": state.cfg.to_dict()})
         _save_file({"format_version": FORMAT_VERSION, "step": state.step, "world_size": acc.num_processes,
                     "train_config": state.cfg.to_dict(), "model_config": _config_dict(model),
-                    "model": model.state_dict(), "optimizer": state.optimizer.state_dict(),
+                    "model": None if pretrained else model.state_dict(), "optimizer": state.optimizer.state_dict(),
                     "scheduler": state.scheduler.state_dict()}, tmp / "state.pt")
     acc.wait_for_everyone()
     if acc.is_main_process:
@@ -291,6 +309,15 @@ def save_checkpoint(state: TrainState) -> Path:
 ORDER_KEYS = ("seed", "batch_size", "grad_accum_steps")
 
 
+def _pretrained_weights(path: Path) -> dict[str, torch.Tensor]:
+    "The state_dict stored by `save_pretrained` in checkpoint `path` (tied aliases restored)."
+    from safetensors.torch import load_file
+    from jukebox_nb.checkpoints import WEIGHTS, read_config
+    state = load_file(str(path / WEIGHTS))
+    for alias, k in read_config(path)["tied"].items(): state[alias] = state[k]
+    return state
+
+
 def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are filled in place
                     path: str | Path, # a checkpoint directory
                    ) -> TrainState:
@@ -299,7 +326,7 @@ def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are fille
     ck = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     if ck.get("format_version", 0) > FORMAT_VERSION:
         raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {FORMAT_VERSION}: upgrade it")
-    try: acc.unwrap_model(state.model).load_state_dict(ck["model"])
+    try: acc.unwrap_model(state.model).load_state_dict(ck["model"] if exists(ck["model"]) else _pretrained_weights(path))
     except (RuntimeError, ValueError) as e: raise ValueError(f"checkpoint {path} does not fit this model (another preset or config?): {e}") from None
     state.optimizer.load_state_dict(ck["optimizer"]); state.scheduler.load_state_dict(ck["scheduler"])
     state.step = ck["step"]
@@ -479,25 +506,11 @@ def train(model: nn.Module | Callable[[AllReduce], nn.Module], # a model, or a b
     return TrainResult(state, history, ckpt)
 
 # %% ../nbs/11_training.ipynb #6bcbf9ab
-def _checkpoint_state(path: str | Path) -> dict:
-    "The `state.pt` of a checkpoint directory, or of the latest checkpoint of a run directory."
-    path = Path(path)
-    if not (path / "state.pt").exists():
-        ckpts = checkpoint_dirs(path)
-        if not ckpts: raise FileNotFoundError(f"{path} is neither a checkpoint directory nor a run directory with checkpoints/")
-        path = ckpts[-1]
-    return torch.load(path / "state.pt", map_location="cpu", weights_only=True, mmap=True)
-
-
 def vqvae_from_checkpoint(path: str | Path, # a checkpoint directory, or a run's `out_dir` (its latest checkpoint)
                          ) -> nn.Module:
     "The VQ-VAE saved by `train`/`train_vqvae`, in eval mode."
-    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
-    ck = _checkpoint_state(path)
-    if not exists(ck.get("model_config")): raise ValueError(f"{path}: the checkpoint holds no model config")
-    model = VQVAE(VQVAEConfig.from_dict(ck["model_config"]))
-    model.load_state_dict(ck["model"])
-    return model.eval()
+    from jukebox_nb.checkpoints import load_pretrained
+    return load_pretrained(latest_checkpoint(path), kind="vqvae")
 
 # %% ../nbs/11_training.ipynb #18231749
 def _bandwidth(ds: Dataset, n: int = 64) -> dict:
@@ -516,6 +529,7 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
                 **overrides, # other `TrainConfig` fields: batch_size, lr, ckpt_every, seed, ...
                ) -> TrainResult:
     "Train a VQ-VAE preset on the corpus in `data_dir` (resumable); the recipe behind `jukebox-nb train-vqvae`."
+    from jukebox_nb.checkpoints import read_config
     from jukebox_nb.data import MusicDataset
     from jukebox_nb.vqvae import VQVAE, VQVAEConfig
     cfg = TrainConfig.from_dict({"total_steps": steps, "out_dir": str(out_dir), **overrides})
@@ -525,7 +539,7 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
     ds = MusicDataset(data_dir, sample_length, split="train", seed=cfg.seed)
     if len(ds) == 0: raise ValueError(f"{data_dir}: no usable audio in the train split (skipped: {ds.skipped[:3]})")
     if resume and checkpoint_dirs(out_dir):
-        old = VQVAEConfig.from_dict(_checkpoint_state(out_dir)["model_config"])
+        old = VQVAEConfig.from_dict(read_config(latest_checkpoint(out_dir))["config"])
         if VQVAEConfig.preset(preset, bandwidth=old.bandwidth) != old:
             raise ValueError(f"{out_dir} holds a checkpoint of another VQ-VAE config than preset {preset!r}; "
                              "use the same preset or a new out_dir")

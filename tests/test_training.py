@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from jukebox_nb.checkpoints import load_pretrained
 from jukebox_nb.core import set_seed
 from jukebox_nb.training import ToneDataset, TrainConfig, checkpoint_dirs, read_metrics, train
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig, measure_bandwidth
@@ -67,9 +68,12 @@ def test_checkpoints_are_complete_atomic_and_pruned(tmp_path):
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000004", "step_00000005"]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_00000004", "step_00000005"]
     ck = torch.load(res.checkpoint / "state.pt", weights_only=True)
-    assert {"format_version", "step", "train_config", "model", "optimizer", "scheduler"} <= set(ck)
+    assert {"format_version", "step", "train_config", "optimizer", "scheduler"} <= set(ck)
     assert ck["step"] == 5 and TrainConfig.from_dict(ck["train_config"]) == res.state.cfg
-    assert (res.checkpoint / "rng_rank0.pt").exists()
+    assert sorted(p.name for p in res.checkpoint.iterdir()) == ["config.json", "model.safetensors", "rng_rank0.pt", "state.pt"]
+    model = load_pretrained(res.checkpoint, kind="vqvae")  # every checkpoint is also a model folder
+    for k, v in res.model.state_dict().items(): assert torch.equal(v, model.state_dict()[k]), k
+    assert model.meta["step"] == 5
     # a crash mid-write leaves only a hidden temporary directory (or one without state.pt): resume ignores both
     (tmp_path / "checkpoints" / ".step_00000006.tmp").mkdir()
     (tmp_path / "checkpoints" / "step_00000007").mkdir()
@@ -113,6 +117,18 @@ def test_gradient_accumulation_equals_the_bigger_batch(tmp_path):
     assert [r["loss"] for r in a.history] == pytest.approx([r["loss"] for r in b.history], rel=1e-5)
     for k, v in a.model.state_dict().items(): assert torch.allclose(v, b.model.state_dict()[k], atol=1e-6), k
     assert not torch.allclose(a.model.lin.weight, w0)  # it did train
+
+
+def test_a_model_of_unregistered_kind_is_checkpointed_in_state_pt(tmp_path):
+    "Models that `save_pretrained` does not know (here a test double) still checkpoint and resume exactly."
+    def go(out, total):
+        set_seed(0)
+        cfg = TrainConfig(total_steps=total, batch_size=2, warmup_steps=1, ckpt_every=2, out_dir=str(tmp_path / out))
+        return train(Regress(), data(), cfg, progress=False)
+    straight, first, rest = go("a", 4), go("b", 2), go("b", 4)
+    assert [r["loss"] for r in first.history + rest.history] == pytest.approx([r["loss"] for r in straight.history], rel=1e-6)
+    assert not (straight.checkpoint / "model.safetensors").exists()
+    assert torch.load(straight.checkpoint / "state.pt", weights_only=True)["model"].keys() == straight.model.state_dict().keys()
 
 
 def test_bf16_on_cpu_only_when_asked_and_fp16_falls_back(tmp_path):
