@@ -233,10 +233,10 @@ def test_failure_inside_the_engine_keeps_finished_windows(models, monkeypatch):
     "An error raised by the model mid-level propagates; `into` keeps every finished window, resumable."
     r, calls = req(34, levels=(2, 1)), {"n": 0}
     orig = DecodeStep.__call__
-    def flaky(self, tok, st, pc=None):
+    def flaky(self, tok, st, pc=None, xc=None):
         calls["n"] += 1
         if calls["n"] == 120: raise RuntimeError("device lost")
-        return orig(self, tok, st, pc)
+        return orig(self, tok, st, pc, xc)
     monkeypatch.setattr(DecodeStep, "__call__", flaky)
     part = SampleResult(r)
     with pytest.raises(RuntimeError, match="device lost"):

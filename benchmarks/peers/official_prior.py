@@ -1,0 +1,92 @@
+"""Side-by-side sampling speed: the official Jukebox `ConditionalAutoregressive2D.sample` loop vs ours, same
+architecture, random weights, conditioning precomputed on both sides, interleaved runs. Prints JSON.
+
+The official code is NOT part of this repository. Check it out anywhere (e.g. `git clone
+https://github.com/openai/jukebox /work/scratch/official`) and pass `--official DIR` (the folder holding
+`jukebox/`). On CPU the script makes `.cuda()` a no-op, turns the distributed helpers off and lets the
+`torch.cuda.LongTensor` type asserts accept CPU tensors; nothing else of the official code is changed.
+
+    python benchmarks/peers/official_prior.py --official /work/scratch/official --preset oracle-top-sep --batch 1
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+import sampling as ours  # noqa: E402  (benchmarks/sampling.py)
+from jukebox_nb.sampling import DecodeStep, sample_tokens  # noqa: E402
+
+
+def official_model(cfg, official: str):
+    "The official token model with `cfg`'s architecture (on CPU)."
+    sys.path.insert(0, official)
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    torch.nn.Module.cuda = lambda self, *a, **k: self
+    torch.cuda.LongTensor = torch.LongTensor  # the official asserts check for CUDA long tensors
+    import jukebox.utils.dist_adapter as da
+    da.is_available = lambda: False
+    from jukebox.prior.autoregressive import ConditionalAutoregressive2D
+    enc = cfg.n_tokens if cfg.lyrics == "separate" else 0
+    torch.manual_seed(0)
+    m = ConditionalAutoregressive2D(input_shape=(cfg.n_ctx,), bins=cfg.bins, width=cfg.width, depth=cfg.depth, heads=cfg.heads,
+                                    init_scale=cfg.init_scale, m_attn=cfg.m_attn, m_mlp=cfg.m_mlp, attn_order=cfg.attn_order,
+                                    blocks=cfg.blocks, x_cond=True, y_cond=True, encoder_dims=enc,
+                                    merged_decoder=cfg.merged_decoder).eval()
+    with torch.no_grad():
+        for q in m.parameters(): q.add_(torch.randn_like(q) * 0.02)
+    return m, enc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--official", required=True, help="folder containing the official `jukebox` package")
+    ap.add_argument("--preset", default="oracle-top-sep")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    cfg = ours.config(a.preset)
+    if cfg.lyrics == "single" or cfg.upsampler: raise SystemExit("this comparison covers top priors without a lyric prefix")
+    off, enc = official_model(cfg, a.official)
+    mine = ours.build(a.preset, torch.device("cpu"), torch.float32)
+    B, n, W = a.batch, a.tokens, cfg.width
+    y_cond, x_cond = torch.randn(B, 1, W), torch.randn(B, cfg.n_ctx, W)
+    enc_kv = torch.randn(B, enc, W) if enc else None
+    cond = ours.conditioning(mine, B, "cpu")
+    step, g = DecodeStep(mine, torch.float32), torch.Generator().manual_seed(0)
+    devnull = open(os.devnull, "w")
+    def run_official():
+        err, sys.stderr = sys.stderr, devnull  # the official loop draws a tqdm bar
+        try: off.sample(B, x_cond=x_cond, y_cond=y_cond, encoder_kv=enc_kv, sample_tokens=n)
+        finally: sys.stderr = err
+    def run_ours():
+        for _ in sample_tokens(mine, cond, torch.zeros(B, 0, dtype=torch.long), n, generator=g, step=step, report_every=10 ** 9): pass
+    res = {"official": [], "ours": []}
+    load0 = os.getloadavg()[0]
+    for r in range(a.repeats + 1):  # interleaved; round 0 is a warm-up
+        for name, f in (("official", run_official), ("ours", run_ours)):
+            t, c = time.perf_counter(), time.process_time(); f()
+            if r: res[name].append((time.perf_counter() - t, time.process_time() - c))
+    out = dict(preset=a.preset, batch=B, tokens=n, threads=a.threads, load_1min_before=round(load0, 2),
+               load_1min_after=round(os.getloadavg()[0], 2))
+    for k, v in res.items():
+        wall, cpu = statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
+        out[k] = dict(tokens_per_s=round(B * n / wall, 1), tokens_per_cpu_s=round(B * n / cpu, 1),
+                      ms_per_step=round(1e3 * wall / n, 3), wall_s=[round(w, 3) for w, _ in v])
+    out["speedup_wall"] = round(out["ours"]["tokens_per_s"] / out["official"]["tokens_per_s"], 2)
+    out["speedup_cpu"] = round(out["ours"]["tokens_per_cpu_s"] / out["official"]["tokens_per_cpu_s"], 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
