@@ -22,7 +22,7 @@ from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, 
 from jukebox_nb.widgets import (REQUEST_SET_ELSEWHERE, REQUEST_WIDGETS, AlignmentView, ArtistGenrePicker, ChoiceTree,
                                 CoComposer, LevelAudioView, LevelStream, LyricsEditor, ModelInfo, ReconstructionExplorer,
                                 SampleRunner, SamplingControls, Studio, TokenStreamView, analyse_lyrics, fake_model_info,
-                                filter_names, token_map)
+                                filter_names, model_info, token_map)
 
 
 class Clock:
@@ -372,3 +372,44 @@ def test_co_composer_errors_are_shown(info):
     cc.step.value = info.max_seconds
     cc.tree.add(0, 1.0, {}); cc.pick(1); cc.generate()
     assert "over the 60 s limit" in cc.errors.text
+
+
+# --- a real (tiny, untrained) model and notices ---------------------------------------------------
+
+def test_model_info_from_a_loaded_model_drives_the_reconstruction_explorer():
+    from types import SimpleNamespace
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
+    top = Prior(PriorConfig.preset("tiny", bins=vq.cfg.l_bins)).eval()
+    mi = model_info(SimpleNamespace(vqvae=vq, priors={2: top}, name="tiny"))
+    c = top.cfg
+    assert (mi.name, mi.sample_rate, mi.hops, mi.bins, mi.n_ctx) == ("tiny", 44100, (8, 32, 128), vq.cfg.l_bins, c.n_ctx)
+    assert (len(mi.artists), len(mi.genres), mi.max_genres, mi.n_tokens) == (c.n_artists, c.n_genres, c.max_bow_genre_size, 0)
+    assert mi.metadata("artist 17").artist == 17 and not mi.fake
+    x = 0.3 * np.sin(np.linspace(0, 4000, 11025)).astype(np.float32)
+    codes = mi.encode(x, 2)
+    assert codes.shape == (11025 // 128,) and codes.dtype == np.int64
+    assert mi.decode(codes, 2).shape == (codes.shape[0] * 128,)
+    rx = ReconstructionExplorer(mi, threaded=False)
+    rx.reconstruct(x, "sine")
+    assert rx.errors.error is None and set(rx.sc_db) == {"level 0", "level 1", "level 2"}
+    assert all(np.isfinite(v) for v in rx.sc_db.values())
+
+
+def test_studio_lists_notices_from_the_sampler():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Notice:  # the engine's `Notice` event: a message that is not an error
+        message: str
+
+    def sampler(request, config):
+        yield Notice("batch size backed off to 1")
+        yield from FakeSampler()(request, config)
+
+    st = make_studio(sampler)
+    st.controls.sample_button.click(); st.runner.join(10)
+    assert st.runner.status == "finished" and st.notices == ["batch size backed off to 1"]
+    assert "batch size backed off to 1" in st.controls.notes.value

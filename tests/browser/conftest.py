@@ -36,8 +36,9 @@ class Lab:
     def __init__(self, root: Path, port: int, token: str, proc: subprocess.Popen, log: Path):
         self.root, self.port, self.token, self.proc, self.log = root, port, token, proc, log
 
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{path}?token={self.token}"
+    def url(self, path: str = "", workspace: str = "test") -> str:
+        "Open `path` in a workspace of its own, reset so that no earlier test's tabs come back."
+        return f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
 
     def log_tail(self, n: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])

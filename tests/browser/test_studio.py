@@ -82,9 +82,10 @@ def _select(page, selector: str, label: str):
 def open_studio(lab, page, name: str):
     "Open a fresh copy of nbs/studio.ipynb as `name`, run all its cells and return the studio's locator."
     shutil.copy(ROOT / "nbs" / "studio.ipynb", lab.root / name)  # a new file: a new kernel
-    page.goto(lab.url(name))
+    page.goto(lab.url(name, workspace=name.replace(".", "-")))
     page.wait_for_function("() => !!window.jupyterapp", timeout=WAIT_MS)
     page.wait_for_function(KERNEL_IDLE, timeout=WAIT_MS)
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == name  # run-all runs this one
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     studio = page.locator(".jb-studio")
     appeared = f"() => !!document.querySelector('.jb-studio') || ({CELL_ERRORS})().length > 0"
