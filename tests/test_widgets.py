@@ -413,3 +413,24 @@ def test_studio_lists_notices_from_the_sampler():
     st.controls.sample_button.click(); st.runner.join(10)
     assert st.runner.status == "finished" and st.notices == ["batch size backed off to 1"]
     assert "batch size backed off to 1" in st.controls.notes.value
+
+
+def test_co_composer_cancel_leaves_the_tree_alone(info):
+    s = GatedSampler(n=3)
+    cc = CoComposer(info, s, SampleRequest)
+    cc.generate_button.click()
+    s.gate.set(); assert s.sent.wait(5)
+    assert cc.generate_button.disabled and not cc.cancel_button.disabled
+    cc.cancel_button.click(); s.gate.set(); cc.runner.join(5)
+    assert cc.runner.status == "cancelled" and s.closed and "cancelled" in cc.status.value
+    assert cc.tree.to_dict() == {"id": 0, "seconds": 0.0, "children": []} and not cc.generate_button.disabled
+
+
+def test_same_upload_twice_is_processed_twice(info):
+    rx = ReconstructionExplorer(info, threaded=False, max_bytes=10)
+    item = {"name": "a.wav", "type": "audio/wav", "size": 11, "content": memoryview(b"x" * 11),
+            "last_modified": datetime.datetime.now()}
+    rx.upload.value = (item,)
+    assert "upload limit" in rx.errors.text and rx.upload.value == ()
+    rx.errors.clear(); rx.upload.value = (item,)
+    assert "upload limit" in rx.errors.text
