@@ -172,11 +172,13 @@ def write_hub(folder: Path, vq_sd: dict, top: str) -> Path:
     return folder
 
 
-def test_hub_layout_reproduces_oracle(tmp_path, one_thread, vq_oracle, prior_tensors):
+@pytest.mark.parametrize("top,model", [("top_single", "1b_lyrics"), ("top_sep", "5b_lyrics")])
+def test_hub_layout_reproduces_oracle(tmp_path, one_thread, vq_oracle, prior_tensors, top, model):
     vq_cfg, vq_sd, vq_t = vq_oracle
-    write_hub(tmp_path, vq_sd, "top_single")
-    jb = load_model("1b_lyrics", tmp_path, configs=configs(vq_cfg, "top_single"))
-    check_against_oracle(jb, vq_t, prior_tensors, "top_single")
+    write_hub(tmp_path, vq_sd, top)
+    jb = load_model(model, tmp_path, configs=configs(vq_cfg, top))
+    check_against_oracle(jb, vq_t, prior_tensors, top)
+    if model != "1b_lyrics": return
     m = jb.metadata("Alan Jackson", "Country", total_length=44100 * 60)  # top level: v3 names
     assert (m.artist, m.genres) == (3, (2,))
     m1 = jb.vocab.metadata("Alan Jackson", "Country Rock", total_length=44100 * 60)  # upsamplers: v2 bag of words
@@ -187,6 +189,8 @@ def test_hub_errors_name_the_problem(tmp_path, vq_oracle):
     vq_cfg, vq_sd, _ = vq_oracle
     write_hub(tmp_path, vq_sd, "top_single")
     cfgs = configs(vq_cfg, "top_single")
+    with pytest.raises(CheckpointError, match="cannot tell which release this is; pass model="):
+        ck.load_hub(tmp_path, configs=cfgs)  # small oracle shapes match no release
     (tmp_path / "pytorch_model-00002-of-00002.bin").rename(tmp_path / "elsewhere.bin")
     with pytest.raises(CheckpointError, match="pytorch_model-00002-of-00002.bin named in .* missing"):
         load_model("1b_lyrics", tmp_path, configs=cfgs)
