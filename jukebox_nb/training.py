@@ -302,6 +302,7 @@ def save_checkpoint(state: TrainState) -> Path:
         if final.exists(): shutil.rmtree(final)
         os.replace(tmp, final)
         for old in checkpoint_dirs(state.cfg.out_dir)[:-state.cfg.keep_last]: shutil.rmtree(old)
+        for junk in root.glob(".step_*.tmp"): shutil.rmtree(junk, ignore_errors=True)  # left by a crash mid-write
     acc.wait_for_everyone()
     return final
 

@@ -78,6 +78,8 @@ def test_checkpoints_are_complete_atomic_and_pruned(tmp_path):
     (tmp_path / "checkpoints" / ".step_00000006.tmp").mkdir()
     (tmp_path / "checkpoints" / "step_00000007").mkdir()
     assert checkpoint_dirs(tmp_path)[-1].name == "step_00000005"
+    run(tmp_path, 6, 1, keep_last=2)  # the next save clears the crash leftovers
+    assert not (tmp_path / "checkpoints" / ".step_00000006.tmp").exists()
 
 
 def test_fresh_run_refuses_an_out_dir_with_checkpoints(tmp_path):
