@@ -26,8 +26,7 @@ import torch  # noqa: E402
 
 from jukebox_nb.conditioning import Metadata  # noqa: E402
 from jukebox_nb.prior import Prior, PriorConfig  # noqa: E402
-from jukebox_nb.sampling import DecodeStep, JukeboxModels, SampleConfig, SampleRequest, sample_iter, sample_tokens  # noqa: E402
-from jukebox_nb.sampling import Finished  # noqa: E402
+from jukebox_nb.sampling import DecodeStep, JukeboxModels, SampleConfig, SampleRequest, draw, sample_iter  # noqa: E402
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig  # noqa: E402
 
 BENCH_PRESETS = {
@@ -75,24 +74,40 @@ def sync(device):
 
 
 def one_window(a, p: Prior, device, dtype) -> dict:
-    "Time `a.tokens` new tokens at batch `a.batch` in one window (median of repeats)."
+    "Time `a.tokens` new tokens at batch `a.batch` in one window (median of repeats); the prefill is timed apart."
     B, n = a.batch, min(a.tokens, p.cfg.n_ctx - 1)
     cond = conditioning(p, B, device)
-    step = "reference" if a.path == "reference" else DecodeStep(p, dtype)
+    step = DecodeStep(p, dtype)
     prefix = torch.zeros(B, 0, dtype=torch.long, device=device)
     g = torch.Generator(device).manual_seed(0)
     def run(k):
-        it = sample_tokens(p, cond, prefix, k + 1, 1.0, generator=g, dtype=dtype, step=step, report_every=10 ** 9)
-        for _ in it: pass
-    run(min(n, 16))  # warm-up
-    times, cpu = [], []
-    for _ in range(a.repeats):
-        sync(device); t, c = time.perf_counter(), time.process_time(); run(n); sync(device)
-        times.append(time.perf_counter() - t); cpu.append(time.process_time() - c)
-    med, cmed = statistics.median(times), statistics.median(cpu)
-    # CPU seconds of this process: with 1 thread on a shared machine, what the run would take with a core to itself
-    return dict(tokens=n + 1, tokens_per_s=round(B * (n + 1) / med, 1), ms_per_step=round(1e3 * med / (n + 1), 4),
-                tokens_per_cpu_s=round(B * (n + 1) / cmed, 1), times_s=[round(t, 4) for t in times])
+        "(prefill s, decode wall s, decode cpu s) for the start token + k sampled tokens."
+        with torch.inference_mode():
+            st = p.start(cond, B, dtype)
+            sync(device); t0 = time.perf_counter()
+            logits = p.extend(st, prefix)[:, -1] if a.path == "reference" else step.prefill(st, prefix)
+            sync(device); t1, c1 = time.perf_counter(), time.process_time()
+            for _ in range(k):
+                tok = draw(logits, generator=g)
+                logits = p.extend(st, tok[:, None])[:, -1] if a.path == "reference" else step(tok, st)
+            sync(device)
+            return t1 - t0, time.perf_counter() - t1, time.process_time() - c1
+    run(min(n, 4))  # warm-up
+    runs = [run(n) for _ in range(a.repeats)]
+    pre, wall, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
+    # CPU seconds of this process: with 1 thread on a shared machine, about what the run takes with a core to itself
+    return dict(tokens=n, prefill_s=round(pre, 4), tokens_per_s=round(B * n / wall, 1), ms_per_step=round(1e3 * wall / n, 4),
+                tokens_per_cpu_s=round(B * n / cpu, 1), decode_times_s=[round(r[1], 4) for r in runs])
+
+
+def copy_bandwidth(device, nbytes: int = 2 ** 28) -> float:
+    "Bytes per second of a large tensor copy (the memory-bandwidth yardstick for a decode step)."
+    x = torch.empty(nbytes // 4, device=device); y = torch.empty_like(x)
+    y.copy_(x); sync(device)
+    t = []
+    for _ in range(5):
+        s = time.perf_counter(); y.copy_(x); sync(device); t.append(time.perf_counter() - s)
+    return nbytes / statistics.median(t)
 
 
 def windowed(a, p: Prior, device, dtype) -> list:
@@ -133,7 +148,8 @@ def main():
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--length", type=float, nargs="*", help="sweep song lengths, in multiples of n_ctx")
     ap.add_argument("--hop-fraction", type=float, default=0.125)
-    ap.add_argument("--chunk-size", type=int, default=32)
+    ap.add_argument("--chunk-size", type=int, default=32, help="prefix chunk of the reference path (--length)")
+    ap.add_argument("--bandwidth", action="store_true", help="also measure copy bandwidth and the weight-read bound per step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -142,7 +158,13 @@ def main():
     rec = dict(preset=a.preset, batch=a.batch, path=a.path, device=str(device), dtype=a.dtype, threads=a.threads,
                params=sum(q.numel() for q in p.parameters()), build_s=round(build_s, 2))
     if a.length: rec["windowed"] = windowed(a, p, device, dtype); rec.update(hop_fraction=a.hop_fraction, chunk_size=a.chunk_size)
-    else: rec.update(one_window(a, p, device, dtype))
+    else:
+        rec.update(one_window(a, p, device, dtype))
+        if a.bandwidth:
+            bw = copy_bandwidth(device)
+            wbytes = sum(q.numel() * q.element_size() for q in p.parameters())
+            rec.update(weight_bytes=wbytes, copy_bytes_per_s=round(bw), bandwidth_bound_ms=round(1e3 * wbytes / bw, 2),
+                       ms_per_step_over_bound=round(rec["ms_per_step"] / (1e3 * wbytes / bw), 2))
     rec.update(peak_memory(device), load_1min=round(os.getloadavg()[0], 2), torch=torch.__version__)
     print(json.dumps(rec))
 
