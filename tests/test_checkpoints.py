@@ -344,6 +344,7 @@ def test_version_1_folder_migrates(tmp_path):
     io = torch.load(FIX / "ckpt_v1_tiny_vqvae_io.pt", weights_only=True)
     assert torch.equal(vq.encode(io["x"], 0), io["codes0"])
     assert "version 1" in vq.meta["note"]
+    with torch.no_grad(): assert torch.isfinite(vq(io["x"]).loss)  # the loss's STFT windows (not in any file) were built
     save_pretrained(vq, tmp_path / "v2")  # and it is written back in the current version
     assert json.loads((tmp_path / "v2" / "config.json").read_text())["format_version"] == ck.FORMAT_VERSION
 
@@ -360,3 +361,21 @@ def test_accelerate_disk_offload_gives_same_outputs(tmp_path, prior_tensors):
     t = lambda k: prior_tensors[f"up0/{k}"]
     with torch.no_grad():
         torch.testing.assert_close(placed(t("z"), t("y"), t("z_cond0")).logits, ref(t("z"), t("y"), t("z_cond0")).logits)
+
+
+# ---- a loaded release drives the sampling engine ------------------------------------------------------------------
+def test_loaded_release_samples_like_the_original_models(tmp_path):
+    "Official files written from tiny models, loaded by load_model, sample exactly the tokens the originals sample."
+    from jukebox_nb.conditioning import Metadata
+    from jukebox_nb.sampling import JukeboxModels, SampleConfig, SampleRequest, sample
+    orig = JukeboxModels.tiny(seed=3, name="1b_lyrics")
+    for part, m in [("vqvae", orig.vqvae), *orig.priors.items()]:
+        save_openai(m, tmp_path / ("vqvae.pth.tar" if part == "vqvae" else f"prior_level_{part}.pth.tar"))
+    cfgs = {"vqvae": orig.vqvae.cfg, **{l: p.cfg for l, p in orig.priors.items()}}
+    jb = load_model("1b_lyrics", tmp_path, configs=cfgs)
+    loaded = JukeboxModels(jb.vqvae, jb.priors, jb.name)
+    req = SampleRequest(metadata=(Metadata(artist=1, genres=(2,), total_length=44100 * 30),), seconds=0.2, seed=5)
+    cfg = SampleConfig(device="cpu", decode=False)
+    a, b = sample(orig, req, cfg), sample(loaded, req, cfg)
+    assert sorted(a.tokens) == [0, 1, 2]
+    for l in a.tokens: assert torch.equal(a.tokens[l], b.tokens[l]), l
