@@ -5,7 +5,8 @@ Fixtures:
   small models with the releases' structure and key names;
 * `ckpt_hf_key_names.json.gz`: for every key of every released manifest, the name Hugging Face's converter gives it
   (transformers 4.47.1 `convert_jukebox.fix_jukebox_keys` + its w/b and `.blocks.` renames), each checked to exist
-  with the same shape in `JukeboxModel` (transformers 4.57.6) built on the meta device with the release configs;
+  with the same shape in `JukeboxModel` (transformers 4.57.6) built on the meta device with the release configs
+  (regenerate with `ckpt_make_hf_key_names.py`, whose docstring gives the steps);
 * `ckpt_v1_tiny_vqvae/` + `ckpt_v1_tiny_vqvae_io.pt`: a folder written by format version 1, with an input and its codes.
 """
 import gzip
