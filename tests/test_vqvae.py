@@ -11,6 +11,16 @@ from jukebox_nb.vqvae import VQVAE, VQVAEConfig, VQVAE_PRESETS, measure_bandwidt
 BW = dict(l2=0.01, l1=0.1, spec=20.0)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; on a loaded 2-core machine two threads per op can make them
+    40x slower (each op waits for a descheduled thread)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny(**kw) -> VQVAE:
     return VQVAE(VQVAEConfig.preset("tiny", bandwidth=BW, **kw))
 
