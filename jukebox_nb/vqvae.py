@@ -221,6 +221,14 @@ def lmix_loss(x: torch.Tensor, # target [B, 1, T]
     return loss
 
 # %% ../nbs/04_vqvae.ipynb #5d70493f
+_OPENAI_KEYS = dict(sr="sample_rate", levels="levels", downs_t="downs_t", strides_t="strides_t", emb_width="emb_width",
+                    l_bins="l_bins", width="width", depth="depth", hvqvae_multipliers="multipliers", m_conv="m_conv",
+                    dilation_growth_rate="dilation_growth_rate", dilation_cycle="dilation_cycle",
+                    vqvae_reverse_decoder_dilation="reverse_decoder_dilation", l_mu="mu",
+                    revival_threshold="revival_threshold", commit="commit", multispectral="multispectral",
+                    lmix_l2="lmix_l2", lmix_linf="lmix_linf", lmix_l1="lmix_l1", linf_k="linf_k")  # official -> ours
+
+
 @dataclass(frozen=True)
 class VQVAEConfig:
     "Architecture and loss weights of the three-level VQ-VAE; defaults are the released model's."
@@ -287,6 +295,16 @@ class VQVAEConfig:
         if name not in VQVAE_PRESETS: raise ValueError(f"unknown VQ-VAE preset {name!r}; choose one of {sorted(VQVAE_PRESETS)}")
         return cls.from_dict({**VQVAE_PRESETS[name], **overrides})
 
+    @classmethod
+    def from_openai(cls, hps: dict, # official hparams (e.g. the oracle's `hparams.json["vqvae"]`)
+                    bandwidth: dict | None = None, # official `hps.bandwidth` (dict l2, l1, spec)
+                   ) -> VQVAEConfig:
+        "Config equivalent to an official VQ-VAE hparams dict; options the released model does not use raise."
+        unsupported = {k: hps[k] for k, ok in [("loss_fn", "lmix"), ("use_bottleneck", True), ("spectral", 0.0)]
+                       if k in hps and hps[k] != ok}
+        if unsupported: raise ValueError(f"official VQ-VAE options not supported here: {unsupported}")
+        return cls(**{ours: hps[theirs] for theirs, ours in _OPENAI_KEYS.items() if theirs in hps}, bandwidth=bandwidth)
+
 
 VQVAE_PRESETS: dict[str, dict] = {
     "released": {},  # the official `vqvae` hparams (vqvae.pth.tar)
@@ -296,27 +314,6 @@ VQVAE_PRESETS: dict[str, dict] = {
     "mini": dict(width=32, depth=3, emb_width=32, l_bins=512, multipliers=(1, 1, 1)),
     "tiny": dict(width=4, depth=1, emb_width=8, l_bins=32, multipliers=(2, 1, 1), linf_k=64),  # tests
 }
-
-# %% ../nbs/04_vqvae.ipynb #e3dd4843
-_OPENAI_KEYS = dict(sr="sample_rate", levels="levels", downs_t="downs_t", strides_t="strides_t", emb_width="emb_width",
-                    l_bins="l_bins", width="width", depth="depth", hvqvae_multipliers="multipliers", m_conv="m_conv",
-                    dilation_growth_rate="dilation_growth_rate", dilation_cycle="dilation_cycle",
-                    vqvae_reverse_decoder_dilation="reverse_decoder_dilation", l_mu="mu",
-                    revival_threshold="revival_threshold", commit="commit", multispectral="multispectral",
-                    lmix_l2="lmix_l2", lmix_linf="lmix_linf", lmix_l1="lmix_l1", linf_k="linf_k")
-
-
-def _from_openai(cls, hps: dict, # official hparams (e.g. `hparams.json["vqvae"]`)
-                 bandwidth: dict | None = None, # official `hps.bandwidth` (dict l2, l1, spec)
-                ) -> VQVAEConfig:
-    "Config equivalent to an official VQ-VAE hparams dict."
-    unsupported = {k: hps.get(k) for k, ok in [("loss_fn", "lmix"), ("use_bottleneck", True), ("spectral", 0.0)]
-                   if k in hps and hps[k] != ok}
-    if unsupported: raise ValueError(f"official VQ-VAE options not supported here: {unsupported}")
-    return cls(**{ours: hps[theirs] for theirs, ours in _OPENAI_KEYS.items() if theirs in hps}, bandwidth=bandwidth)
-
-
-VQVAEConfig.from_openai = classmethod(_from_openai)
 
 # %% ../nbs/04_vqvae.ipynb #8669f6ad
 @dataclass
