@@ -139,6 +139,9 @@ def test_train_prior_resumes_on_the_same_loss_trajectory(codes, tmp_path):
     loaded = load_pretrained(checkpoint_dirs(tmp_path / "b")[-1])  # the checkpoint folder is a model folder
     assert isinstance(loaded, Prior) and loaded.cfg == rest.model.cfg
     for k, v in rest.model.state_dict().items(): assert torch.equal(v, loaded.state_dict()[k]), k
+    from jukebox_nb.checkpoints import Vocab  # the label ids travel with the run, for sampling by name
+    ds = CodesDataset(codes, rest.model.cfg, split="all")
+    assert Vocab.find(tmp_path / "b").metadata("artist1", "test", total_length=44100).artist == ds.artist_ids["artist1"]
     with pytest.raises(ValueError, match="another prior config"):
         train_prior(codes, 2, "tiny", steps=7, out_dir=tmp_path / "b", prior_overrides={"depth": 4}, progress=False)
 
@@ -204,3 +207,23 @@ def test_fsdp_config_is_valid_for_accelerate_and_names_our_block():
     block = getattr(tr, cfg.fsdp_config["fsdp_transformer_layer_cls_to_wrap"])
     assert any(isinstance(m, block) for m in Prior(PriorConfig.preset("tiny")).modules())
     assert not cfg.fsdp_config["fsdp_activation_checkpointing"]  # the prior's own checkpointing is used instead
+
+
+def test_lyrics_priors_get_the_lyric_window_of_each_track(tmp_path):
+    from jukebox_nb.conditioning import LyricTokenizer
+    root = make_corpus(tmp_path / "corpus", n=2)
+    lyrics = ["hello darkness my old friend " * 4, "row row row your boat gently down the stream " * 3]
+    write_metadata(root / "metadata.jsonl", [Track(t.path, t.artist, t.genres, t.title, t.licence, t.source, lyrics=l)
+                                             for t, l in zip(read_metadata(root / "metadata.jsonl"), lyrics)])
+    torch.manual_seed(0)
+    d = encode_corpus(VQVAE(VQVAEConfig.preset("tiny")), root, tmp_path / "codes", levels=(2,), progress=False)
+    for preset in ("tiny_lyrics", "tiny_single"):
+        cfg = PriorConfig.preset(preset, bins=32)
+        ds = CodesDataset(d, cfg, split="all")
+        tok = LyricTokenizer(v3=cfg.n_vocab == 79)
+        for i in range(0, len(ds), 5):
+            it = ds[i]
+            text = tok.decode(it["y"][-cfg.n_tokens:].tolist())
+            assert len(text) == cfg.n_tokens and text in lyrics[int(ds.paths[it["track"]][1])]
+        batch = torch.utils.data.default_collate([ds[0], ds[1]])
+        assert torch.isfinite(Prior(cfg)(batch["z"], batch["y"]).loss)
