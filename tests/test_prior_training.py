@@ -227,3 +227,14 @@ def test_lyrics_priors_get_the_lyric_window_of_each_track(tmp_path):
             assert len(text) == cfg.n_tokens and text in lyrics[int(ds.paths[it["track"]][1])]
         batch = torch.utils.data.default_collate([ds[0], ds[1]])
         assert torch.isfinite(Prior(cfg)(batch["z"], batch["y"]).loss)
+
+
+def test_fsdp_launch_on_cpus_is_refused_not_run_as_separate_copies(codes, tmp_path):
+    "Accelerate 1.x shards on CUDA only; on CPUs the FSDP config must fail loudly instead of training 2 unsynced models."
+    args = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "configs" / "accelerate" / "fsdp.yaml"),
+            "--num_processes", "2", "--main_process_port", str(free_port()), str(ROOT / "tests" / "prior_ddp_check.py"),
+            "--codes", str(codes), "--out", str(tmp_path), "--steps", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ACCELERATE_USE_CPU": "true"}
+    p = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "launched for FSDP" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
+    assert not checkpoint_dirs(tmp_path / "run")
