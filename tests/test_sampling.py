@@ -153,6 +153,18 @@ def test_primed_from_audio_at_another_rate(models):
         list(sample_iter(models, replace(r, prime_audio=wave[:2000], prime_sample_rate=None)))
 
 
+def test_primed_from_a_file_at_another_rate(models, tmp_path):
+    "A prime audio file at 22.05 kHz is read, resampled with a Notice, and its codes kept."
+    from jukebox_nb.audio import save_wav
+    t = np.arange(22050 // 4) / 22050
+    path = save_wav(tmp_path / "prime.wav", (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 22050)
+    with pytest.warns(UserWarning, match="22050 Hz resampled"):
+        res = sample(models, req(40, levels=(2,), prime_audio=str(path), prime_seconds=secs(16)), SampleConfig(decode=False))
+    assert res.tokens[2].shape == (2, 40) and torch.equal(res.tokens[2][0, :16], res.tokens[2][1, :16])
+    with pytest.raises(Exception, match="no such file"):
+        next(sample_iter(models, req(40, levels=(2,), prime_audio=str(tmp_path / "missing.wav"), prime_seconds=secs(16))))
+
+
 def test_upsampler_windows_see_the_codes_above(models, monkeypatch):
     "Every upsampler window is conditioned on the level-above codes under it: [start/4, start/4 + n_ctx/4)."
     top = sample(models, req(34, levels=(2,)), SampleConfig(decode=False))
