@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from jukebox_nb.prior import Prior, PriorConfig  # noqa: E402
-from jukebox_nb.training import full_state, load_full_state, shard_prior  # noqa: E402
+from jukebox_nb.training import _registered, _unsharded_copy, full_state, load_full_state, shard_prior  # noqa: E402
 
 CFG = PriorConfig.preset("tiny", labels=False, checkpoint=True)
 
@@ -62,7 +62,10 @@ def main():
     load_full_state(again, opt2, weights if rank == 0 else {}, optim if rank == 0 else {})
     resumed = steps(again, opt2, [2, 3], rank, world)
     if rank == 0:
-        torch.save({"losses": losses, "local_numel": local, "state": final, "resumed_losses": resumed}, a.out / "rank0.pt")
+        plain = _unsharded_copy(model, final)  # what a checkpoint saves with save_pretrained
+        assert type(plain) is Prior and _registered(plain), type(plain)
+        torch.save({"losses": losses, "local_numel": local, "state": final, "resumed_losses": resumed,
+                    "plain": {k: v.clone() for k, v in plain.state_dict().items()}}, a.out / "rank0.pt")
         ref, _ = fresh(); ropt = torch.optim.AdamW(ref.parameters(), lr=1e-2)
         ref_losses = steps(ref, ropt, [0, 1, 2, 3], 0, 1)
         torch.save({"losses": ref_losses, "numel": sum(p.numel() for p in ref.parameters()), "state": ref.state_dict()},

@@ -197,6 +197,7 @@ def test_fsdp2_shards_a_tiny_prior_on_two_cpu_processes(tmp_path):
     assert got[0]["losses"] == pytest.approx(ref["losses"], rel=1e-5)
     for k, v in ref["state"].items(): assert torch.allclose(got[0]["state"][k], v, atol=1e-5), k
     assert got[0]["resumed_losses"] == pytest.approx(ref["losses"][2:], rel=1e-5)  # full-state save/load round trip
+    for k, v in ref["state"].items(): assert torch.allclose(got[0]["plain"][k], v, atol=1e-5), k  # the plain Prior a checkpoint saves
 
 
 def test_fsdp_config_is_valid_for_accelerate_and_names_our_block():
