@@ -11,7 +11,6 @@ conditioning (label embedding), ours its prefill; both are small next to the tok
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import sampling as ours  # noqa: E402  (benchmarks/sampling.py)
+from peers.side_by_side import compare  # noqa: E402
 from jukebox_nb.sampling import DecodeStep, draw  # noqa: E402
 
 
@@ -69,21 +69,9 @@ def main():
             for _ in range(n - 1): logits = step(draw(logits, generator=g), st)
             draw(logits, generator=g)
         return time.perf_counter() - t, time.process_time() - c
-    res = {"hf": [], "ours": []}
-    load0 = os.getloadavg()[0]
-    for r in range(a.repeats + 1):  # interleaved; round 0 is a warm-up
-        for name, f in (("hf", run_hf), ("ours", run_ours)):
-            wall, cpu = f()
-            if r: res[name].append((wall, cpu))
-    out = dict(preset=a.preset, batch=B, tokens=n, threads=a.threads, params_hf=sum(q.numel() for q in hf.parameters()),
-               params_ours=sum(q.numel() for q in mine.parameters()), load_1min_before=round(load0, 2),
-               load_1min_after=round(os.getloadavg()[0], 2))
-    for k, v in res.items():
-        wall, cpu = statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
-        out[k] = dict(tokens_per_s=round(B * n / wall, 1), tokens_per_cpu_s=round(B * n / cpu, 1),
-                      ms_per_step=round(1e3 * wall / n, 3), wall_s=[round(w, 3) for w, _ in v])
-    out["speedup_wall"] = round(out["ours"]["tokens_per_s"] / out["hf"]["tokens_per_s"], 2)
-    out["speedup_cpu"] = round(out["ours"]["tokens_per_cpu_s"] / out["hf"]["tokens_per_cpu_s"], 2)
+    out = compare({"hf": run_hf, "ours": run_ours}, {"hf": n, "ours": n}, B, a.repeats, preset=a.preset, n_tokens=n,
+                  threads=a.threads, params_hf=sum(q.numel() for q in hf.parameters()),
+                  params_ours=sum(q.numel() for q in mine.parameters()))
     print(json.dumps(out))
 
 

@@ -11,7 +11,6 @@ https://github.com/openai/jukebox /work/scratch/official`) and pass `--official 
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import sampling as ours  # noqa: E402  (benchmarks/sampling.py)
+from peers.side_by_side import compare  # noqa: E402
 from jukebox_nb.sampling import DecodeStep, draw  # noqa: E402
 
 
@@ -78,21 +78,9 @@ def main():
             t, c = time.perf_counter(), time.process_time()
             for _ in range(n - 1): logits = step(draw(logits, generator=g), st)
             return time.perf_counter() - t, time.process_time() - c
-    res = {"official": [], "ours": []}
-    load0 = os.getloadavg()[0]
-    for r in range(a.repeats + 1):  # interleaved; round 0 is a warm-up
-        for name, f in (("official", run_official), ("ours", run_ours)):
-            wall, cpu = f()
-            if r: res[name].append((wall, cpu))
-    out = dict(preset=a.preset, batch=B, tokens=n, threads=a.threads, load_1min_before=round(load0, 2),
-               load_1min_after=round(os.getloadavg()[0], 2))
-    for k, v in res.items():  # ours times n - 1 steps (its first token comes from the prefill), the official n
-        steps = n if k == "official" else n - 1
-        wall, cpu = statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
-        out[k] = dict(tokens_per_s=round(B * steps / wall, 1), tokens_per_cpu_s=round(B * steps / cpu, 1),
-                      ms_per_step=round(1e3 * wall / steps, 3), wall_s=[round(w, 3) for w, _ in v])
-    out["speedup_wall"] = round(out["ours"]["tokens_per_s"] / out["official"]["tokens_per_s"], 2)
-    out["speedup_cpu"] = round(out["ours"]["tokens_per_cpu_s"] / out["official"]["tokens_per_cpu_s"], 2)
+    # ours times n - 1 steps (its first token comes from the prefill), the official n
+    out = compare({"official": run_official, "ours": run_ours}, {"official": n, "ours": n - 1}, B, a.repeats,
+                  preset=a.preset, n_tokens=n, threads=a.threads)
     print(json.dumps(out))
 
 
