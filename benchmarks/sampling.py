@@ -96,7 +96,7 @@ def one_window(a, p: Prior, device, dtype) -> dict:
     runs = [run(n) for _ in range(a.repeats)]
     pre, wall, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
     # CPU seconds of this process: with 1 thread on a shared machine, about what the run takes with a core to itself
-    return dict(tokens=n, prefill_s=round(pre, 4), tokens_per_s=round(B * n / wall, 1), ms_per_step=round(1e3 * wall / n, 4),
+    return dict(tokens=n, scripted=step.scripted, prefill_s=round(pre, 4), tokens_per_s=round(B * n / wall, 1), ms_per_step=round(1e3 * wall / n, 4),
                 tokens_per_cpu_s=round(B * n / cpu, 1), decode_times_s=[round(r[1], 4) for r in runs])
 
 

@@ -58,7 +58,8 @@ def _cond(p: Prior, N: int):
 
 @pytest.mark.parametrize("name", list(STEP_PRESETS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_decoder_matches_extend(name, dtype):
+@pytest.mark.parametrize("script", [True, False])
+def test_decoder_matches_extend(name, dtype, script):
     "DecodeStep gives the logits of Prior.extend for every attention pattern, and leaves caches extend can continue."
     torch.manual_seed(0)
     over = STEP_PRESETS[name]
@@ -67,7 +68,8 @@ def test_decoder_matches_extend(name, dtype):
         for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
     N, n = 3, p.cfg.n_ctx - 1
     z = torch.randint(p.cfg.bins, (N, n))
-    step = DecodeStep(p, dtype)
+    step = DecodeStep(p, dtype, script=script)
+    assert step.scripted == script  # TorchScript compiles the layer loop of the installed module
     with torch.inference_mode():
         cond = _cond(p, N)
         ref, fast = p.start(cond, N, dtype), p.start(cond, N, dtype)
