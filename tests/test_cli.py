@@ -49,6 +49,16 @@ def test_train_then_reconstruct(tmp_path, capsys):
     assert n == sf.info(out / "original.wav").frames and n % 128 == 0
     assert (out / "spectrograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "spectral convergence" in capsys.readouterr().err
+    # priors train on codes the run's VQ-VAE encodes once
+    codes = tmp_path / "codes"
+    assert main(["encode-codes", str(corpus), "--vqvae", str(run), "--out", str(codes), "--levels", "1", "2"]) == 0
+    assert (codes / "codes.json").exists()
+    for level, preset in ((2, "tiny"), (1, "tiny_upsampler")):
+        out_dir = tmp_path / f"prior{level}"
+        assert main(["train-prior", str(codes), "--level", str(level), "--preset", preset, "--steps", "2",
+                     "--out", str(out_dir), "--batch-size", "2", "--ckpt-every", "2"]) == 0
+        from jukebox_nb.training import prior_from_checkpoint
+        assert prior_from_checkpoint(out_dir).cfg.level == level
 
 
 def test_bad_input_gives_one_clear_line(tmp_path, capsys):
