@@ -22,6 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# OpenMP threads that spin while waiting collapse on a shared CPU (other jobs hold the cores they wait for);
+# passive waiting must be chosen before torch loads the OpenMP runtime. Override with OMP_WAIT_POLICY=ACTIVE.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from jukebox_nb.conditioning import Metadata  # noqa: E402
@@ -165,7 +168,8 @@ def main():
             wbytes = sum(q.numel() * q.element_size() for q in p.parameters())
             rec.update(weight_bytes=wbytes, copy_bytes_per_s=round(bw), bandwidth_bound_ms=round(1e3 * wbytes / bw, 2),
                        ms_per_step_over_bound=round(rec["ms_per_step"] / (1e3 * wbytes / bw), 2))
-    rec.update(peak_memory(device), load_1min=round(os.getloadavg()[0], 2), torch=torch.__version__)
+    rec.update(peak_memory(device), load_1min=round(os.getloadavg()[0], 2), omp_wait_policy=os.environ["OMP_WAIT_POLICY"],
+               torch=torch.__version__)
     print(json.dumps(rec))
 
 

@@ -58,8 +58,8 @@ def _cond(p: Prior, N: int):
 
 @pytest.mark.parametrize("name", list(STEP_PRESETS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("script", [True, False])
-def test_decoder_matches_extend(name, dtype, script):
+@pytest.mark.parametrize("script, fold", [(True, True), (False, True), (True, False)])
+def test_decoder_matches_extend(name, dtype, script, fold):
     "DecodeStep gives the logits of Prior.extend for every attention pattern, and leaves caches extend can continue."
     torch.manual_seed(0)
     over = STEP_PRESETS[name]
@@ -68,8 +68,10 @@ def test_decoder_matches_extend(name, dtype, script):
         for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
     N, n = 3, p.cfg.n_ctx - 1
     z = torch.randint(p.cfg.bins, (N, n))
-    step = DecodeStep(p, dtype, script=script)
-    assert step.scripted == script  # TorchScript compiles the layer loop of the installed module
+    step = DecodeStep(p, dtype, script=script, fold=fold)
+    assert step.scripted == script and step.fold == fold  # TorchScript compiles the layer loop of the installed module
+    if not fold:  # unfolded: the step reads the prior's own weight tensors (no copies)
+        assert any(t.data_ptr() == p.prior.transformer._attn_mods[0].attn.c_attn.w.data_ptr() for t in step.ws) == (dtype == torch.float32)
     with torch.inference_mode():
         cond = _cond(p, N)
         ref, fast = p.start(cond, N, dtype), p.start(cond, N, dtype)

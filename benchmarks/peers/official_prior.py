@@ -18,6 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# OpenMP threads that spin while waiting collapse on a shared CPU (other jobs hold the cores they wait for);
+# passive waiting must be chosen before torch loads the OpenMP runtime. Override with OMP_WAIT_POLICY=ACTIVE.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 import sampling as ours  # noqa: E402  (benchmarks/sampling.py)

@@ -13,7 +13,8 @@ def compare(runs: dict, # name -> callable returning (wall s, cpu s) of one run;
         for name, f in runs.items():
             wall, cpu = f()
             if r: res[name].append((wall, cpu))
-    out = dict(info, batch=batch, load_1min_before=round(load0, 2), load_1min_after=round(os.getloadavg()[0], 2))
+    out = dict(info, batch=batch, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"), load_1min_before=round(load0, 2),
+               load_1min_after=round(os.getloadavg()[0], 2))
     for k, v in res.items():
         n = tokens[k]
         wall, cpu = statistics.median(w for w, _ in v), statistics.median(c for _, c in v)
