@@ -141,3 +141,12 @@ def test_unknown_model(tmp_path):
 def test_release_urls_are_https_on_the_release_host():
     for rels in ck.RELEASES.values():
         for rel in rels.values(): ck._check_url(ck.RELEASE_URL + rel)
+
+
+def test_cli_download_uses_the_same_code(server, tmp_path, capsys):
+    from jukebox_nb.cli import main
+    url, _ = server
+    assert main(["download", "1b_lyrics", "--to", str(tmp_path), "--levels", "2", "--base-url", url]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prior_level_2.pth.tar", "vqvae.pth.tar"]
+    assert main(["download", "1b_lyrics", "--to", str(tmp_path / "x"), "--base-url", "http://example.com/"]) == 2
+    assert "example.com" in capsys.readouterr().err
