@@ -96,6 +96,12 @@ def test_fast_and_reference_paths_sample_the_same(models):
     assert torch.equal(a.tokens[2], b.tokens[2])
 
 
+def test_bfloat16_sampling_runs_end_to_end(models):
+    "SampleConfig(dtype='bfloat16'): caches and decode weights in bf16, every level complete and in range."
+    res = sample(models, req(34, B=1, levels=(2, 1)), SampleConfig(dtype="bfloat16", decode=False))
+    assert res.complete and res.tokens[1].shape == (1, 136) and int(res.tokens[1].max()) < 32
+
+
 # ---- modes -----------------------------------------------------------------------------------------
 def test_ancestral_all_levels(models):
     "Top first; per level LevelStarted, windows, LevelFinished, Decoded; Finished last with every level."
