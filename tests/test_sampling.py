@@ -341,6 +341,13 @@ def test_bad_config():
     with pytest.raises(ValueError, match="max_batch_size must be >= 1"): SampleConfig(max_batch_size=0)
 
 
+def test_distributed_in_one_process_is_plain_sampling(models):
+    "Without `accelerate launch`, sample_distributed samples every item here and gives the same tokens as sample."
+    r = req(34, B=3, levels=(2,))
+    a = S.sample_distributed(models, r, SampleConfig(decode=False))
+    assert torch.equal(a.tokens[2], sample(models, r, SampleConfig(decode=False)).tokens[2])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
