@@ -288,6 +288,20 @@ def test_cocomposition_tree(models):
     with pytest.raises(KeyError, match="no node 99"): c.choose(99)
 
 
+def test_cocomposition_tree_is_saved_and_loaded(models, tmp_path):
+    c = Composition(models, SampleRequest(metadata=Metadata(artist=2, total_length=1), seconds=1.0))
+    kids = c.extend(2, secs(16)); c.choose(kids[0])
+    back = Composition.load(c.save(tmp_path / "tree"), models)
+    assert back.current == kids[0] and back.nodes[0].children == kids and back.request == c.request
+    for k in kids:
+        assert torch.equal(back.nodes[k].tokens, c.nodes[k].tokens)
+        np.testing.assert_array_equal(back.nodes[k].preview, c.nodes[k].preview)
+    (more,) = back.extend(1, secs(24))  # the loaded tree goes on growing from its current node
+    assert torch.equal(back.nodes[more].tokens[:, :16], c.nodes[kids[0]].tokens) and back.nodes[more].parent == kids[0]
+    with pytest.raises(ResultError, match="made with model 'tiny'"):
+        Composition.load(tmp_path / "tree", JukeboxModels(models.vqvae, models.priors, "other"))
+
+
 def test_progress_bars(models):
     buf = io.StringIO()
     evs = list(progress(sample_iter(models, req(34, levels=(2, 1)), SampleConfig(decode=False, report_every=4)), file=buf))
