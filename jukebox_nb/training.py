@@ -34,7 +34,7 @@ __all__ = ['PRECISIONS', 'LR_DECAYS', 'FORMAT_VERSION', 'ORDER_KEYS', 'CODES_FIL
            'save_checkpoint', 'load_checkpoint', 'MetricsCSV', 'read_metrics', 'ToneDataset', 'TrainResult',
            'make_accelerator', 'make_loader', 'train', 'vqvae_from_checkpoint', 'train_vqvae', 'vqvae_fingerprint',
            'encode_corpus', 'read_codes_index', 'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables',
-           'prior_from_checkpoint', 'train_prior', 'evaluate_prior', 'shard_prior']
+           'prior_from_checkpoint', 'train_prior', 'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
 
 # %% ../nbs/11_training.ipynb #2d7f96dd
 PRECISIONS = ("no", "bf16", "fp16")
@@ -903,6 +903,36 @@ def evaluate_prior(model: nn.Module, # a Prior (eval mode is set while evaluatin
         for k in ("loss_per_item", "gen_loss", "prime_loss"): sums[k] = sums.get(k, 0.0) + float(getattr(out, k).sum())
     model.train(was_training)
     return {("loss" if k == "loss_per_item" else k): v / len(idx) for k, v in sums.items()}
+
+# %% ../nbs/11_training.ipynb #cc1728ed
+@torch.no_grad()
+def evaluate_vqvae(model: nn.Module, # a VQVAE (eval mode is set while evaluating)
+                   data_dir: str | Path, # corpus folder with metadata.jsonl
+                   split: str = "valid", # "valid", "train" or "all"
+                   n_clips: int = 16, # clips averaged (spread evenly over the split)
+                   seconds: float = 3.0, # length of each clip
+                   valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
+                  ) -> dict[str, dict[str, float]]:
+    "Per level: mean spectral convergence (linear and dB) over fixed clips of a split, and codebook usage on them."
+    from jukebox_nb.audio import spectral_convergence
+    from jukebox_nb.bottleneck import usage_stats
+    from jukebox_nb.data import MusicDataset
+    c = model.cfg
+    n = int(seconds * c.sample_rate) // c.hop_lengths[-1] * c.hop_lengths[-1]
+    ds = MusicDataset(data_dir, n, split=split, valid_fraction=valid_fraction, seed=seed, sr=c.sample_rate)
+    if len(ds) == 0: raise ValueError(f"the {split} split of {data_dir} has no clip of {seconds} s (skipped: {ds.skipped[:3]})")
+    idx = np.linspace(0, len(ds) - 1, min(n_clips, len(ds))).round().astype(int)
+    x = torch.stack([ds[int(i)]["audio"] for i in idx])  # [N, 1, T]
+    was_training = model.training; model.eval()
+    out = {}
+    for level, codes in enumerate(model.encode(x, levels=None)):
+        y = model.decode(codes, level)
+        sc = spectral_convergence(x[:, 0], y[:, 0])  # [N]
+        used, entropy, _ = usage_stats(torch.bincount(codes.flatten(), minlength=c.l_bins).float())
+        out[str(level)] = dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()),
+                               codes_used=int(used), codebook_size=c.l_bins, entropy_bits=float(entropy), clips=len(idx), seconds=n / c.sample_rate)
+    model.train(was_training)
+    return out
 
 # %% ../nbs/11_training.ipynb #122af3d0
 def shard_prior(model: nn.Module, # a Prior (or any model built of `ResAttnBlock`s), modified in place
