@@ -192,6 +192,8 @@ class FactoredAttention(nn.Module):
         else:
             self.c_attn = Conv1D(n_in, n_state * 3, init_scale=init_scale)
         self.c_proj = Conv1D(n_state, n_in, zero_out=zero_out, init_scale=init_scale)
+        self.record = False  # when True, `forward` also keeps its softmax weights in `self.weights`
+        self.weights: Optional[torch.Tensor] = None  # (B, H, L, K) float32, see `attention_weights`
 
     def _qkv(self, x, encoder_kv):
         if self.pattern == "enc_dec":
@@ -206,6 +208,7 @@ class FactoredAttention(nn.Module):
                ) -> torch.Tensor:
         "Training path over a whole window; returns (B, L, n_in)."
         q, k, v = self._qkv(x, encoder_kv)
+        if self.record: self.weights = self._weights(q, k)
         L, bc, H = x.shape[1], self.block_ctx, self.n_head
         if self.pattern in ("block", "transpose_block", "prev_block") and L % bc:
             pad = bc - L % bc  # pad at the end: causal patterns never look forward
@@ -217,6 +220,23 @@ class FactoredAttention(nn.Module):
         elif self.pattern == "prime": a = attend_prime(q, k, v, H, self.prime_len)
         else: a = attend_dense(q, k, v, H, causal=False)
         return self.c_proj(a[:, :L])
+
+    def _weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        "Explicit softmax (B, H, L, K) in fp32 of (B, L, n_state) queries over (B, K', n_state) keys under the pattern mask."
+        L, hd = q.shape[1], self.n_state // self.n_head
+        if self.pattern == "prime": k = k[:, :min(self.prime_len, k.shape[1])]  # the only keys it can see
+        n_keys = k.shape[1]
+        mask = visible(self.pattern, torch.arange(L, device=q.device), torch.arange(n_keys, device=q.device),
+                       self.block_ctx, self.prime_len)  # (L, K)
+        w = (split_heads(q, self.n_head).float() @ split_heads(k, self.n_head).float().transpose(-1, -2)) / math.sqrt(hd)
+        return w.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)  # rows without keys: zeros
+
+    def attention_weights(self, x: torch.Tensor, # (B, L, n_in)
+                          encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) for `enc_dec`
+                         ) -> torch.Tensor:
+        "Softmax weights (B, H, L, K) of this layer: K = n_enc (enc_dec), min(prime_len, L) (prime), else L."
+        q, k, _ = self._qkv(x, encoder_kv)
+        return self._weights(q, k)
 
     def cache_slots(self) -> int:
         "Cache slots this pattern needs (see the table above)."
@@ -290,11 +310,8 @@ class FactoredAttention(nn.Module):
 def reference_attention(attn: FactoredAttention, x: torch.Tensor, encoder_kv: Optional[torch.Tensor] = None):
     "Dense masked O(L²) attention with `attn`'s weights and pattern (for tests at small sizes)."
     q, k, v = attn._qkv(x, encoder_kv)
-    L, hd = x.shape[1], attn.n_state // attn.n_head
-    mask = pattern_mask(attn.pattern, L, attn.block_ctx, attn.prime_len, k.shape[1]).to(x.device)
-    q, k, v = (split_heads(t, attn.n_head) for t in (q, k, v))
-    w = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(hd)
-    w = w.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)
+    w = attn._weights(q, k)  # (B, H, L, K): K = all keys, or the prime keys
+    v = split_heads(v[:, :w.shape[-1]], attn.n_head)
     return attn.c_proj(merge_heads((w @ v.float()).to(x.dtype)))
 
 # %% ../nbs/05_attention.ipynb #7b5b41ef
