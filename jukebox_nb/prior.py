@@ -13,13 +13,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .transformer import AutoregressiveTransformer
-from .conditioning import (LabelConditioner, LyricEncoder, Metadata, UpsamplerConditioner, check_tokens,
-                                     tokenize)
+from .transformer import AutoregressiveTransformer, attn_schedule
+from .conditioning import (LabelConditioner, LyricEncoder, LyricTokenizer, Metadata, UpsamplerConditioner,
+                                     check_tokens, tokenize)
 
 # %% auto #0
-__all__ = ['PRIOR_PRESETS', 'PriorConfig', 'PriorConditioning', 'PriorOutput', 'PriorState', 'Prior', 'filter_logits',
-           'sample_window']
+__all__ = ['PRIOR_PRESETS', 'PriorConfig', 'PriorConditioning', 'PriorOutput', 'PriorState', 'Prior', 'SongAlignment',
+           'align_song', 'filter_logits', 'sample_window']
 
 # %% ../nbs/08_prior.ipynb #41cd9263
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class PriorConfig:
     cond_dilation_cycle: Optional[int] = 8
     cond_res_scale: bool = False # residual scale 1/√cond_depth (level-1 upsampler)
     checkpoint: bool = False # activation checkpointing while training
+    # lyric alignment (the official hand-picked layer/head: 5b_lyrics 68/2, 1b_lyrics 63/0)
+    alignment_layer: Optional[int] = None # None: the last enc_dec ('separate') or prime ('single') layer
+    alignment_head: Optional[int] = None # None: head 0
 
     def __post_init__(self):
         if self.lyrics not in ("none", "separate", "single"):
@@ -77,6 +80,24 @@ class PriorConfig:
         if self.seq_len % self.blocks: raise ValueError(f"blocks {self.blocks} must divide the sequence length {self.seq_len}")
         if self.upsampler and self.n_ctx % self.cond_downsample:
             raise ValueError(f"n_ctx {self.n_ctx} must be a multiple of the upsampling factor {self.cond_downsample}")
+        if self.alignment_layer is not None or self.alignment_head is not None:
+            if self.lyrics == "none": raise ValueError("alignment_layer/alignment_head need a lyrics prior (lyrics='separate' or 'single')")
+            self.alignment_layer_head()  # checks layer kind and head range
+
+    def alignment_layer_head(self) -> tuple[int, int]:
+        "The (layer, head) whose attention aligns lyrics to music: the configured one or the default."
+        kind = {"separate": "enc_dec", "single": "prime"}.get(self.lyrics)
+        if kind is None: raise ValueError("this prior is not conditioned on lyrics, so it has no lyric alignment")
+        pats = attn_schedule(self.attn_order, self.depth)
+        layer, head = self.alignment_layer, self.alignment_head or 0
+        if layer is None:
+            if kind not in pats: raise ValueError(f"attn_order {self.attn_order} has no {kind} layer to align lyrics with")
+            layer = len(pats) - 1 - pats[::-1].index(kind)
+        if not 0 <= layer < self.depth or pats[layer] != kind:
+            ok = [i for i, p in enumerate(pats) if p == kind]
+            raise ValueError(f"alignment_layer {layer} must be one of the {kind} layers {ok} of this {self.depth}-layer prior")
+        if not 0 <= head < self.heads: raise ValueError(f"alignment_head {head} must be in 0..{self.heads - 1}")
+        return layer, head
 
     @property
     def seq_len(self) -> int: "Length the transformer sees (lyrics + music for 'single')."; return self.n_ctx + (self.n_tokens if self.lyrics == "single" else 0)
@@ -107,7 +128,10 @@ class PriorConfig:
     def preset(cls, name: str, **overrides) -> "PriorConfig":
         "A named configuration from `PRIOR_PRESETS`, with optional field overrides."
         if name not in PRIOR_PRESETS: raise ValueError(f"unknown prior preset {name!r}; choose from {sorted(PRIOR_PRESETS)}")
-        return cls.from_dict({**PRIOR_PRESETS[name], **overrides})
+        d = {**PRIOR_PRESETS[name], **overrides}
+        if {"depth", "attn_order", "heads"} & set(overrides):  # the release's hand-picked layer/head no longer applies
+            for k in ("alignment_layer", "alignment_head"): d[k] = overrides.get(k)
+        return cls.from_dict(d)
 
 
 _V3 = dict(n_genres=604, n_artists=7898, t_bins=64, max_bow_genre_size=1, n_vocab=79)
@@ -118,9 +142,11 @@ PRIOR_PRESETS = {
     "5b": dict(width=4800, depth=72, heads=8, blocks=128, init_scale=0.1, merged_decoder=True, min_duration=60.0),
     "5b_lyrics": dict(width=4800, depth=79, heads=8, attn_order=10, blocks=128, init_scale=0.1, merged_decoder=True,
                       min_duration=23.8, lyrics="separate", n_tokens=512, prime_loss_fraction=0.4, prime_width=1280,
-                      prime_depth=18, prime_heads=4, prime_attn_order=2, prime_blocks=32, prime_init_scale=0.7),
+                      prime_depth=18, prime_heads=4, prime_attn_order=2, prime_blocks=32, prime_init_scale=0.7,
+                      alignment_layer=68, alignment_head=2),
     "1b_lyrics": dict(n_ctx=6144, width=2048, depth=72, heads=2, attn_order=12, blocks=64, init_scale=0.2,
-                      min_duration=17.84, lyrics="single", n_tokens=384, prime_loss_fraction=0.4, **_V3),
+                      min_duration=17.84, lyrics="single", n_tokens=384, prime_loss_fraction=0.4, alignment_layer=63,
+                      alignment_head=0, **_V3),
     "upsampler_level_1": dict(level=1, hop_length=32, cond_res_scale=True, **_UP),
     "upsampler_level_0": dict(level=0, hop_length=8, **_UP),
     # ours: a demo size a CPU can train, and a test size
@@ -288,6 +314,84 @@ class Prior(nn.Module):
         if raw or c.lyrics != "single": return logits
         if first: logits = logits[:, c.n_tokens:]  # drop the predictions of lyric characters
         return logits[..., c.n_vocab:]  # music codes only
+
+    # ---- lyric alignment --------------------------------------------------------------------
+    def alignment(self, z: torch.Tensor, # (N, T) codes of this level, T ≤ n_ctx (zero-padded to the window)
+                  y, # (N, label_width) label vectors, or the `PriorConditioning` from `condition`
+                  layer: Optional[int] = None, # default: `cfg.alignment_layer_head()`
+                  head: Optional[int] = None,
+                 ) -> torch.Tensor:
+        "Attention (N, T, n_tokens) of each music position over the window's lyric tokens, teacher-forced, float32."
+        c = self.cfg
+        L0, H0 = c.alignment_layer_head()
+        c = replace(c, alignment_layer=L0 if layer is None else layer, alignment_head=H0 if head is None else head)
+        layer, head = c.alignment_layer_head()  # checks an explicit layer/head
+        T = check_tokens(z, c.bins, None, f"level {c.level} codes").shape[1]
+        if not 0 < T <= c.n_ctx: raise ValueError(f"z holds {T} codes; a window takes 1..n_ctx={c.n_ctx}")
+        cond = y if isinstance(y, PriorConditioning) else self.condition(y)
+        z = F.pad(z, (0, c.n_ctx - T))  # later positions cannot change earlier queries' attention
+        block = self.prior.transformer._attn_mods[layer]
+
+        def stop(*_): raise _Recorded()
+        hook = block.register_forward_hook(stop)  # nothing after the alignment layer is computed
+        block.attn.record = True
+        try:
+            with torch.no_grad(): self.prior(self._sequence(z, cond), cond.x_cond, cond.y_cond, cond.encoder_kv)
+        except _Recorded: pass
+        finally:
+            hook.remove(); block.attn.record = False
+            w, block.attn.weights = block.attn.weights, None
+        w = w[:, head]  # (N, seq_len, K)
+        if c.lyrics == "single": w = w[:, c.n_tokens:, :c.n_tokens]  # music queries over the lyric keys
+        return w[:, :T]
+
+
+class _Recorded(Exception):
+    "Raised by the alignment hook once the alignment layer has run."
+
+# %% ../nbs/08_prior.ipynb #94b31238
+@dataclass
+class SongAlignment:
+    "Alignment of one song: attention of each top-level token over every lyric character of the song."
+    weights: torch.Tensor # (T, n_chars) float32; 0 where no window showed the character
+    chars: str # the cleaned lyrics (the characters the columns stand for)
+
+
+def _window_starts(total: int, n_ctx: int, hop: int) -> list[int]:
+    "Window starts 0, hop, 2·hop, ... with the last one moved back to end at `total` (one start if total ≤ n_ctx)."
+    if total <= n_ctx: return [0]
+    starts = list(range(0, total - n_ctx, hop))
+    return starts + [total - n_ctx]
+
+
+def align_song(prior: Prior,
+               z: torch.Tensor, # (N, T) codes of whole songs at the prior's level
+               metas: Sequence[Metadata], # one per song: artist, genres, total_length, full `lyrics` (offset ignored)
+               hop: Optional[int] = None, # tokens between windows (default n_ctx // 8, the top level's sampling hop)
+               layer: Optional[int] = None, head: Optional[int] = None,
+              ) -> list[SongAlignment]:
+    "Alignment over whole songs: one forward per window, stitched with the lyric indices of each window (official align.py)."
+    c = prior.cfg
+    if c.lyrics == "none": raise ValueError("this prior is not conditioned on lyrics, so it has no lyric alignment")
+    if len(metas) != z.shape[0]: raise ValueError(f"{len(metas)} Metadata for {z.shape[0]} songs: give one per row of z")
+    if any(m.lyric_tokens is not None for m in metas):
+        raise ValueError("align_song needs each song's full text in Metadata.lyrics (not per-window lyric_tokens)")
+    hop = hop or max(1, c.n_ctx // 8)
+    if hop < 1: raise ValueError(f"hop must be >= 1 token, got {hop}")
+    N, T = z.shape
+    tok = LyricTokenizer(v3=c.n_vocab == 79)
+    ids = [tok.encode(m.lyrics) for m in metas]
+    out = [torch.zeros(T, len(i) + 1) for i in ids]  # last column: padding slots of short lyrics, dropped below
+    dev = prior.prior.x_emb.weight.device
+    starts = _window_starts(T, c.n_ctx, hop)
+    for start in reversed(starts):  # earlier windows win where windows overlap, as in the official code
+        end = min(start + c.n_ctx, T)
+        wm = [replace(m, offset=min(start * c.hop_length, m.total_length - 1)) for m in metas]
+        w = prior.alignment(z[:, start:end].to(dev), prior.tokenize(wm).to(dev), layer, head).cpu()  # (N, end-start, n_tokens)
+        for n, m in enumerate(wm):
+            idx = tok.window(ids[n], c.n_tokens, m.total_length, m.offset, c.sample_length)[1]
+            out[n][start:end, torch.tensor(idx)] = w[n]  # index -1 lands in the padding column
+    return [SongAlignment(o[:, :-1], tok.clean(m.lyrics)) for o, m in zip(out, metas)]
 
 # %% ../nbs/08_prior.ipynb #84b01597
 def filter_logits(logits: torch.Tensor, # (..., bins)
