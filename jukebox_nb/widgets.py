@@ -23,6 +23,7 @@ import torch
 from .audio import AUDIO_FORMATS, load_audio, show_spec, spectral_convergence_db, to_mono, validate_audio
 from .conditioning import LyricTokenizer, Metadata
 from .core import atomic_write
+from .prior import align_song
 from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
                        SampleResult, TokensSampled, WindowSampled)
 
@@ -145,13 +146,25 @@ def _vqvae_codec(vqvae, hops):
     return encode, decode
 
 
+def _prior_alignment(prior, level: int):
+    "`ModelInfo.alignment` of a lyrics prior: its alignment layer/head over the whole song, stitched window by window."
+    def alignment(result, item):
+        metas = result.request.metadata
+        if not metas or not metas[item].lyrics or level not in result.tokens: return None
+        hop = max(1, int(result.request.hop_fraction[level] * prior.cfg.n_ctx))  # the windows the song was sampled in
+        al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
+        if not al.chars: return None  # no character of the lyrics is in the vocabulary
+        return al.weights.T.numpy(), al.chars  # [n_chars, T_top]
+    return alignment
+
+
 def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `sampling.JukeboxModels`
                artists: Optional[dict] = None, # artist name -> id (default: "artist <id>" for every id)
                genres: Optional[dict] = None, # genre name -> id (default: "genre <id>")
                name: Optional[str] = None, # header name (default: `models.name`)
                max_seconds: float = 240.0,
               ) -> ModelInfo:
-    "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, and the top prior's label and lyric sizes."
+    "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, the top prior's label and lyric sizes and its lyric alignment."
     v = models.vqvae.cfg
     top = models.priors.get(v.levels - 1) if getattr(models, "priors", None) else None
     c = top.cfg if top is not None else None
@@ -163,7 +176,8 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `samp
                      max_genres=c.max_bow_genre_size if c is not None else 1, n_tokens=c.n_tokens if c is not None else 0,
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
-                     max_seconds=max_seconds, encode=encode, decode=decode)
+                     max_seconds=max_seconds, encode=encode, decode=decode,
+                     alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None)
 
 # %% ../nbs/12_widgets.ipynb #326c55aa
 def figure_png(fig) -> bytes:
