@@ -476,6 +476,13 @@ class Jukebox:
         v3 = self.priors[level].cfg.n_vocab == 79 and self.priors[level].cfg.n_genres == 604
         return self.vocab.metadata(artist, genre, total_length, offset, lyrics, v3=v3)
 
+    def request_metadata(self, artist: str, genre: str, total_length: int, lyrics: str = "", offset: int = 0,
+                         levels: Optional[Sequence[int]] = None, # default: every loaded level with a labelled prior
+                        ) -> dict[int, Metadata]:
+        "`{level: Metadata}` for `SampleRequest(level_metadata=...)`: each prior gets the ids of its own label version."
+        levels = sorted((l for l, p in self.priors.items() if p.cfg.labels) if levels is None else levels, reverse=True)
+        return {l: self.metadata(artist, genre, total_length, offset, lyrics, level=l) for l in levels}
+
 # %% ../nbs/09_checkpoints.ipynb #61ffdc5e
 def _find_release_file(folder: Path, rel: str) -> Path:
     for p in (folder / Path(rel).name, folder / rel):

@@ -44,12 +44,14 @@ class SampleRequest:
     prime_seconds: float = 0.0  # how much of `prime_audio` to keep as the prompt
     prime_tokens: Optional[dict] = None  # {level: LongTensor [B, T]} codes to continue instead of audio
     prime_sample_rate: Optional[int] = None  # rate of an array `prime_audio` (None: the model's); resampled if different
+    level_metadata: Optional[dict] = None  # {level: tuple[Metadata, ...]} replacing `metadata` for that level (label versions differ)
 
     def __post_init__(self):
         if isinstance(self.metadata, Metadata): object.__setattr__(self, "metadata", (self.metadata,))
         if self.metadata is not None:
             object.__setattr__(self, "metadata", tuple(self.metadata))
             if not self.metadata: raise ValueError("metadata is empty: give one Metadata per batch item, or None")
+        if self.level_metadata is not None: self._check_level_metadata()
         if self.batch < 1: raise ValueError(f"batch must be >= 1, got {self.batch}")
         if not (self.seconds > 0 and math.isfinite(self.seconds)): raise ValueError(f"seconds must be a positive number, got {self.seconds}")
         bad = [l for l in self.levels if l not in LEVELS]
@@ -60,8 +62,28 @@ class SampleRequest:
         if any(not 0 < h <= 1 for h in self.hop_fraction): raise ValueError(f"hop fractions must be in (0, 1], got {self.hop_fraction}")
         if self.prime_seconds < 0: raise ValueError(f"prime_seconds must be >= 0, got {self.prime_seconds}")
 
+    def _check_level_metadata(self):
+        lm = {}
+        for l, ms in dict(self.level_metadata).items():
+            if l not in LEVELS: raise ValueError(f"level_metadata has level {l!r}; levels are {LEVELS}")
+            ms = (ms,) if isinstance(ms, Metadata) else tuple(ms)
+            if not ms or not all(isinstance(m, Metadata) for m in ms):
+                raise ValueError(f"level_metadata[{l}] should be one Metadata per batch item, got {ms!r}")
+            lm[int(l)] = ms
+        sizes = {l: len(ms) for l, ms in lm.items()}
+        if self.metadata is not None: sizes["metadata"] = len(self.metadata)
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"level_metadata and metadata disagree on the batch size ({sizes}); give one Metadata per item at every level")
+        object.__setattr__(self, "level_metadata", lm or None)
+
     @property
-    def batch_size(self) -> int: return len(self.metadata) if self.metadata is not None else self.batch
+    def batch_size(self) -> int:
+        if self.metadata is not None: return len(self.metadata)
+        return len(next(iter(self.level_metadata.values()))) if self.level_metadata else self.batch
+
+    def metadata_for(self, level: int) -> Optional[tuple[Metadata, ...]]:
+        "The metadata of `level`'s prior: `level_metadata[level]` if given, else `metadata`."
+        return (self.level_metadata or {}).get(level, self.metadata)
 
 
 @dataclass(frozen=True)
@@ -204,19 +226,21 @@ class FakeSampler:
 import warnings
 from pathlib import Path
 
+import contextlib
+
 from .audio import audio_info, load_audio, resample, save_wav, to_mono
 from .core import atomic_path, atomic_write
 from .attention import split_heads
+from .checkpoints import Jukebox
 from .prior import Prior, PriorConfig, PriorConditioning, PriorState, filter_logits
 from .vqvae import VQVAE, VQVAEConfig
 
 
 @dataclass
-class JukeboxModels:
-    "The VQ-VAE and the priors per level (`{2: top, 1: upsampler, 0: upsampler}`), run together."
-    vqvae: VQVAE
-    priors: dict  # {level: Prior}; a level without a prior can still be given as tokens
-    name: str = ""  # recorded in results; continuing a result of another model is refused
+class JukeboxModels(Jukebox):
+    "A `checkpoints.Jukebox` (VQ-VAE, priors `{2: top, 1: upsampler, 0: upsampler}`, name) checked to sample together."
+    # fields are Jukebox's: vqvae, priors ({level: Prior}; a level without one can be given as tokens), name (recorded
+    # in results; continuing a result of another model is refused), device, offload, vocab
 
     def __post_init__(self):
         self.priors = {int(l): p for l, p in self.priors.items()}
@@ -239,6 +263,13 @@ class JukeboxModels:
     def prior(self, level: int) -> Prior:
         if level not in self.priors: raise ValueError(f"no prior for level {level} in {self.name or 'these models'} (have {sorted(self.priors)})")
         return self.priors[level]
+
+    @classmethod
+    def of(cls, models: Jukebox) -> "JukeboxModels":
+        "`models` itself if already checked, else a checked view of a `Jukebox` (e.g. from `load_model`) sharing its parts."
+        if isinstance(models, cls): return models
+        if not isinstance(models, Jukebox): raise TypeError(f"expected a Jukebox (checkpoints.load_model) or JukeboxModels, got {type(models).__name__}")
+        return cls(models.vqvae, models.priors, models.name, models.device, models.offload, models.vocab)
 
     @classmethod
     def tiny(cls, seed: int = 0, name: str = "tiny") -> "JukeboxModels":
@@ -502,6 +533,7 @@ def resolve_device(device=None) -> torch.device:
 
 def song_length(models: JukeboxModels, seconds: float) -> int:
     "Raw samples sampled for `seconds`: rounded down to whole top-level tokens (official `sample_length`)."
+    models = JukeboxModels.of(models)
     top_hop = models.hop(models.top)
     raw = int(seconds * models.sample_rate) // top_hop * top_hop
     if raw < top_hop:
@@ -602,7 +634,7 @@ def _window_labels(prior: Prior, metas, raw: int, start: int, device):
 def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dict, state: dict, res: SampleResult):
     "Events of one level; returns its tokens (B, total). `state` carries the generator and the batch size."
     prior, B, dev, dtype = models.prior(level), req.batch_size, state["device"], state["dtype"]
-    c, metas = prior.cfg, req.metadata or (Metadata(total_length=1),) * B
+    c, metas = prior.cfg, req.metadata_for(level) or (Metadata(total_length=1),) * B
     starts = window_starts(total, c.n_ctx, int(req.hop_fraction[level] * c.n_ctx))
     yield LevelStarted(level, len(starts), total)
     buf = torch.zeros(B, total, dtype=torch.long, device=dev)  # the level's tokens; events hold views of it
@@ -641,13 +673,43 @@ def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dic
     return buf
 
 
-def sample_iter(models: JukeboxModels, # the VQ-VAE and the priors of the levels to sample
+@contextlib.contextmanager
+def _placed(prior: Prior, device: torch.device, offload: bool) -> Iterator[Prior]:
+    "`prior` on `device` while its level is sampled (moved back after if `offload`); one placed by Accelerate stays where it is."
+    if getattr(prior, "hf_device_map", None) is None:
+        home = next(prior.parameters()).device
+        prior.to(device)
+        try: yield prior
+        finally:
+            if offload: prior.to(home)  # one prior on the device at a time
+        return
+    # Accelerate (`load_model(device_map="auto")`): its hooks load offloaded weights only around `forward`, and the
+    # incremental path uses other methods, so the hooks load them for the whole level and drop them after
+    gpus = {d for d in prior.hf_device_map.values() if d not in ("cpu", "disk")}
+    if len(gpus) > 1: raise NotImplementedError(f"this prior is split over devices {sorted(gpus)} by Accelerate; the sampling engine "
+                                                f"runs a prior on one device: give max_memory for one GPU (plus cpu/disk)")
+    hooked = [(m, h) for m in prior.modules() if getattr(m, "_hf_hook", None) is not None
+              for h in getattr(m._hf_hook, "hooks", [m._hf_hook])]  # a SequentialHook holds several
+    for m, h in hooked: h.pre_forward(m)
+    offloading = [(h, h.offload) for _, h in hooked if getattr(h, "offload", False)]
+    for h, _ in offloading: h.offload = False  # forward calls during the level must not drop the loaded weights
+    try:
+        where = {q.device for q in prior.parameters()}
+        if any(d.type != device.type or (device.index is not None and d.index != device.index) for d in where): raise ValueError(f"this prior was placed by Accelerate on {sorted(map(str, where))}; sample with "
+                                               f"SampleConfig(device={str(next(iter(where)))!r})")
+        yield prior
+    finally:
+        for h, o in offloading: h.offload = o
+        for m, h in reversed(hooked): h.post_forward(m, None)
+
+
+def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sample (`load_model`'s result or `JukeboxModels`)
                 request: SampleRequest, # what to sample
                 config: SampleConfig = SampleConfig(), # how to run it
                 into: Optional[SampleResult] = None, # kept up to date after every window (a partial result if interrupted)
                ) -> Iterator[Event]:
     "Sample `request` top level first, yielding events; close the generator to cancel (Metadata's total_length/offset are set per window)."
-    req, cfg = request, config
+    req, cfg, models = request, config, JukeboxModels.of(models)
     if cfg.compile: raise NotImplementedError("SampleConfig.compile is not supported by this engine yet; leave it False")
     raw, totals = _plan(models, req)
     dev, B = resolve_device(cfg.device), req.batch_size
@@ -668,12 +730,8 @@ def sample_iter(models: JukeboxModels, # the VQ-VAE and the priors of the levels
                  generator=torch.Generator(dev).manual_seed(req.seed))
     models.vqvae.to(dev)
     for l in levels:
-        prior = models.prior(l)
-        home = next(prior.parameters()).device
-        prior.to(dev)
-        try: toks = yield from _sample_level(models, req, cfg, l, raw, totals[l], known, state, res)
-        finally:
-            if cfg.offload: prior.to(home)  # one prior on the device at a time
+        with _placed(models.prior(l), dev, cfg.offload):
+            toks = yield from _sample_level(models, req, cfg, l, raw, totals[l], known, state, res)
         known[l] = toks
         res.tokens[l] = toks.cpu().clone()
         yield LevelFinished(l, toks)
@@ -684,7 +742,7 @@ def sample_iter(models: JukeboxModels, # the VQ-VAE and the priors of the levels
     yield Finished(res)
 
 
-def sample(models: JukeboxModels, request: SampleRequest, config: SampleConfig = SampleConfig(),
+def sample(models: Jukebox, request: SampleRequest, config: SampleConfig = SampleConfig(),
            on_event=None, # called with every event
            into: Optional[SampleResult] = None,
           ) -> SampleResult:
@@ -701,6 +759,7 @@ class ResultError(ValueError):
 
 def check_result(models: JukeboxModels, result: SampleResult) -> SampleResult:
     "Raise a `ResultError` unless `result` was sampled by `models` (same name, codebook and levels)."
+    models = JukeboxModels.of(models)
     if result.model != models.name:
         raise ResultError(f"this result was sampled by model {result.model!r}, not {models.name!r}; load the models it was "
                           f"sampled with (or re-sample it from scratch)")
@@ -719,6 +778,7 @@ def continue_request(models: JukeboxModels, result: SampleResult,
                      **changes, # other `SampleRequest` fields to change (temperature, seed, ...)
                     ) -> SampleRequest:
     "A request extending `result` to `seconds`; its tokens are kept exactly as a prefix."
+    models = JukeboxModels.of(models)
     check_result(models, result)
     if not result.tokens: raise ResultError("the result has no tokens to continue")
     old = result.tokens[models.top].shape[1] * models.hop(models.top) / models.sample_rate if models.top in result.tokens else 0
@@ -740,7 +800,7 @@ def upsample_request(models: JukeboxModels, result: SampleResult, levels: tuple[
 def resample_request(models: JukeboxModels, result: SampleResult, level: int, **changes) -> SampleRequest:
     "A request sampling `level` again (fresh seed unless given), keeping the levels above it; levels below are dropped."
     changes.setdefault("seed", result.request.seed + 1)
-    if level == models.top:
+    if level == JukeboxModels.of(models).top:
         check_result(models, result)
         return replace(result.request, levels=(level,), prime_tokens=None, prime_audio=None, prime_seconds=0.0, **changes)
     return upsample_request(models, result, (level,), **changes)
@@ -755,9 +815,14 @@ def resume_request(models: JukeboxModels, result: SampleResult) -> SampleRequest
 RESULT_VERSION = 1
 
 
+def _metas_to_list(ms) -> list: return [m.__dict__ | {"genres": list(m.genres)} for m in ms]
+def _metas_from_list(ms) -> tuple: return tuple(Metadata(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()}) for m in ms)
+
+
 def _request_to_dict(r: SampleRequest) -> dict:
     d = {f: getattr(r, f) for f in r.__dataclass_fields__}
-    d["metadata"] = None if r.metadata is None else [m.__dict__ | {"genres": list(m.genres)} for m in r.metadata]
+    d["metadata"] = None if r.metadata is None else _metas_to_list(r.metadata)
+    d["level_metadata"] = None if r.level_metadata is None else {str(l): _metas_to_list(ms) for l, ms in r.level_metadata.items()}
     d["prime_tokens"] = None  # they are in tokens.safetensors
     d["prime_audio"] = str(r.prime_audio) if isinstance(r.prime_audio, (str, Path)) else None
     return d
@@ -767,8 +832,8 @@ def _request_from_dict(d: dict) -> SampleRequest:
     unknown = set(d) - set(SampleRequest.__dataclass_fields__)
     if unknown: raise ResultError(f"unknown request fields {sorted(unknown)}; saved by a newer jukebox-nb?")
     d = dict(d)
-    if d.get("metadata") is not None:
-        d["metadata"] = tuple(Metadata(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()}) for m in d["metadata"])
+    if d.get("metadata") is not None: d["metadata"] = _metas_from_list(d["metadata"])
+    if d.get("level_metadata") is not None: d["level_metadata"] = {int(l): _metas_from_list(ms) for l, ms in d["level_metadata"].items()}
     for k in ("levels", "temperature", "hop_fraction"):
         if k in d: d[k] = tuple(d[k])
     return SampleRequest(**d)
@@ -829,10 +894,10 @@ class Node:
 
 class Composition:
     "A tree of top-level candidates: `extend` (N candidates of the current node), `choose`, `finish` (upsample)."
-    def __init__(self, models: JukeboxModels, request: SampleRequest, # metadata of one item, temperatures, seed
+    def __init__(self, models: Jukebox, request: SampleRequest, # metadata of one item, temperatures, seed
                  config: SampleConfig = SampleConfig()):
         if request.batch_size != 1: raise ValueError("a composition follows one song: give metadata of one item (batch 1)")
-        self.models, self.request, self.config = models, request, config
+        self.models, self.request, self.config = JukeboxModels.of(models), request, config
         self.nodes, self.current = {0: Node(0, None, None)}, 0
 
     def extend_iter(self, n: int, # candidates
@@ -841,8 +906,9 @@ class Composition:
         "Events of sampling `n` continuations of the current node; they become its children."
         cur, top = self.nodes[self.current], self.models.top
         meta = None if self.request.metadata is None else self.request.metadata * n
+        lm = None if self.request.level_metadata is None else {l: ms * n for l, ms in self.request.level_metadata.items()}
         prime = None if cur.tokens is None else {top: cur.tokens.expand(n, -1)}
-        req = replace(self.request, metadata=meta, batch=n, seconds=seconds, levels=(top,), prime_tokens=prime,
+        req = replace(self.request, metadata=meta, level_metadata=lm, batch=n, seconds=seconds, levels=(top,), prime_tokens=prime,
                       prime_audio=None, seed=self.request.seed + len(self.nodes))
         for ev in sample_iter(self.models, req, replace(self.config, decode=True)):
             if isinstance(ev, Finished):
@@ -942,13 +1008,15 @@ def progress(events: Iterator[Event], **tqdm_kwargs) -> Iterator[Event]:
 def _take(req: SampleRequest, idx: list) -> SampleRequest:
     "The request restricted to batch items `idx`."
     meta = None if req.metadata is None else tuple(req.metadata[i] for i in idx)
+    lm = None if req.level_metadata is None else {l: tuple(ms[i] for i in idx) for l, ms in req.level_metadata.items()}
     prime = None if req.prime_tokens is None else {l: (t[idx] if t.shape[0] > 1 else t) for l, t in req.prime_tokens.items()}
-    return replace(req, metadata=meta, batch=len(idx), prime_tokens=prime, seed=req.seed + idx[0])
+    return replace(req, metadata=meta, level_metadata=lm, batch=len(idx), prime_tokens=prime, seed=req.seed + idx[0])
 
 
-def sample_distributed(models: JukeboxModels, request: SampleRequest, config: SampleConfig = SampleConfig()) -> SampleResult:
+def sample_distributed(models: Jukebox, request: SampleRequest, config: SampleConfig = SampleConfig()) -> SampleResult:
     "Sample the items of `request` across the processes of Accelerate's state; every process gets the whole result."
     from accelerate.utils import gather_object
+    models = JukeboxModels.of(models)
     st = accelerate_state()
     with st.split_between_processes(list(range(request.batch_size))) as idx:
         part = sample(models, _take(request, idx), config) if idx else None

@@ -184,6 +184,10 @@ def test_hub_layout_reproduces_oracle(tmp_path, one_thread, vq_oracle, prior_ten
     assert (m.artist, m.genres) == (3, (2,))
     m1 = jb.vocab.metadata("Alan Jackson", "Country Rock", total_length=44100 * 60)  # upsamplers: v2 bag of words
     assert (m1.artist, m1.genres) == (7, (11, 8))
+    per = jb.request_metadata("Alan Jackson", "Country", total_length=44100 * 60, lyrics="Hi")  # each level its version
+    assert sorted(per) == [0, 1, 2] and (per[2].artist, per[2].genres) == (3, (2,)) and per[2].lyrics == "Hi"
+    assert all((per[l].artist, per[l].genres) == (7, (11,)) for l in (0, 1))
+    assert list(jb.request_metadata("Alan Jackson", "Country", 1, levels=(1,))) == [1]
 
 
 def test_hub_errors_name_the_problem(tmp_path, vq_oracle):
@@ -374,9 +378,8 @@ def test_loaded_release_samples_like_the_original_models(tmp_path):
         save_openai(m, tmp_path / ("vqvae.pth.tar" if part == "vqvae" else f"prior_level_{part}.pth.tar"))
     cfgs = {"vqvae": orig.vqvae.cfg, **{l: p.cfg for l, p in orig.priors.items()}}
     jb = load_model("1b_lyrics", tmp_path, configs=cfgs)
-    loaded = JukeboxModels(jb.vqvae, jb.priors, jb.name)
     req = SampleRequest(metadata=(Metadata(artist=1, genres=(2,), total_length=44100 * 30),), seconds=0.2, seed=5)
     cfg = SampleConfig(device="cpu", decode=False)
-    a, b = sample(orig, req, cfg), sample(loaded, req, cfg)
-    assert sorted(a.tokens) == [0, 1, 2]
+    a, b = sample(orig, req, cfg), sample(jb, req, cfg)  # the loaded Jukebox goes to the engine as it is
+    assert sorted(a.tokens) == [0, 1, 2] and b.model == "1b_lyrics"
     for l in a.tokens: assert torch.equal(a.tokens[l], b.tokens[l]), l

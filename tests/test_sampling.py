@@ -382,3 +382,95 @@ def test_two_processes_split_the_songs(tmp_path):
         assert torch.equal(got[0]["tokens"][l], got[1]["tokens"][l])
     single = got[0]["single_rank1_share"]  # rank 1's share sampled alone on one process gives the same tokens
     assert torch.equal(got[0]["tokens"][2][2:], single)
+
+
+# ---- integration with checkpoints: label versions per level, Accelerate placement, one container ------------------
+def test_level_metadata_reaches_each_level(models, monkeypatch):
+    "Each level's prior tokenizes its own `level_metadata` (1b_lyrics: v3 ids at the top, v2 below); others use `metadata`."
+    seen, orig = [], Prior.tokenize
+    def spy(self, metas):
+        seen.append((self.cfg.level, tuple(m.artist for m in metas), tuple(m.genres for m in metas)))
+        return orig(self, metas)
+    monkeypatch.setattr(Prior, "tokenize", spy)
+    v2 = tuple(Metadata(artist=10 + i, genres=(3,), total_length=1) for i in range(2))
+    v3 = tuple(Metadata(artist=20 + i, genres=(7,), total_length=1) for i in range(2))
+    res = sample(models, SampleRequest(metadata=v2, level_metadata={2: v3}, seconds=secs(34), levels=(2, 1)),
+                 SampleConfig(decode=False))
+    assert {l for l, _, _ in seen} == {2, 1}
+    assert all((a, g) == ((20, 21), ((7,), (7,))) for l, a, g in seen if l == 2)
+    assert all((a, g) == ((10, 11), ((3,), (3,))) for l, a, g in seen if l == 1)
+    only3 = sample(models, SampleRequest(metadata=v3, seconds=secs(34), levels=(2,)), SampleConfig(decode=False))
+    assert torch.equal(res.tokens[2], only3.tokens[2])  # the top level is sampled as with `metadata=v3`
+
+
+def test_level_metadata_is_validated_and_saved(models, tmp_path):
+    m = lambda a: Metadata(artist=a, genres=(1, 2), total_length=1, lyrics="la")
+    with pytest.raises(ValueError, match="disagree on the batch size"):
+        SampleRequest(metadata=(m(1),), level_metadata={2: (m(2), m(3))})
+    with pytest.raises(ValueError, match="level_metadata has level 5"): SampleRequest(level_metadata={5: m(1)})
+    with pytest.raises(ValueError, match="one Metadata per batch item"): SampleRequest(level_metadata={2: (1, 2)})
+    r = SampleRequest(level_metadata={2: (m(4), m(5)), 1: (m(6), m(7))}, seconds=secs(34), levels=(2,))
+    assert r.batch_size == 2 and r.metadata_for(0) is None
+    res = sample(models, r, SampleConfig(decode=False))
+    back = load_result(save_result(res, tmp_path / "r"), models)
+    assert back.request == res.request and back.request.level_metadata[1][1].genres == (1, 2)
+    # an older result.json (no level_metadata key) still loads
+    import json
+    doc = json.loads((tmp_path / "r" / "result.json").read_text()); del doc["request"]["level_metadata"]
+    (tmp_path / "r" / "result.json").write_text(json.dumps(doc))
+    assert load_result(tmp_path / "r", models).request.level_metadata is None
+
+
+def test_level_metadata_follows_batch_splits_and_compositions(models):
+    m = lambda a: Metadata(artist=a, total_length=1)
+    r = SampleRequest(metadata=(m(1), m(2), m(3)), level_metadata={2: (m(4), m(5), m(6))}, seconds=secs(34), levels=(2,))
+    part = S._take(r, [1, 2])
+    assert part.metadata == (m(2), m(3)) and part.level_metadata == {2: (m(5), m(6))}
+    c = Composition(models, SampleRequest(metadata=m(1), level_metadata={2: m(9)}, seconds=1.0))
+    seen = []
+    for ev in c.extend_iter(3, secs(16)):
+        if isinstance(ev, Finished): seen.append(ev.result.request)
+    assert seen[0].level_metadata == {2: (m(9),) * 3} and seen[0].batch_size == 3
+
+
+def test_a_checkpoints_jukebox_drives_the_engine(models, tmp_path):
+    "`load_model`'s `Jukebox` goes straight into sample / Composition / result helpers: same tokens as JukeboxModels."
+    from jukebox_nb.checkpoints import Jukebox
+    jb = Jukebox(models.vqvae, models.priors, models.name)
+    cfg = SampleConfig(decode=False)
+    a, b = sample(jb, req(34, levels=(2,)), cfg), sample(models, req(34, levels=(2,)), cfg)
+    assert torch.equal(a.tokens[2], b.tokens[2]) and a.model == "tiny"
+    up = sample(jb, upsample_request(jb, a, (1,)), cfg)
+    assert torch.equal(up.tokens[2], a.tokens[2]) and up.tokens[1].shape == (2, 136)
+    c = Composition(jb, SampleRequest(metadata=Metadata(artist=2, total_length=1), seconds=1.0))
+    assert len(c.extend(1, secs(16))) == 1
+    with pytest.raises(TypeError, match="expected a Jukebox"): sample(object(), req(34), cfg)
+    with pytest.raises(ValueError, match="models level 0"): sample(Jukebox(models.vqvae, {1: models.priors[0]}), req(34), cfg)
+
+
+def test_accelerate_placed_prior_is_sampled_in_place(tmp_path):
+    "A prior spilled to disk by `place_with_accelerate` is not moved; it samples the tokens of an unplaced copy."
+    pytest.importorskip("accelerate")
+    import copy
+    from jukebox_nb.checkpoints import Jukebox, place_with_accelerate
+    torch.set_num_threads(1)
+    ref = JukeboxModels.tiny(seed=1)
+    placed = {l: copy.deepcopy(p) for l, p in ref.priors.items()}
+    for l in (2, 1):
+        size = sum(t.numel() * 4 for t in placed[l].parameters())
+        placed[l] = place_with_accelerate(placed[l], max_memory={"cpu": int(size * 0.9)}, offload_dir=tmp_path / f"off{l}")
+        assert "disk" in set(placed[l].hf_device_map.values())
+    jb = Jukebox(ref.vqvae, placed, "tiny")
+    r = req(34, levels=(2, 1))
+    for step in ("fast", "reference"):
+        cfg = SampleConfig(device="cpu", decode=False, decode_step=step)
+        a, b = sample(jb, r, cfg), sample(ref, r, cfg)
+        for l in (2, 1): assert torch.equal(a.tokens[l], b.tokens[l]), (step, l)
+    for l in (2, 1):  # still Accelerate's: offloaded weights are back on the meta device, the hooks in place
+        assert any(q.is_meta for q in placed[l].parameters()) and hasattr(placed[l], "hf_device_map")
+    with pytest.raises(ValueError, match=r"placed by Accelerate on \['cpu'\]; sample with SampleConfig\(device='cpu'\)"):
+        with S._placed(placed[2], torch.device("cuda"), True): pass
+    assert any(q.is_meta for q in placed[2].parameters())  # the weights loaded for the check were dropped again
+    split = copy.deepcopy(ref.priors[1]); split.hf_device_map = {"y_emb": 0, "prior": 1}
+    with pytest.raises(NotImplementedError, match="split over devices \\[0, 1\\]"):
+        with S._placed(split, torch.device("cuda"), True): pass
