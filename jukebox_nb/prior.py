@@ -128,9 +128,10 @@ class PriorConfig:
     def preset(cls, name: str, **overrides) -> "PriorConfig":
         "A named configuration from `PRIOR_PRESETS`, with optional field overrides."
         if name not in PRIOR_PRESETS: raise ValueError(f"unknown prior preset {name!r}; choose from {sorted(PRIOR_PRESETS)}")
-        d = {**PRIOR_PRESETS[name], **overrides}
-        if {"depth", "attn_order", "heads"} & set(overrides):  # the release's hand-picked layer/head no longer applies
-            for k in ("alignment_layer", "alignment_head"): d[k] = overrides.get(k)
+        base = {**asdict(cls()), **PRIOR_PRESETS[name]}
+        d = {**base, **overrides}
+        if any(d[k] != base[k] for k in ("depth", "attn_order", "heads")):  # another architecture: the hand-picked
+            for k in ("alignment_layer", "alignment_head"): d[k] = overrides.get(k)  # layer/head no longer applies
         return cls.from_dict(d)
 
 

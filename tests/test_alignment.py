@@ -121,6 +121,7 @@ def test_explicit_layer_and_release_defaults():
     # a smaller model of the same family falls back to its last enc-dec / prime layer (the oracle's 18 and 15)
     assert PriorConfig.preset("5b_lyrics", depth=20, heads=2).alignment_layer_head() == (18, 0)
     assert PriorConfig.preset("1b_lyrics", depth=16).alignment_layer_head() == (15, 0)
+    assert PriorConfig.preset("1b_lyrics", depth=72, heads=2, width=64).alignment_layer_head() == (63, 0)  # same layers: kept
     deeper = PriorConfig.preset("tiny_lyrics", depth=20)  # enc-dec layers 9 and 19
     assert deeper.alignment_layer_head() == (19, 0)
     assert PriorConfig.from_dict({**deeper.to_dict(), "alignment_layer": 9}).alignment_layer_head() == (9, 0)
