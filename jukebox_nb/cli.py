@@ -51,8 +51,7 @@ def reconstruct_clip(vqvae, # a `VQVAE` (eval mode)
                     ) -> dict:
     "Reconstructions of `audio` from each level and their metrics: {'audio': {level: [T]}, 'metrics': {level: {...}}}."
     import numpy as np, torch
-    from jukebox_nb.audio import spectral_convergence, spectral_convergence_db
-    from jukebox_nb.bottleneck import usage_stats
+    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics
     cfg = vqvae.cfg
     top = cfg.hop_lengths[-1]
     n = len(audio) // top * top
@@ -60,15 +59,10 @@ def reconstruct_clip(vqvae, # a `VQVAE` (eval mode)
         raise ValueError(f"audio of {len(audio)} samples is too short: reconstruct needs at least {max(top, 2048)} samples")
     x = torch.as_tensor(np.asarray(audio[:n]), dtype=torch.float32)[None, None]  # [1, 1, T]
     out, metrics = {}, {}
-    for level, codes in enumerate(vqvae.encode(x, levels=None)):
-        y = vqvae.decode(codes, level)  # [1, 1, T]
-        used, entropy, perplexity = usage_stats(torch.bincount(codes.flatten(), minlength=cfg.l_bins).float())
+    for level, (codes, y) in reconstruct(vqvae, x).items():
         out[level] = y[0, 0].numpy()
         metrics[level] = dict(hop=cfg.hop_lengths[level], tokens=int(codes.shape[1]),
-                              spectral_convergence=float(spectral_convergence(x[:, 0], y[:, 0])[0]),
-                              spectral_convergence_db=float(spectral_convergence_db(x[:, 0], y[:, 0])[0]),
-                              codes_used=int(used), codebook_size=cfg.l_bins,
-                              entropy_bits=float(entropy), perplexity=float(perplexity))
+                              **reconstruction_metrics(x, y, codes, cfg.l_bins))
     return dict(original=x[0, 0].numpy(), audio=out, metrics=metrics)
 
 

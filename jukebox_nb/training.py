@@ -914,9 +914,8 @@ def evaluate_vqvae(model: nn.Module, # a VQVAE (eval mode is set while evaluatin
                    valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
                   ) -> dict[str, dict[str, float]]:
     "Per level: mean spectral convergence (linear and dB) over fixed clips of a split, and codebook usage on them."
-    from jukebox_nb.audio import spectral_convergence
-    from jukebox_nb.bottleneck import usage_stats
     from jukebox_nb.data import MusicDataset
+    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics
     c = model.cfg
     n = int(seconds * c.sample_rate) // c.hop_lengths[-1] * c.hop_lengths[-1]
     ds = MusicDataset(data_dir, n, split=split, valid_fraction=valid_fraction, seed=seed, sr=c.sample_rate)
@@ -924,13 +923,8 @@ def evaluate_vqvae(model: nn.Module, # a VQVAE (eval mode is set while evaluatin
     idx = np.linspace(0, len(ds) - 1, min(n_clips, len(ds))).round().astype(int)
     x = torch.stack([ds[int(i)]["audio"] for i in idx])  # [N, 1, T]
     was_training = model.training; model.eval()
-    out = {}
-    for level, codes in enumerate(model.encode(x, levels=None)):
-        y = model.decode(codes, level)
-        sc = spectral_convergence(x[:, 0], y[:, 0])  # [N]
-        used, entropy, _ = usage_stats(torch.bincount(codes.flatten(), minlength=c.l_bins).float())
-        out[str(level)] = dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()),
-                               codes_used=int(used), codebook_size=c.l_bins, entropy_bits=float(entropy), clips=len(idx), seconds=n / c.sample_rate)
+    out = {str(l): dict(reconstruction_metrics(x, y, codes, c.l_bins), clips=len(idx), seconds=n / c.sample_rate)
+           for l, (codes, y) in reconstruct(model, x).items()}
     model.train(was_training)
     return out
 

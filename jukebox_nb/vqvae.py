@@ -21,7 +21,7 @@ from .core import exists
 # %% auto #0
 __all__ = ['VQVAE_PRESETS', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder', 'Decoder',
            'receptive_field', 'Bandwidth', 'measure_bandwidth', 'lmix_loss', 'VQVAEConfig', 'VQVAEOutput', 'VQVAE',
-           'keep_freed_memory']
+           'reconstruct', 'reconstruction_metrics', 'keep_freed_memory']
 
 # %% ../nbs/04_vqvae.ipynb #a7a24414
 class ResConv1DBlock(nn.Module):
@@ -450,6 +450,29 @@ class VQVAE(nn.Module):
                      for what, v in (("with another shape", shape), ("missing", missing), ("unexpected", unexpected)) if v]
             raise ValueError(f"state_dict does not fit this VQVAE (another config?): {'; '.join(parts)}")
         return super().load_state_dict(state_dict, strict, assign)
+
+# %% ../nbs/04_vqvae.ipynb #a4292911
+def reconstruct(model: VQVAE, # a VQVAE (eval mode)
+                x: torch.Tensor, # audio [B, 1, T] or [B, T], T a multiple of the top hop
+                levels: int | Sequence[int] | None = None, # levels to reconstruct (default: all)
+               ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]: # {level: (codes [B, T_l], audio [B, 1, T])}
+    "Encode `x` at each level and decode each level's codes on their own."
+    lv = model._levels(levels)
+    return {l: (c, model.decode(c, l)) for l, c in zip(lv, model.encode(x, levels=list(lv)))}
+
+
+@torch.no_grad()
+def reconstruction_metrics(x: torch.Tensor, # reference audio [B, 1, T] or [B, T]
+                           y: torch.Tensor, # its reconstruction, same shape
+                           codes: torch.Tensor, # the codes it was decoded from [B, T_l]
+                           bins: int, # codebook size
+                          ) -> dict[str, float]:
+    "Mean spectral convergence (linear, and dB averaged per item) and codebook usage of one level."
+    from jukebox_nb.bottleneck import usage_stats
+    sc = spectral_convergence(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1))  # [B]
+    used, entropy, perplexity = usage_stats(torch.bincount(codes.flatten(), minlength=bins).float())
+    return dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()),
+                codes_used=int(used), codebook_size=bins, entropy_bits=float(entropy), perplexity=float(perplexity))
 
 # %% ../nbs/04_vqvae.ipynb #453e07ce
 def keep_freed_memory() -> bool:
