@@ -1,6 +1,5 @@
 "Audio I/O, spectral metrics and bad input for `jukebox_nb.audio` (issue 2, items 4, 6 and 7)."
 import json
-import math
 import warnings
 from pathlib import Path
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from jukebox_nb.audio import save_wav
-from jukebox_nb.data import (METADATA_FILE, AudioCache, CorpusError, MetadataError, MusicDataset, Track,
+from jukebox_nb.data import (METADATA_FILE, AudioCache, MetadataError, MusicDataset, Track,
                              build_corpus, parse_track, read_metadata, split_tracks, track_licence, write_metadata)
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

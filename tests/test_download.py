@@ -5,7 +5,6 @@ import os
 import shutil
 import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,6 @@
 bf16 and on 2 processes, and a tiny prior trains sharded with FSDP2 on 2 CPU processes."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,14 @@ import torch
 
 from jukebox_nb.audio import save_wav
 from jukebox_nb.checkpoints import load_pretrained
-from jukebox_nb.data import AudioCache, MusicDataset, Track, read_metadata, write_metadata
+from jukebox_nb.data import MusicDataset, Track, read_metadata, write_metadata
 from jukebox_nb.prior import Prior, PriorConfig
 from jukebox_nb.training import (CODES_FILE, CodesDataset, ToneDataset, _code_file, checkpoint_dirs, encode_corpus,
                                  read_codes_index, read_metrics, train_prior)
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+from cpu_launch import accelerate_launch, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
 
 def make_corpus(root: Path, n: int = 4, seconds: float = 1.0) -> Path:
@@ -91,8 +86,10 @@ def test_codes_dataset_windows_carry_the_priors_units(codes):
         want = [ds.genre_ids[g] for g in doc["tracks"][path]["genres"]]
         assert genres == want + [-1] * (cfg.max_bow_genre_size - len(want))
         assert torch.equal(it["z"], torch.from_numpy(ds.codes(path, 2)[it["start"]:it["start"] + 32].astype(np.int64)))
-    ds.set_epoch(1); moved = ds[0]["start"]; ds.set_epoch(0)
-    assert [ds[i]["start"] for i in range(3)] == [ds[i]["start"] for i in range(3)]  # seeded
+    first = [ds[i]["start"] for i in range(5)]
+    assert [ds[i]["start"] for i in range(5)] == first  # seeded
+    ds.set_epoch(1); moved = [ds[i]["start"] for i in range(5)]; ds.set_epoch(0)
+    assert moved != first and [ds[i]["start"] for i in range(5)] == first  # a new epoch draws new windows, reproducibly
     up = CodesDataset(codes, PriorConfig.preset("tiny_upsampler", bins=32), split="all")
     for i in range(0, len(up), 11):
         it = up[i]; path = up.paths[it["track"]]
@@ -174,9 +171,7 @@ def launch(args, timeout=300, **env):
 
 def test_two_processes_train_a_prior_in_step(codes, tmp_path):
     "accelerate launch, 2 CPU processes (gloo, DDP): parameters equal across ranks, moved from the start."
-    launch([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-            str(ROOT / "tests" / "prior_ddp_check.py"), "--codes", str(codes), "--out", str(tmp_path), "--steps", "3"], ACCELERATE_USE_CPU="true")
+    accelerate_launch("prior_ddp_check.py", "--codes", codes, "--out", tmp_path, "--steps", "3")
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     assert ranks[0]["init"].keys() == ranks[0]["final"].keys()
     for k, v in ranks[0]["final"].items(): assert torch.equal(v, ranks[1]["final"][k]), k
@@ -232,10 +227,7 @@ def test_lyrics_priors_get_the_lyric_window_of_each_track(tmp_path):
 
 def test_fsdp_launch_on_cpus_is_refused_not_run_as_separate_copies(codes, tmp_path):
     "Accelerate 1.x shards on CUDA only; on CPUs the FSDP config must fail loudly instead of training 2 unsynced models."
-    args = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "configs" / "accelerate" / "fsdp.yaml"),
-            "--num_processes", "2", "--main_process_port", str(free_port()), str(ROOT / "tests" / "prior_ddp_check.py"),
-            "--codes", str(codes), "--out", str(tmp_path), "--steps", "1"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ACCELERATE_USE_CPU": "true"}
-    p = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    p = accelerate_launch("prior_ddp_check.py", "--codes", codes, "--out", tmp_path, "--steps", "1",
+                          config_file=ROOT / "configs" / "accelerate" / "fsdp.yaml", check=False)
     assert p.returncode != 0 and "launched for FSDP" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
     assert not checkpoint_dirs(tmp_path / "run")

@@ -2,11 +2,6 @@
 against the prior's own incremental path, saving/resuming, co-composition, progress, OOM back-off,
 bad input, and 2-process distributed sampling. Speed is measured by `benchmarks/sampling.py`, not here."""
 import io
-import os
-import socket
-import subprocess
-import sys
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,9 +10,10 @@ import pytest
 import torch
 
 import jukebox_nb.sampling as S
+from cpu_launch import accelerate_launch
 from jukebox_nb.conditioning import Metadata
 from jukebox_nb.prior import Prior, PriorConfig
-from jukebox_nb.sampling import (Composition, Decoded, DecodeStep, Finished, JukeboxModels, LevelFinished, LevelStarted,
+from jukebox_nb.sampling import (Composition, Decoded, DecodeStep, Finished, JukeboxModels, LevelStarted,
                                  Notice, ResultError, SampleConfig, SampleRequest, SampleResult, TokensSampled,
                                  WindowSampled, continue_request, load_result, progress, resample_request, resume_request,
                                  sample, sample_iter, save_result, upsample_request)
@@ -362,19 +358,9 @@ def test_distributed_in_one_process_is_plain_sampling(models):
     assert torch.equal(a.tokens[2], sample(models, r, SampleConfig(decode=False)).tokens[2])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
 def test_two_processes_split_the_songs(tmp_path):
     "accelerate launch, 2 CPU processes: each samples its share of 3 songs; both gather the same full result."
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), str(ROOT / "tests" / "sampling_ddp_check.py"), "--out", str(tmp_path)]
-    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    accelerate_launch("sampling_ddp_check.py", "--out", tmp_path, timeout=240)
     got = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     assert got[0]["items"] == [0, 1] and got[1]["items"] == [2]
     for l in (2, 1):

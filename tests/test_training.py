@@ -1,10 +1,6 @@
 """Training loop (nbs/11_training.ipynb): resume reproduces the loss trajectory, atomic pruned
 checkpoints, gradient accumulation, precision fallbacks, and codebooks kept in sync across 2 processes."""
-import os
 import shutil
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from cpu_launch import accelerate_launch
 from jukebox_nb.checkpoints import load_pretrained
 from jukebox_nb.core import set_seed
 from jukebox_nb.training import ToneDataset, TrainConfig, checkpoint_dirs, read_metrics, train
@@ -142,20 +139,9 @@ def test_bf16_on_cpu_only_when_asked_and_fp16_falls_back(tmp_path):
     assert res.state.accelerator.mixed_precision == "no"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
 def test_two_processes_keep_codebooks_in_sync(tmp_path):
     "2 CPU processes (gloo) through `accelerate launch`: the synced codebooks agree, rank-local ones do not."
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), str(ROOT / "tests" / "ddp_codebook_check.py"),
-           "--out", str(tmp_path), "--steps", "3"]
-    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    accelerate_launch("ddp_codebook_check.py", "--out", tmp_path, "--steps", "3", timeout=240)
     synced = [torch.load(tmp_path / f"synced_rank{r}.pt") for r in (0, 1)]
     local = [torch.load(tmp_path / f"local_rank{r}.pt") for r in (0, 1)]
     buffers = synced[0]["buffers"]

@@ -326,7 +326,7 @@ def test_reconstruction_without_a_vqvae_is_disabled():
 
 def test_choice_tree_structure():
     t = ChoiceTree()
-    a, b = t.add(0, 2.0, {2: toks(3)[0]}), t.add(0, 2.0, {2: toks(3)[0]})
+    t.add(0, 2.0, {2: toks(3)[0]}); b = t.add(0, 2.0, {2: toks(3)[0]})
     c = t.add(b.id, 4.0, {2: toks(6)[0]})
     t.pick(c.id)
     assert t.path() == [0, 2, 3] and t.to_dict() == {
