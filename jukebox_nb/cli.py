@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'INFERENCE_COMMANDS', 'package_path', 'reconstruct_clip', 'spectrogram_figure',
-           'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
-           'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_PARTS', 'INFERENCE_COMMANDS', 'package_path',
+           'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
+           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'load_demo_models', 'demo_metadata', 'html_page',
+           'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -24,7 +25,8 @@ def package_path(*parts: str) -> Path:
     return Path(str(files("jukebox_nb"))).joinpath(*parts)
 
 
-DEFAULT_VQVAE = package_path("assets", "models", "vqvae")  # our demo VQ-VAE (shipped with the package)
+DEFAULT_DEMO = package_path("assets", "models")  # our demo models (shipped with the package)
+DEFAULT_VQVAE = DEFAULT_DEMO / "vqvae"
 
 
 def _say(msg: str) -> None:
@@ -167,7 +169,112 @@ def cmd_download(args) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #d5d2d445
-INFERENCE_COMMANDS = {"reconstruct"}
+DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
+
+
+def load_demo_models(folder: str | Path): # a folder with vqvae/ and prior_level_{2,1,0}/
+    "The VQ-VAE and the three priors of a demo folder, ready for the sampling engine."
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.sampling import JukeboxModels
+    folder = Path(folder)
+    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").exists()]
+    if missing:
+        raise ValueError(f"{folder} lacks {', '.join(missing)}: the demo needs a VQ-VAE and three priors. Train them with "
+                         "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, copy each run's latest "
+                         "checkpoint folder there under these names, and pass --models")
+    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
+    return JukeboxModels(load_pretrained(folder / "vqvae", kind="vqvae"), priors, name=f"jukebox-nb demo ({folder.name})")
+
+
+def demo_metadata(models, folder: Path, artist: str | None, genre: str | None, seconds: float):
+    "The top prior's `Metadata` for `artist` / `genre` names (defaults: the first names of its tables), and the names used."
+    from jukebox_nb.checkpoints import Vocab
+    from jukebox_nb.conditioning import Metadata
+    total = int(seconds * models.vqvae.cfg.sample_rate)
+    vocab = Vocab.find(folder / "prior_level_2")
+    if not models.priors[2].cfg.labels or vocab is None:
+        return Metadata(total_length=total), ("unlabelled", "unlabelled")
+    names = lambda kind: [n for n, i in sorted(vocab.table(kind, "v2").ids.items(), key=lambda kv: kv[1]) if i > 0]
+    artist, genre = artist or names("artist")[0], genre or names("genre")[0]
+    return vocab.metadata(artist, genre, total_length=total), (artist, genre)
+
+
+def html_page(title: str, # page title
+              sections: Sequence[tuple[str, str, Sequence[tuple[str, bytes, bytes]]]], # (heading, text, [(label, wav, png)])
+             ) -> str:
+    "A self-contained HTML page: each section a heading, a paragraph and rows of player + spectrogram."
+    import base64, html
+    b64 = lambda b: base64.b64encode(b).decode()
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}figure{margin:1em 0}"
+           "img{max-width:100%}audio{width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    for heading, text, rows in sections:
+        out += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>"]
+        for label, wav, png in rows:
+            out += [f"<figure><figcaption>{html.escape(label)}</figcaption>",
+                    f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio>",
+                    f"<img alt='spectrogram: {html.escape(label)}' src='data:image/png;base64,{b64(png)}'></figure>"]
+    return "\n".join(out + ["</body></html>"])
+
+
+def _wav_png(path: Path, y, sr: int, title: str) -> tuple[bytes, bytes]:
+    "Write `y` as `path`.wav and its spectrogram as `path`.png; return both files' bytes."
+    import matplotlib.pyplot as plt
+    from jukebox_nb.audio import save_wav
+    from jukebox_nb.core import atomic_path
+    save_wav(path.with_suffix(".wav"), y, sr)
+    fig = spectrogram_figure([(title, y)], sr)
+    with atomic_path(path.with_suffix(".png")) as tmp: fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path.with_suffix(".wav").read_bytes(), path.with_suffix(".png").read_bytes()
+
+
+def cmd_demo(args) -> int:
+    "CLI: sample a song through all three levels with our small models, reconstruct the clip, write an HTML page."
+    from jukebox_nb.audio import example_clip, load_audio
+    from jukebox_nb.core import atomic_write
+    from jukebox_nb.sampling import SampleConfig, SampleRequest, progress, sample_iter, save_result
+    t0, out, folder = time.perf_counter(), Path(args.out), Path(args.models or DEFAULT_DEMO)
+    models = load_demo_models(folder); sr = models.vqvae.cfg.sample_rate
+    meta, (artist, genre) = demo_metadata(models, folder, args.artist, args.genre, args.seconds)
+    t_load = time.perf_counter()
+    _say(f"sampling {args.seconds:g} s as artist {artist!r}, genre {genre!r} through levels 2, 1, 0")
+    req = SampleRequest(metadata=(meta,), seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
+    events = sample_iter(models, req, SampleConfig())
+    result = _drain(events if args.quiet else progress(events))
+    t_sample = time.perf_counter()
+    save_result(result, out / "sample")
+    rows = [(f"level {l} (hop {models.hop(l)})", *_wav_png(out / f"sample_level_{l}", result.audio[l][0], sr, f"sampled, level {l}"))
+            for l in (2, 1, 0)]
+    rec = reconstruct_clip(models.vqvae, load_audio(example_clip(), sr=sr))
+    rrows = [("original", *_wav_png(out / "clip_original", rec["original"], sr, "original"))]
+    rrows += [(f"level {l}: {m['spectral_convergence_db']:.1f} dB spectral convergence",
+               *_wav_png(out / f"clip_level_{l}", rec["audio"][l], sr, f"reconstruction, level {l}")) for l, m in rec["metrics"].items()]
+    page = html_page("jukebox-nb demo", [
+        ("A new song", f"{args.seconds:g} s sampled by {models.name} as artist '{artist}', genre '{genre}' (seed {args.seed}): "
+                       "the top prior's codes, then each upsampler's, each decoded by the VQ-VAE.", rows),
+        ("The bundled clip through each level", "Encoded at each level and decoded from that level alone (paper Figure 4).", rrows)])
+    with atomic_write(out / "index.html", "w") as f: f.write(page)
+    t_end = time.perf_counter()
+    summary = dict(models=str(folder), artist=artist, genre=genre, seconds=args.seconds, seed=args.seed,
+                   timings_s=dict(load=round(t_load - t0, 2), sample=round(t_sample - t_load, 2), rest=round(t_end - t_sample, 2)),
+                   tokens={str(l): int(t.shape[1]) for l, t in result.tokens.items()},
+                   reconstruction={str(l): m for l, m in rec["metrics"].items()})
+    with atomic_write(out / "summary.json", "w") as f: json.dump(summary, f, indent=1)
+    _say(f"sampled {args.seconds:g} s in {t_sample - t_load:.1f} s ({', '.join(f'level {l}: {n} tokens' for l, n in summary['tokens'].items())})")
+    _say(f"wrote {out}/index.html (open it in a browser), WAVs and spectrograms in {t_end - t0:.1f} s")
+    return 0
+
+
+def _drain(events):
+    "The `SampleResult` of the `Finished` event at the end of `events`."
+    from jukebox_nb.sampling import Finished
+    for ev in events:
+        if isinstance(ev, Finished): return ev.result
+    raise RuntimeError("sampling ended without a result")
+
+# %% ../nbs/13_cli.ipynb #f2a392fd
+INFERENCE_COMMANDS = {"reconstruct", "demo"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--offset", type=float, default=0.0, help="start in the file, seconds")
     r.add_argument("--seconds", type=float, default=None, help="length to reconstruct, seconds (default: all)")
     r.set_defaults(func=cmd_reconstruct)
+    m = sub.add_parser("demo", help="sample a song through all three levels with our small models; HTML page with players")
+    m.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    m.add_argument("--models", help="folder with vqvae/ and prior_level_{2,1,0}/ (default: the bundled demo models)")
+    m.add_argument("--artist", help="artist name from the top prior's table (default: its first)")
+    m.add_argument("--genre", help="genre name from the top prior's table (default: its first)")
+    m.add_argument("--seconds", type=float, default=20.0, help="length of the song (default: %(default)s)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--quiet", action="store_true", help="no progress bars")
+    m.set_defaults(func=cmd_demo)
     d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages")
     d.add_argument("--out", required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")

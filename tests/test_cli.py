@@ -72,3 +72,28 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
                  "--sample-length", "4096", "--batch-size", "1", "--ckpt-every", "1"]) == 0
     assert main(["reconstruct", str(tmp_path / "missing.wav"), "--checkpoint", str(run)]) == 2
     assert "missing.wav" in capsys.readouterr().err
+
+
+def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.training import write_label_tables
+    models = JukeboxModels.tiny()
+    folder = tmp_path / "models"
+    save_pretrained(models.vqvae, folder / "vqvae")
+    for level, prior in models.priors.items(): save_pretrained(prior, folder / f"prior_level_{level}")
+    write_label_tables(folder / "prior_level_2", {"Ada Lovelace": 1, "Clara Schumann": 2}, {"chamber": 1, "choral": 2})
+    out = tmp_path / "out"
+    assert main(["demo", "--models", str(folder), "--out", str(out), "--seconds", "0.5", "--quiet",
+                 "--artist", "Clara Schumann", "--genre", "choral"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["artist"], summary["genre"]) == ("Clara Schumann", "choral")
+    raw = int(0.5 * models.vqvae.cfg.sample_rate) // 128 * 128  # the song is a whole number of top-level tokens
+    for level, hop in ((2, 128), (1, 32), (0, 8)):
+        assert summary["tokens"][str(level)] == raw // hop
+        assert sf.info(out / f"sample_level_{level}.wav").frames == summary["tokens"][str(level)] * hop
+    page = (out / "index.html").read_text()
+    assert page.count("data:audio/wav;base64,") == 7 and page.count("data:image/png;base64,") == 7  # 3 sampled + 4 clip
+    assert "Clara Schumann" in page
+    assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
