@@ -55,6 +55,12 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 # %% ../nbs/00_core.ipynb #d2c72eba
+def _umask_mode() -> int:
+    "The mode a plain `open()` would give a new file (0o666 minus the umask); mkstemp's 0o600 is too private for outputs."
+    mask = os.umask(0); os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_write(path: str | Path, # final file name
                  mode: str = "wb", # `open` mode of the temporary file ("w" for text)
@@ -67,6 +73,7 @@ def atomic_write(path: str | Path, # final file name
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,6 +94,7 @@ class AtomicPath:
         os.close(fd); self.tmp = Path(tmp)
         return self.tmp
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None: os.replace(self.tmp, self.path)
+        if exc_type is None:
+            os.chmod(self.tmp, _umask_mode()); os.replace(self.tmp, self.path)
         else: self.tmp.unlink(missing_ok=True)
         return False
