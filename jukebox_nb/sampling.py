@@ -94,7 +94,6 @@ class SampleConfig:
     chunk_size: int = 32  # tokens per chunk when feeding a prompt through the KV cache
     max_batch_size: int = 16  # larger batches are split; halved again on out-of-memory
     report_every: int = 16  # emit `TokensSampled` every this many tokens
-    compile: bool = False  # torch.compile the decode step (GPU)
     decode: bool = True  # decode every sampled level to audio (`Decoded` events)
     offload: bool = True  # move each prior back where it was after its level (one prior on the device at a time)
     decode_step: str = "fast"  # "fast" (`DecodeStep`) or "reference" (`Prior.extend`, for checks and benchmarks)
@@ -710,7 +709,6 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
                ) -> Iterator[Event]:
     "Sample `request` top level first, yielding events; close the generator to cancel (Metadata's total_length/offset are set per window)."
     req, cfg, models = request, config, JukeboxModels.of(models)
-    if cfg.compile: raise NotImplementedError("SampleConfig.compile is not supported by this engine yet; leave it False")
     raw, totals = _plan(models, req)
     dev, B = resolve_device(cfg.device), req.batch_size
     known, notes = _known_tokens(models, req, totals, B, dev)
