@@ -120,11 +120,26 @@ def cmd_data(args) -> int:
     return 0 if rep.tracks else 1
 
 # %% ../nbs/13_cli.ipynb #84edf6ef
+def _train_overrides(args) -> dict:
+    "The `TrainConfig` fields a training command's flags set (unset flags keep the defaults)."
+    return {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, ckpt_every=args.ckpt_every,
+                                  mixed_precision=args.mixed_precision, seed=args.seed, warmup_steps=args.warmup_steps,
+                                  lr_decay=args.lr_decay).items() if v is not None}
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    "The optimiser/schedule flags shared by `train-vqvae` and `train-prior`."
+    p.add_argument("--batch-size", type=int); p.add_argument("--lr", type=float); p.add_argument("--seed", type=int)
+    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: 100)")
+    p.add_argument("--lr-decay", choices=["none", "linear", "cosine"], help="after warm-up, decay to 0 at --steps (default: none)")
+    p.add_argument("--ckpt-every", type=int, help="checkpoint every N steps")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
+
+
 def cmd_train_vqvae(args) -> int:
     "CLI: train (or resume training) a VQ-VAE on a corpus folder."
     from jukebox_nb.training import train_vqvae
-    over = {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, ckpt_every=args.ckpt_every,
-                                  mixed_precision=args.mixed_precision, seed=args.seed).items() if v is not None}
+    over = _train_overrides(args)
     res = train_vqvae(args.data, preset=args.preset, steps=args.steps, out_dir=args.out, resume=not args.fresh,
                       sample_length=args.sample_length, progress=True, **over)
     last = res.history[-1] if res.history else {}
@@ -148,8 +163,7 @@ def cmd_encode_codes(args) -> int:
 def cmd_train_prior(args) -> int:
     "CLI: train (or resume, or fine-tune) the prior of one level on cached codes."
     from jukebox_nb.training import train_prior
-    over = {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, ckpt_every=args.ckpt_every,
-                                  mixed_precision=args.mixed_precision, seed=args.seed).items() if v is not None}
+    over = _train_overrides(args)
     preset = args.preset or MINI_PRIOR_PRESETS[args.level]
     res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
                       resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
@@ -310,9 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
     t.add_argument("--fresh", action="store_true", help="refuse to resume (fails if OUT already has checkpoints)")
     t.add_argument("--sample-length", type=int, default=32768, help="crop length in samples, a multiple of 128")
-    t.add_argument("--batch-size", type=int); t.add_argument("--lr", type=float); t.add_argument("--seed", type=int)
-    t.add_argument("--ckpt-every", type=int, help="checkpoint every N steps")
-    t.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
+    _add_train_flags(t)
     t.set_defaults(func=cmd_train_vqvae)
     e = sub.add_parser("encode-codes", help="encode a corpus once into cached codes for prior training")
     e.add_argument("data", help="corpus folder with metadata.jsonl")
@@ -328,9 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=int, default=1000); q.add_argument("--out", default="runs/prior")
     q.add_argument("--fresh", action="store_true", help="refuse to resume")
     q.add_argument("--checkpoint-activations", action="store_true", help="recompute activations in backward (less memory)")
-    q.add_argument("--batch-size", type=int); q.add_argument("--lr", type=float); q.add_argument("--seed", type=int)
-    q.add_argument("--ckpt-every", type=int)
-    q.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    _add_train_flags(q)
     q.set_defaults(func=cmd_train_prior)
     w = sub.add_parser("download", help="download the official checkpoint files of a release (5b, 5b_lyrics, 1b_lyrics)")
     w.add_argument("model", choices=["5b", "5b_lyrics", "1b_lyrics"])

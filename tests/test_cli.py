@@ -61,6 +61,19 @@ def test_train_then_reconstruct(tmp_path, capsys):
         assert prior_from_checkpoint(out_dir).cfg.level == level
 
 
+def test_schedule_flags_reach_the_train_config():
+    from jukebox_nb.cli import _train_overrides, build_parser
+    from jukebox_nb.training import TrainConfig
+    for cmd in ("train-vqvae", "train-prior"):
+        args = build_parser().parse_args([cmd, "DIR", "--warmup-steps", "7", "--lr-decay", "cosine", "--lr", "1e-3"])
+        over = _train_overrides(args)
+        assert over == dict(warmup_steps=7, lr_decay="cosine", lr=1e-3)
+        cfg = TrainConfig.from_dict(over)
+        assert (cfg.warmup_steps, cfg.lr_decay, cfg.batch_size) == (7, "cosine", TrainConfig().batch_size)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train-prior", "DIR", "--lr-decay", "exponential"])
+
+
 def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert main(["data", "--out", str(tmp_path / "c"), "--packages", "no-such-music"]) == 2
     assert "unknown package(s) ['no-such-music']" in capsys.readouterr().err
