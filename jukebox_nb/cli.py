@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_PARTS', 'INFERENCE_COMMANDS', 'package_path',
-           'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
-           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'load_demo_models', 'demo_metadata', 'html_page',
-           'cmd_demo', 'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'INFERENCE_COMMANDS', 'package_path', 'reconstruct_clip',
+           'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes',
+           'cmd_train_prior', 'cmd_download', 'demo_metadata', 'html_page', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -183,34 +182,22 @@ def cmd_download(args) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #d5d2d445
-DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
-
-
-def load_demo_models(folder: str | Path): # a folder with vqvae/ and prior_level_{2,1,0}/
-    "The VQ-VAE and the three priors of a demo folder, ready for the sampling engine."
-    from jukebox_nb.checkpoints import load_pretrained
-    from jukebox_nb.sampling import JukeboxModels
-    folder = Path(folder)
-    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").exists()]
-    if missing:
-        raise ValueError(f"{folder} lacks {', '.join(missing)}: the demo needs a VQ-VAE and three priors. Train them with "
-                         "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, copy each run's latest "
-                         "checkpoint folder there under these names, and pass --models")
-    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
-    return JukeboxModels(load_pretrained(folder / "vqvae", kind="vqvae"), priors, name=f"jukebox-nb demo ({folder.name})")
-
-
-def demo_metadata(models, folder: Path, artist: str | None, genre: str | None, seconds: float):
-    "The top prior's `Metadata` for `artist` / `genre` names (defaults: the first names of its tables), and the names used."
-    from jukebox_nb.checkpoints import Vocab
+def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
+                  artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
+                  seconds: float, folder: Path | None = None):
+    "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and the names used."
     from jukebox_nb.conditioning import Metadata
     total = int(seconds * models.vqvae.cfg.sample_rate)
-    vocab = Vocab.find(folder / "prior_level_2")
-    if not models.priors[2].cfg.labels or vocab is None:
-        return Metadata(total_length=total), ("unlabelled", "unlabelled")
-    names = lambda kind: [n for n, i in sorted(vocab.table(kind, "v2").ids.items(), key=lambda kv: kv[1]) if i > 0]
-    artist, genre = artist or names("artist")[0], genre or names("genre")[0]
-    return vocab.metadata(artist, genre, total_length=total), (artist, genre)
+    if not models.priors[2].cfg.labels or models.vocab is None:
+        return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
+    defaults = {}
+    if folder is not None and (folder / "demo.json").is_file(): defaults = json.loads((folder / "demo.json").read_text())
+    first = lambda kind: next(n for n, i in models.vocab.names(kind).items() if i > 0)
+    artist = artist or defaults.get("artist") or first("artist")
+    genre = genre or defaults.get("genre") or first("genre")
+    try: meta = models.request_metadata(artist, genre, total_length=total)
+    except KeyError as e: raise ValueError(e.args[0]) from None  # unknown name: "did you mean ..." on one line
+    return meta, (artist, genre)
 
 
 def html_page(title: str, # page title
@@ -247,13 +234,13 @@ def cmd_demo(args) -> int:
     "CLI: sample a song through all three levels with our small models, reconstruct the clip, write an HTML page."
     from jukebox_nb.audio import example_clip, load_audio
     from jukebox_nb.core import atomic_write
-    from jukebox_nb.sampling import SampleConfig, SampleRequest, progress, sample_iter, save_result
+    from jukebox_nb.sampling import SampleConfig, SampleRequest, load_demo_models, progress, sample_iter, save_result
     t0, out, folder = time.perf_counter(), Path(args.out), Path(args.models or DEFAULT_DEMO)
     models = load_demo_models(folder); sr = models.vqvae.cfg.sample_rate
-    meta, (artist, genre) = demo_metadata(models, folder, args.artist, args.genre, args.seconds)
+    meta, (artist, genre) = demo_metadata(models, args.artist, args.genre, args.seconds, folder)
     t_load = time.perf_counter()
     _say(f"sampling {args.seconds:g} s as artist {artist!r}, genre {genre!r} through levels 2, 1, 0")
-    req = SampleRequest(metadata=(meta,), seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
+    req = SampleRequest(level_metadata=meta, seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
     events = sample_iter(models, req, SampleConfig())
     result = _drain(events if args.quiet else progress(events))
     t_sample = time.perf_counter()
