@@ -275,7 +275,7 @@ def _drain(events):
     raise RuntimeError("sampling ended without a result")
 
 # %% ../nbs/13_cli.ipynb #f2a392fd
-INFERENCE_COMMANDS = {"reconstruct", "demo"}
+INFERENCE_COMMANDS = {"reconstruct", "demo", "encode-codes"}  # big convolutions without backward
 
 
 def build_parser() -> argparse.ArgumentParser:
