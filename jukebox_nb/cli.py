@@ -190,8 +190,8 @@ def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampli
     total = int(seconds * models.vqvae.cfg.sample_rate)
     if not models.priors[2].cfg.labels or models.vocab is None:
         return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
-    defaults = {}
-    if folder is not None and (folder / "demo.json").is_file(): defaults = json.loads((folder / "demo.json").read_text())
+    from jukebox_nb.sampling import demo_defaults
+    defaults = demo_defaults(folder) if folder is not None else {}
     first = lambda kind: next(n for n, i in models.vocab.names(kind).items() if i > 0)
     artist = artist or defaults.get("artist") or first("artist")
     genre = genre or defaults.get("genre") or first("genre")

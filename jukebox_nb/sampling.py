@@ -19,7 +19,7 @@ from .conditioning import Metadata
 # %% auto #0
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled',
            'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler',
-           'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'window_starts', 'decode_layers',
+           'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts', 'decode_layers',
            'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
            'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
            'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
@@ -308,6 +308,16 @@ def load_demo_models(folder: Optional[Union[str, Path]] = None, # vqvae/ and pri
     return JukeboxModels(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
                          name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
                          vocab=Vocab.find(folder / "prior_level_2"))
+
+def demo_defaults(folder: Optional[Union[str, Path]] = None, # a demo folder (default: the bundled one)
+                 ) -> dict:
+    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    import json
+    f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
+    if not f.is_file(): return {}
+    doc = json.loads(f.read_text())
+    if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    return doc
 
 # %% ../nbs/10_sampling.ipynb #7356e5a5
 def window_starts(total: int, # tokens of the level
