@@ -62,6 +62,17 @@ def test_curves(res):
         assert finite_pos(a["sec_per_step_train"]) and finite_pos(a["sec_per_step_bench"]) and finite_pos(a["kept_bytes"])
 
 
+def test_paired_final_losses_match_the_curves(res):
+    c, arms = res["config"], res["arms"]
+    for split, p in res["paired_final"].items():
+        assert split in ("train", "valid") and 1 <= p["windows"] <= c["eval_windows"]
+        for a in ARMS:  # the same fixed windows as the last evaluation of the curve
+            assert math.isclose(p[a], arms[a]["final"][f"{split}_loss"], abs_tol=1e-3)
+        assert math.isclose(p["diff"], p["factorized"] - p["dense"], abs_tol=1e-6)
+        assert math.isfinite(p["diff_se"]) and p["diff_se"] >= 0 and finite_pos(p["window_sd"])
+    assert set(res["paired_final"]) == {"train", "valid"}
+
+
 def test_layer_costs(res):
     c, rows = res["config"], res["layer_costs"]
     want = {(p, n) for p in LAYER_PATTERNS for n in c["scaling_n_ctx"] if p != "dense_masked" or n <= c["masked_max_n_ctx"]}
