@@ -626,33 +626,50 @@ def import_music21():
     return music21
 
 
+def _festival_run(exe: str, todo: list[int], syllables, sr: int, voice: str, d: Path, timeout: float) -> str:
+    "Sing the syllables `todo` (indices) in one festival process, writing s<i>.wav into `d`; return festival's output."
+    lines = [f"(voice_{voice})", f"(define (jnb_save f) (lambda (utt) (utt.wave.resample utt {int(sr)}) (utt.save.wave utt f 'riff) utt))"]
+    for i in todo:
+        text, secs, hz = syllables[i]
+        (d / f"s{i}.xml").write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE SINGING PUBLIC "-//SINGING//DTD SINGING mark up//EN" "Singing.v0_1.dtd" []>\n'
+            f'<SINGING BPM="60"><DURATION SECONDS="{secs:.4f}"><PITCH FREQ="{hz:.3f}">{text}</PITCH></DURATION></SINGING>\n')
+        lines += [f'(set! tts_hooks (list utt.synth (jnb_save "s{i}.wav")))', f'(tts_file "s{i}.xml" (quote singing))']
+    (d / "sing.scm").write_text("\n".join(lines) + "\n")
+    try: r = subprocess.run([exe, "-b", "sing.scm"], cwd=d, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e: raise CorpusError(f"festival took more than {timeout} s for {len(todo)} syllables") from e
+    return (r.stderr or r.stdout or f"exit status {r.returncode}").strip()[-300:]
+
+
 def festival_sing(syllables: Sequence[tuple[str, float, float]], # (letters, seconds, Hz) per syllable
                   sr: int = SAMPLE_RATE, # rate of the returned clips
                   voice: str = "kal_diphone", # festival voice (festvox-kallpc16k)
                   work_dir: str | Path | None = None, # scratch space
-                  timeout: float = 900, # seconds for the whole festival run
+                  timeout: float = 900, # seconds per festival run
+                  retries: int = 3, # festival crashes on a few (syllable, duration) pairs: retry those 2 %, 4 %, ... longer
                  ) -> list[np.ndarray]: # float32 [T] per syllable
-    "Sing each syllable on its own with festival's singing mode (one festival process for all of them)."
+    "Sing each syllable on its own with festival's singing mode (one festival process for all, restarted after a crash)."
     exe = _tool("festival", "festival festvox-kallpc16k")
-    lines = [f"(voice_{voice})", f"(define (jnb_save f) (lambda (utt) (utt.wave.resample utt {int(sr)}) (utt.save.wave utt f 'riff) utt))"]
+    syllables = [tuple(s) for s in syllables]
+    for i, (text, secs, hz) in enumerate(syllables):
+        if not re.fullmatch(r"[A-Za-z']+", text or ""): raise ValueError(f"syllable {i}: {text!r} must be ASCII letters (see clean_lyric)")
+        if not (secs > 0 and hz > 0): raise ValueError(f"syllable {i}: duration {secs} s and pitch {hz} Hz must be > 0")
+    import soundfile as sf
+    clips, tries, todo = [None] * len(syllables), [0] * len(syllables), list(range(len(syllables)))
     with tempfile.TemporaryDirectory(dir=work_dir) as d:
-        for i, (text, secs, hz) in enumerate(syllables):
-            if not re.fullmatch(r"[A-Za-z']+", text or ""): raise ValueError(f"syllable {i}: {text!r} must be ASCII letters (see clean_lyric)")
-            if not (secs > 0 and hz > 0): raise ValueError(f"syllable {i}: duration {secs} s and pitch {hz} Hz must be > 0")
-            (Path(d) / f"s{i}.xml").write_text(
-                '<?xml version="1.0"?>\n<!DOCTYPE SINGING PUBLIC "-//SINGING//DTD SINGING mark up//EN" "Singing.v0_1.dtd" []>\n'
-                f'<SINGING BPM="60"><DURATION SECONDS="{secs:.4f}"><PITCH FREQ="{hz:.3f}">{text}</PITCH></DURATION></SINGING>\n')
-            lines += [f'(set! tts_hooks (list utt.synth (jnb_save "s{i}.wav")))', f'(tts_file "s{i}.xml" (quote singing))']
-        (Path(d) / "sing.scm").write_text("\n".join(lines) + "\n")
-        try: r = subprocess.run([exe, "-b", "sing.scm"], cwd=d, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e: raise CorpusError(f"festival took more than {timeout} s for {len(syllables)} syllables") from e
-        missing = [i for i in range(len(syllables)) if not (Path(d) / f"s{i}.wav").is_file()]
-        if r.returncode or missing:
-            raise CorpusError(f"festival sang {len(syllables) - len(missing)} of {len(syllables)} syllables "
-                              f"({(r.stderr or r.stdout).strip()[-300:]}); is the voice installed? "
-                              f"`apt-get install -y --no-install-recommends festival festvox-kallpc16k`")
-        import soundfile as sf
-        return [sf.read(Path(d) / f"s{i}.wav", dtype="float32", always_2d=True)[0].mean(1) for i in range(len(syllables))]
+        while todo:
+            msg = _festival_run(exe, todo, syllables, sr, voice, Path(d), timeout)
+            for i in todo:
+                if (Path(d) / f"s{i}.wav").is_file(): clips[i] = sf.read(Path(d) / f"s{i}.wav", dtype="float32", always_2d=True)[0].mean(1)
+            todo = [i for i in todo if clips[i] is None]
+            if not todo: break
+            i = todo[0]; tries[i] += 1  # festival stopped here (it sings in order): nudge this note's length
+            if tries[i] > retries:
+                raise CorpusError(f"festival sang {len(syllables) - len(todo)} of {len(syllables)} syllables and fails on "
+                                  f"syllable {i} {syllables[i][0]!r} ({msg}); is the voice installed? "
+                                  f"`apt-get install -y --no-install-recommends festival festvox-kallpc16k`")
+            text, secs, hz = syllables[i]; syllables[i] = (text, secs * (1 + 0.02 * tries[i]), hz)
+    return clips
 
 
 def fluidsynth_render(midi: bytes, # a Standard MIDI file
@@ -741,9 +758,9 @@ SUNG_ARTIST = "Johann Sebastian Bach"
 
 
 def chorale_works() -> list[str]:
-    "The Bach works of music21's corpus, as names `music21.corpus.parse` accepts (most are four-part chorales)."
+    "The BWV works of music21's Bach corpus, as names `music21.corpus.parse` accepts (most are four-part chorales)."
     m21 = import_music21()
-    return sorted({f"bach/{Path(p).stem}" for p in m21.corpus.getComposer("bach")}, key=lambda w: w.split("/")[1])
+    return sorted({f"bach/{Path(p).stem}" for p in m21.corpus.getComposer("bach") if Path(p).stem.startswith("bwv")})
 
 
 def mix_song(voice: np.ndarray, # [T] sung track
