@@ -107,13 +107,20 @@ def cmd_reconstruct(args) -> int:
 
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
-    "CLI: build a corpus folder from Debian music packages."
-    from jukebox_nb.data import PACKAGE_INFO, build_corpus
-    pkgs = args.packages or ["singularity-music"]
-    unknown = [p for p in pkgs if p not in PACKAGE_INFO]
-    if unknown: raise ValueError(f"unknown package(s) {unknown}; known music packages: {sorted(PACKAGE_INFO)}")
-    _say(f"building a corpus in {args.out} from {', '.join(pkgs)}")
-    rep = build_corpus(args.out, pkgs, max_minutes=args.max_minutes, min_seconds=args.min_seconds)
+    "CLI: build a corpus folder from Debian music packages, or a sung-chorale corpus with known word timing."
+    from jukebox_nb.data import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
+    if args.sung_chorales is not None:
+        if args.packages: raise ValueError("give either --packages or --sung-chorales, not both")
+        if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")
+        _say(f"building {args.sung_chorales} sung chorales in {args.out} (seed {args.seed})")
+        try: rep = build_sung_corpus(args.out, args.sung_chorales, seed=args.seed, max_seconds=args.max_seconds)
+        except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
+    else:
+        pkgs = args.packages or ["singularity-music"]
+        unknown = [p for p in pkgs if p not in PACKAGE_INFO]
+        if unknown: raise ValueError(f"unknown package(s) {unknown}; known music packages: {sorted(PACKAGE_INFO)}")
+        _say(f"building a corpus in {args.out} from {', '.join(pkgs)}")
+        rep = build_corpus(args.out, pkgs, max_minutes=args.max_minutes, min_seconds=args.min_seconds)
     for what, why in rep.skipped: _say(f"  skipped {what}: {why}")
     _say(f"{rep.metadata}: {rep.tracks} tracks ({rep.added} new), {rep.minutes:.1f} min of music")
     return 0 if rep.tracks else 1
@@ -298,11 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.set_defaults(func=cmd_demo)
-    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages")
+    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales)")
     d.add_argument("--out", required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")
     d.add_argument("--max-minutes", type=float, default=None, help="stop adding tracks beyond this much music")
     d.add_argument("--min-seconds", type=float, default=5.0, help="skip shorter files (default: %(default)s)")
+    d.add_argument("--sung-chorales", type=int, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
+    d.add_argument("--seed", type=int, default=0, help="with --sung-chorales: picks chorales, tempi, instruments (default: %(default)s)")
+    d.add_argument("--max-seconds", type=float, default=90.0, help="with --sung-chorales: skip longer songs (default: %(default)s)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")
