@@ -459,7 +459,7 @@ class LyricsEditor:
 # %% ../nbs/12_widgets.ipynb #cad935b6
 REQUEST_SET_ELSEWHERE = {"metadata": "artist, genres and lyrics pickers", "prime_audio": "co-composer",
                          "prime_seconds": "co-composer", "prime_tokens": "co-composer", "prime_sample_rate": "co-composer",
-                         "level_metadata": "not yet: the studio sends one label set to every level (fine for models whose levels share label tables)"}
+                         "level_metadata": "artist and genre pickers, looked up in each level's own tables where they differ (`ModelInfo.level_ids`)"}
 _LEVEL_NAMES = {2: "top", 1: "middle", 0: "bottom"}
 
 
