@@ -331,6 +331,7 @@ def test_place_syllables_spans_are_where_the_sound_is(spec):
     sr, notes, clips, t, w = 1000, [], [], 0.0, -1
     for gap, lead, n_on, tail, new_word in spec:
         w += 1 if (new_word or w < 0) else 0
+        lead = min(lead, int(gap * sr) - 12)  # sound must start before the cut and its 10 ms fade (else: silent, see below)
         notes.append(SungNote(t, t + gap, 60, "la", w)); clips.append(np.r_[np.zeros(lead), np.full(n_on, 0.5), np.zeros(tail)])
         t += gap
     voice, spans = place_syllables(notes, clips, sr)
@@ -343,6 +344,13 @@ def test_place_syllables_spans_are_where_the_sound_is(spec):
     covered = np.zeros(len(voice), bool)
     for s, e, _ in spans: covered[round(s * sr):round(e * sr)] = True
     assert not (loud & ~covered).any()                                      # all sound lies inside some word
+
+
+def test_place_syllables_refuses_a_syllable_cut_off_before_its_sound():
+    notes = [SungNote(0.0, 0.05, 60, "la", 0), SungNote(0.05, 0.5, 62, "lo", 1)]
+    late = np.r_[np.zeros(60), np.full(20, 0.5)]                           # sound starts 10 ms after the next onset
+    with pytest.raises(ValueError, match=r"word\(s\) \[0\] came out silent"):
+        place_syllables(notes, [late, np.full(100, 0.5)], 1000)
 
 
 def test_midi_bytes_round_trip_through_music21():
