@@ -191,10 +191,15 @@ def cmd_download(args) -> int:
 # %% ../nbs/13_cli.ipynb #d5d2d445
 def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
                   artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
-                  seconds: float, folder: Path | None = None):
+                  seconds: float, folder: Path | None = None,
+                  song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least
+                                             # `seconds`, at most the top prior's `max_duration`)
+                 ):
     "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and the names used."
     from jukebox_nb.conditioning import Metadata
-    total = int(seconds * models.vqvae.cfg.sample_rate)
+    sr, top = models.vqvae.cfg.sample_rate, models.priors[2].cfg
+    song = min(song_seconds * sr, top.max_duration * sr - 1) if top.labels else 0  # within the timing range
+    total = int(max(seconds * sr, song))
     if not models.priors[2].cfg.labels or models.vocab is None:
         return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
     from jukebox_nb.sampling import demo_defaults
@@ -241,12 +246,15 @@ def cmd_demo(args) -> int:
     "CLI: sample a song through all three levels with our small models, reconstruct the clip, write an HTML page."
     from jukebox_nb.audio import example_clip, load_audio
     from jukebox_nb.core import atomic_write
-    from jukebox_nb.sampling import SampleConfig, SampleRequest, load_demo_models, progress, sample_iter, save_result
+    from jukebox_nb.sampling import SONG_SECONDS, SampleConfig, SampleRequest, load_demo_models, progress, sample_iter, save_result
     t0, out, folder = time.perf_counter(), Path(args.out), Path(args.models or DEFAULT_DEMO)
     models = load_demo_models(folder); sr = models.vqvae.cfg.sample_rate
-    meta, (artist, genre) = demo_metadata(models, args.artist, args.genre, args.seconds, folder)
+    meta, (artist, genre) = demo_metadata(models, args.artist, args.genre, args.seconds, folder,
+                                          SONG_SECONDS if args.song_seconds is None else args.song_seconds)
+    song = round(meta[2].total_length / sr, 2)  # the song length the top prior is told
     t_load = time.perf_counter()
-    _say(f"sampling {args.seconds:g} s as artist {artist!r}, genre {genre!r} through levels 2, 1, 0")
+    _say(f"sampling the first {args.seconds:g} s of a {song:g} s piece as artist {artist!r}, genre {genre!r} "
+         "through levels 2, 1, 0")
     req = SampleRequest(level_metadata=meta, seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
     events = sample_iter(models, req, SampleConfig())
     result = _drain(events if args.quiet else progress(events))
@@ -264,7 +272,7 @@ def cmd_demo(args) -> int:
         ("The bundled clip through each level", "Encoded at each level and decoded from that level alone (paper Figure 4).", rrows)])
     with atomic_write(out / "index.html", "w") as f: f.write(page)
     t_end = time.perf_counter()
-    summary = dict(models=str(folder), artist=artist, genre=genre, seconds=args.seconds, seed=args.seed,
+    summary = dict(models=str(folder), artist=artist, genre=genre, seconds=args.seconds, song_seconds=song, seed=args.seed,
                    timings_s=dict(load=round(t_load - t0, 2), sample=round(t_sample - t_load, 2), rest=round(t_end - t_sample, 2)),
                    tokens={str(l): int(t.shape[1]) for l, t in result.tokens.items()},
                    reconstruction={str(l): m for l, m in rec["metrics"].items()})
@@ -299,9 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="sample a song through all three levels with our small models; HTML page with players")
     m.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
     m.add_argument("--models", help="folder with vqvae/ and prior_level_{2,1,0}/ (default: the bundled demo models)")
-    m.add_argument("--artist", help="artist name from the top prior's table (default: its first)")
-    m.add_argument("--genre", help="genre name from the top prior's table (default: its first)")
-    m.add_argument("--seconds", type=float, default=20.0, help="length of the song (default: %(default)s)")
+    m.add_argument("--artist", help="artist name from the top prior's table (default: the models' demo.json, else the table's first)")
+    m.add_argument("--genre", help="genre name from the top prior's table (default: the models' demo.json, else the table's first)")
+    m.add_argument("--seconds", type=float, default=20.0, help="length to sample (default: %(default)s)")
+    m.add_argument("--song-seconds", type=float, default=None,
+                   help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.set_defaults(func=cmd_demo)

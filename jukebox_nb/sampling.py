@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from .conditioning import Metadata
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled',
-           'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler',
-           'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts', 'decode_layers',
-           'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
-           'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
-           'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
-           'Composition', 'progress', 'sample_distributed']
+__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted',
+           'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice',
+           'FakeSampler', 'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts',
+           'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
+           'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
+           'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
+           'Node', 'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -284,6 +284,7 @@ class JukeboxModels(Jukebox):
 
 # %% ../nbs/10_sampling.ipynb #3fdaabc1
 DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
+SONG_SECONDS = 180.0  # the song length the demo and the studio condition on: samples open a 3-minute piece (see "Timing")
 
 
 def demo_models_folder() -> Path:
@@ -578,14 +579,19 @@ def song_length(models: JukeboxModels, seconds: float) -> int:
     return raw
 
 
-def _check_timing(models: JukeboxModels, raw: int):
-    "The top prior's timing embedding only covers the durations it was trained on."
+def _check_timing(models: JukeboxModels, raw: int, metas=None):
+    "The top prior's timing embedding only covers the durations it was trained on (the sample's, and each song's)."
     p = models.priors.get(models.top)
     if p is None or not p.cfg.labels: return
     lo, hi, sr = p.cfg.min_duration, p.cfg.max_duration, models.sample_rate
     if not lo * sr <= raw < hi * sr:
         raise ValueError(f"a song of {raw / sr:.3f} s is outside the timing range of the top prior, "
                          f"[{lo:g}, {hi:g}) s; ask for a length in that range")
+    for m in metas or ():
+        if not max(m.total_length, m.offset + raw) < hi * sr:
+            raise ValueError(f"Metadata total_length {m.total_length} (offset {m.offset}) is a song of "
+                             f"{max(m.total_length, m.offset + raw) / sr:.3f} s, outside the timing range of the top prior, "
+                             f"[{lo:g}, {hi:g}) s; give a shorter song length (in raw samples)")
 
 
 def _prime_audio_codes(models: JukeboxModels, req: SampleRequest, B: int):
@@ -638,7 +644,7 @@ def _known_tokens(models: JukeboxModels, req: SampleRequest, totals: dict, B: in
 def _plan(models: JukeboxModels, req: SampleRequest):
     "Check the request against the models before anything is sampled; (raw length, tokens per level)."
     raw = song_length(models, req.seconds)
-    _check_timing(models, raw)
+    _check_timing(models, raw, req.metadata_for(models.top))
     totals = {l: raw // models.hop(l) for l in range(models.top + 1)}
     for l in req.levels:
         c = models.prior(l).cfg
@@ -662,9 +668,12 @@ def _is_oom(e: BaseException) -> bool:
 
 
 def _window_labels(prior: Prior, metas, raw: int, start: int, device):
-    "Label vectors for the window starting at token `start` (timing set from the song length and offset)."
+    """Label vectors for the window starting at token `start`. Each `Metadata` says how long the whole song is
+    (`total_length`) and where the sample starts in it (`offset`); the window's offset adds its own start. A song
+    shorter than what is sampled is taken to be exactly as long as the sample (offset + `raw` samples)."""
     if not prior.cfg.labels: return None
-    ms = [replace(m, total_length=raw, offset=start * prior.cfg.hop_length) for m in metas]
+    ms = [replace(m, total_length=max(m.total_length, m.offset + raw), offset=m.offset + start * prior.cfg.hop_length)
+          for m in metas]
     return prior.tokenize(ms).to(device)
 
 
@@ -745,7 +754,7 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
                 config: SampleConfig = SampleConfig(), # how to run it
                 into: Optional[SampleResult] = None, # kept up to date after every window (a partial result if interrupted)
                ) -> Iterator[Event]:
-    "Sample `request` top level first, yielding events; close the generator to cancel (Metadata's total_length/offset are set per window)."
+    "Sample `request` top level first, yielding events; close the generator to cancel (each window's timing: see `_window_labels`)."
     req, cfg, models = request, config, JukeboxModels.of(models)
     raw, totals = _plan(models, req)
     dev, B = resolve_device(cfg.device), req.batch_size

@@ -25,8 +25,8 @@ from .conditioning import LyricTokenizer, Metadata
 from .checkpoints import label_version
 from .core import atomic_write
 from .prior import align_song
-from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
-                       SampleResult, TokensSampled, WindowSampled)
+from .sampling import (LEVELS, SONG_SECONDS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig,
+                       SampleRequest, SampleResult, TokensSampled, WindowSampled)
 
 # %% auto #0
 __all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'ModelInfo', 'fake_model_info', 'model_info', 'figure_png',
@@ -50,6 +50,7 @@ class ModelInfo:
     bins: int = 2048 # codebook size
     n_ctx: int = 8192 # top prior's window in tokens
     max_seconds: float = 240.0 # longest song the controls allow
+    song_seconds: float = SONG_SECONDS # the song length the timing conditioning is told: a sample opens a piece this long
     encode: Optional[Callable] = None # (audio float32 [T], level) -> codes [T_level]
     decode: Optional[Callable] = None # (codes [T_level], level) -> audio float32 [T]
     alignment: Optional[Callable] = None # (result: SampleResult, item) -> (weights [n_chars, T_top], chars: str)
@@ -189,6 +190,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `samp
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
                      max_seconds=max_seconds, encode=encode, decode=decode,
+                     song_seconds=min(SONG_SECONDS, c.max_duration - 1 / v.sample_rate) if c is not None and c.labels else SONG_SECONDS,
                      alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
                      level_ids=level_ids)
 
@@ -512,7 +514,7 @@ class SamplingControls:
         "A `SampleRequest` from the widgets (`metadata` repeated for every batch item); invalid values raise."
         v = self.values()
         if not v["levels"]: raise ValueError("no level selected: tick at least the top level")
-        total = max(1, int(v["seconds"] * self.info.sample_rate))
+        total = max(1, int(max(v["seconds"], self.info.song_seconds) * self.info.sample_rate))  # see `ModelInfo.song_seconds`
         per_item = lambda m: (replace(m, total_length=total),) * v["batch"]
         if metadata is not None: metadata = per_item(metadata)
         if level_metadata: level_metadata = {l: per_item(m) for l, m in level_metadata.items()}
@@ -882,7 +884,7 @@ class CoComposer:
         seconds = node.seconds + self.step.value
         if seconds > self.info.max_seconds: raise ValueError(f"the piece would be {seconds:g} s, over the {self.info.max_seconds:g} s limit")
         meta = None
-        if base.metadata: meta = (replace(base.metadata[0], total_length=int(seconds * self.info.sample_rate)),) * n
+        if base.metadata: meta = (replace(base.metadata[0], total_length=int(max(seconds, self.info.song_seconds) * self.info.sample_rate)),) * n
         prime = {l: t[None].repeat(n, 1) for l, t in node.tokens.items()} or None  # [n, T_level]
         return replace(base, metadata=meta, batch=n, seconds=seconds, prime_tokens=prime, seed=base.seed + len(self.tree.nodes))
 

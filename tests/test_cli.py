@@ -101,6 +101,8 @@ def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
                  "--artist", "Clara Schumann", "--genre", "choral"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["artist"], summary["genre"]) == ("Clara Schumann", "choral")
+    limit = models.priors[2].cfg.max_duration  # the song length (default 3 minutes) stays inside the timing range
+    assert summary["song_seconds"] == round(min(180.0, limit - 1 / 44100), 2)
     raw = int(0.5 * models.vqvae.cfg.sample_rate) // 128 * 128  # the song is a whole number of top-level tokens
     for level, hop in ((2, 128), (1, 32), (0, 8)):
         assert summary["tokens"][str(level)] == raw // hop
@@ -110,11 +112,13 @@ def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
     assert "Clara Schumann" in page
     # defaults from the folder's demo.json; every level gets the ids of its own tables
     (folder / "demo.json").write_text(json.dumps({"artist": "Ada Lovelace", "genre": "chamber"}))
-    assert main(["demo", "--models", str(folder), "--out", str(tmp_path / "out2"), "--seconds", "0.5", "--quiet"]) == 0
+    assert main(["demo", "--models", str(folder), "--out", str(tmp_path / "out2"), "--seconds", "0.5", "--quiet",
+                 "--song-seconds", "5"]) == 0
     assert json.loads((tmp_path / "out2" / "summary.json").read_text())["artist"] == "Ada Lovelace"
     from jukebox_nb.sampling import load_result
     res = load_result(tmp_path / "out2" / "sample")
     assert {l: res.request.metadata_for(l)[0].artist for l in (2, 1, 0)} == {2: 1, 1: 1, 0: 1}
+    assert res.request.metadata_for(2)[0].total_length == 5 * 44100  # the first 0.5 s of a 5 s piece
     capsys.readouterr()
     assert main(["demo", "--models", str(folder), "--out", str(out), "--artist", "Clara Schuman", "--quiet"]) == 2
     assert "did you mean 'clara_schumann'" in capsys.readouterr().err

@@ -350,7 +350,8 @@ def test_co_composer_candidates_pick_continue_and_branch(info):
     cc.n_candidates.value, cc.step.value = 2, 1.5
     cc.generate_button.click(); cc.runner.join(10)
     r0 = rec.requests[0]
-    assert (r0.batch_size, r0.seconds, r0.prime_tokens, r0.metadata[0].total_length) == (2, 1.5, None, 6000)
+    assert (r0.batch_size, r0.seconds, r0.prime_tokens) == (2, 1.5, None)
+    assert r0.metadata[0].total_length == 180 * 4000  # the piece is told it opens a 3-minute song (ModelInfo.song_seconds)
     assert [n.id for n in (cc.tree.nodes[i] for i in cc.tree.nodes[0].children)] == [1, 2]
     assert len(cc.candidates_box.children) == 2 and cc.tree.nodes[1].audio is not None
     cc.candidates_box.children[0].children[2].click()  # Pick #1
@@ -456,4 +457,6 @@ def test_studio_sends_each_level_the_ids_of_its_own_label_tables(tmp_path):
     st.picker.pick("nina simone", ["jazz"]); st.controls.fields["batch"].value = 2; st.controls.fields["seconds"].value = 3.0
     req = st.request()
     got = {l: [(m.artist, m.genres, m.total_length) for m in req.metadata_for(l)] for l in (2, 1, 0)}
-    assert got == {2: [(11, (9,), 3 * 44100)] * 2, 1: [(4, (2,), 3 * 44100)] * 2, 0: [(4, (2,), 3 * 44100)] * 2}
+    song = int(info.song_seconds * 44100)  # the tiny top prior's timing range ends at 60 s: the song length stays inside it
+    assert info.song_seconds == pytest.approx(60.0) and song < 60 * 44100
+    assert got == {2: [(11, (9,), song)] * 2, 1: [(4, (2,), song)] * 2, 0: [(4, (2,), song)] * 2}
