@@ -580,18 +580,16 @@ def song_length(models: JukeboxModels, seconds: float) -> int:
 
 
 def _check_timing(models: JukeboxModels, raw: int, metas=None):
-    "The top prior's timing embedding only covers the durations it was trained on (the sample's, and each song's)."
+    "The top prior's timing embedding only covers the song lengths it was trained on (each Metadata's song, else the sample)."
     p = models.priors.get(models.top)
     if p is None or not p.cfg.labels: return
     lo, hi, sr = p.cfg.min_duration, p.cfg.max_duration, models.sample_rate
-    if not lo * sr <= raw < hi * sr:
-        raise ValueError(f"a song of {raw / sr:.3f} s is outside the timing range of the top prior, "
-                         f"[{lo:g}, {hi:g}) s; ask for a length in that range")
-    for m in metas or ():
-        if not max(m.total_length, m.offset + raw) < hi * sr:
-            raise ValueError(f"Metadata total_length {m.total_length} (offset {m.offset}) is a song of "
-                             f"{max(m.total_length, m.offset + raw) / sr:.3f} s, outside the timing range of the top prior, "
-                             f"[{lo:g}, {hi:g}) s; give a shorter song length (in raw samples)")
+    for m in metas or (Metadata(total_length=1),):
+        song = max(m.total_length, m.offset + raw)  # as `_window_labels` tells the prior
+        if not lo * sr <= song < hi * sr:
+            told = f"Metadata total_length {m.total_length} (offset {m.offset}) gives " if song > raw else ""
+            raise ValueError(f"{told}a song of {song / sr:.3f} s, outside the timing range of the top prior, "
+                             f"[{lo:g}, {hi:g}) s; ask for a length in that range (song lengths in raw samples)")
 
 
 def _prime_audio_codes(models: JukeboxModels, req: SampleRequest, B: int):
