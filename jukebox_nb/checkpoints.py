@@ -27,12 +27,12 @@ from .vqvae import VQVAE, VQVAEConfig
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL',
-           'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'check_state', 'build_and_load',
-           'CheckpointError', 'kind_of', 'save_pretrained', 'read_config', 'load_pretrained', 'official_to_hub',
-           'hub_to_official', 'read_pickle', 'release_configs', 'identify', 'load_openai_part', 'estimate_bytes',
-           'available_bytes', 'check_memory', 'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate',
-           'load_model', 'normalise_v2', 'LabelTable', 'Vocab', 'check_lyrics_vocab', 'DownloadError', 'remote_size',
-           'download_model', 'save_openai']
+           'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'check_state',
+           'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained', 'read_config', 'load_pretrained',
+           'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify', 'load_openai_part',
+           'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox', 'load_openai', 'load_hub',
+           'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab', 'check_lyrics_vocab',
+           'DownloadError', 'remote_size', 'download_model', 'save_openai']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -448,6 +448,11 @@ def check_memory(need: int, device: str | torch.device, what: str, free: Optiona
                               f"device at a time), or device_map='auto' (Accelerate places layers on GPU/CPU/disk)")
 
 # %% ../nbs/09_checkpoints.ipynb #65ae3849
+def label_version(cfg: PriorConfig) -> str:
+    "'v3' for a prior with the v3 label tables (1b_lyrics' top level: 604 genres, 79 lyric characters), else 'v2'."
+    return "v3" if cfg.n_vocab == 79 and cfg.n_genres == 604 else "v2"
+
+
 @dataclass
 class Jukebox:
     "A loaded release: VQ-VAE, priors by official level (2 = top), label vocabulary, placement."
@@ -473,8 +478,7 @@ class Jukebox:
                  level: int = 2) -> Metadata:
         "A `Metadata` for `level`'s prior from names (needs `vocab`; v3 tables for the 1b_lyrics top level)."
         if self.vocab is None: raise CheckpointError("no artist/genre tables were found with this model; pass ids to Metadata")
-        v3 = self.priors[level].cfg.n_vocab == 79 and self.priors[level].cfg.n_genres == 604
-        return self.vocab.metadata(artist, genre, total_length, offset, lyrics, v3=v3)
+        return self.vocab.metadata(artist, genre, total_length, offset, lyrics, v3=label_version(self.priors[level].cfg) == "v3")
 
     def request_metadata(self, artist: str, genre: str, total_length: int, lyrics: str = "", offset: int = 0,
                          levels: Optional[Sequence[int]] = None, # default: every loaded level with a labelled prior
@@ -696,6 +700,7 @@ class LabelTable:
 class Vocab:
     "The label tables of a release (v2 for 5b*, upsamplers; v3 for the 1b_lyrics top prior) and the lyric tokenizers."
     tables: dict[tuple[str, str], LabelTable] # (kind, version) -> table
+    display: dict[str, dict[str, int]] = field(default_factory=dict) # kind -> {display name: id} from label_names.json
 
     def table(self, kind: str, version: str) -> LabelTable:
         if (kind, version) not in self.tables:
@@ -710,6 +715,15 @@ class Vocab:
         return Metadata(artist=self.table("artist", v).id(artist), genres=tuple(self.table("genre", v).genre_ids(genre)),
                         total_length=total_length, offset=offset, lyrics=lyrics)
 
+    def names(self, kind: str, # "artist" or "genre"
+              version: str = "v2", # the table's label version
+             ) -> dict[str, int]:
+        "Names -> ids to show a person: the display names saved with the model if any, else the table's keys; id 0 first."
+        ids = self.display.get(kind) or self.table(kind, version).ids
+        named: dict[int, str] = {}
+        for n, i in sorted(ids.items()): named.setdefault(int(i), n)  # one name per id (aliases share ids)
+        return {n: i for i, n in sorted(named.items())}
+
     @classmethod
     def find(cls, folder: str | Path) -> Optional["Vocab"]:
         "The tables found in `folder` (official id files or hub JSON), or None when there are none."
@@ -721,7 +735,14 @@ class Vocab:
                 elif js.is_file():
                     with contextlib.suppress(CheckpointError): tables[(kind, v)] = LabelTable.read(js, kind, v)
         if (folder / "lyrics.json").is_file(): check_lyrics_vocab(folder / "lyrics.json")
-        return cls(tables) if tables else None
+        display = {}
+        if tables and (folder / LABEL_NAMES).is_file():  # ours: the corpus' own spelling of the names
+            doc = json.loads((folder / LABEL_NAMES).read_text())
+            display = {k: {str(n): int(i) for n, i in doc.get(k, {}).items()} for k in ("artist", "genre")}
+        return cls(tables, display) if tables else None
+
+
+LABEL_NAMES = "label_names.json"  # display names beside artists.json / genres.json (written by `training.write_label_tables`)
 
 
 def check_lyrics_vocab(path: str | Path) -> LyricTokenizer:

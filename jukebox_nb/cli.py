@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_PARTS', 'INFERENCE_COMMANDS', 'package_path',
-           'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
-           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'load_demo_models', 'demo_metadata', 'html_page',
-           'cmd_demo', 'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'INFERENCE_COMMANDS', 'package_path', 'reconstruct_clip',
+           'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes',
+           'cmd_train_prior', 'cmd_download', 'demo_metadata', 'html_page', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -108,13 +107,20 @@ def cmd_reconstruct(args) -> int:
 
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
-    "CLI: build a corpus folder from Debian music packages."
-    from jukebox_nb.data import PACKAGE_INFO, build_corpus
-    pkgs = args.packages or ["singularity-music"]
-    unknown = [p for p in pkgs if p not in PACKAGE_INFO]
-    if unknown: raise ValueError(f"unknown package(s) {unknown}; known music packages: {sorted(PACKAGE_INFO)}")
-    _say(f"building a corpus in {args.out} from {', '.join(pkgs)}")
-    rep = build_corpus(args.out, pkgs, max_minutes=args.max_minutes, min_seconds=args.min_seconds)
+    "CLI: build a corpus folder from Debian music packages, or a sung-chorale corpus with known word timing."
+    from jukebox_nb.data import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
+    if args.sung_chorales is not None:
+        if args.packages: raise ValueError("give either --packages or --sung-chorales, not both")
+        if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")
+        _say(f"building {args.sung_chorales} sung chorales in {args.out} (seed {args.seed})")
+        try: rep = build_sung_corpus(args.out, args.sung_chorales, seed=args.seed, max_seconds=args.max_seconds)
+        except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
+    else:
+        pkgs = args.packages or ["singularity-music"]
+        unknown = [p for p in pkgs if p not in PACKAGE_INFO]
+        if unknown: raise ValueError(f"unknown package(s) {unknown}; known music packages: {sorted(PACKAGE_INFO)}")
+        _say(f"building a corpus in {args.out} from {', '.join(pkgs)}")
+        rep = build_corpus(args.out, pkgs, max_minutes=args.max_minutes, min_seconds=args.min_seconds)
     for what, why in rep.skipped: _say(f"  skipped {what}: {why}")
     _say(f"{rep.metadata}: {rep.tracks} tracks ({rep.added} new), {rep.minutes:.1f} min of music")
     return 0 if rep.tracks else 1
@@ -183,34 +189,22 @@ def cmd_download(args) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #d5d2d445
-DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
-
-
-def load_demo_models(folder: str | Path): # a folder with vqvae/ and prior_level_{2,1,0}/
-    "The VQ-VAE and the three priors of a demo folder, ready for the sampling engine."
-    from jukebox_nb.checkpoints import load_pretrained
-    from jukebox_nb.sampling import JukeboxModels
-    folder = Path(folder)
-    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").exists()]
-    if missing:
-        raise ValueError(f"{folder} lacks {', '.join(missing)}: the demo needs a VQ-VAE and three priors. Train them with "
-                         "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, copy each run's latest "
-                         "checkpoint folder there under these names, and pass --models")
-    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
-    return JukeboxModels(load_pretrained(folder / "vqvae", kind="vqvae"), priors, name=f"jukebox-nb demo ({folder.name})")
-
-
-def demo_metadata(models, folder: Path, artist: str | None, genre: str | None, seconds: float):
-    "The top prior's `Metadata` for `artist` / `genre` names (defaults: the first names of its tables), and the names used."
-    from jukebox_nb.checkpoints import Vocab
+def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
+                  artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
+                  seconds: float, folder: Path | None = None):
+    "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and the names used."
     from jukebox_nb.conditioning import Metadata
     total = int(seconds * models.vqvae.cfg.sample_rate)
-    vocab = Vocab.find(folder / "prior_level_2")
-    if not models.priors[2].cfg.labels or vocab is None:
-        return Metadata(total_length=total), ("unlabelled", "unlabelled")
-    names = lambda kind: [n for n, i in sorted(vocab.table(kind, "v2").ids.items(), key=lambda kv: kv[1]) if i > 0]
-    artist, genre = artist or names("artist")[0], genre or names("genre")[0]
-    return vocab.metadata(artist, genre, total_length=total), (artist, genre)
+    if not models.priors[2].cfg.labels or models.vocab is None:
+        return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
+    from jukebox_nb.sampling import demo_defaults
+    defaults = demo_defaults(folder) if folder is not None else {}
+    first = lambda kind: next(n for n, i in models.vocab.names(kind).items() if i > 0)
+    artist = artist or defaults.get("artist") or first("artist")
+    genre = genre or defaults.get("genre") or first("genre")
+    try: meta = models.request_metadata(artist, genre, total_length=total)
+    except KeyError as e: raise ValueError(e.args[0]) from None  # unknown name: "did you mean ..." on one line
+    return meta, (artist, genre)
 
 
 def html_page(title: str, # page title
@@ -247,13 +241,13 @@ def cmd_demo(args) -> int:
     "CLI: sample a song through all three levels with our small models, reconstruct the clip, write an HTML page."
     from jukebox_nb.audio import example_clip, load_audio
     from jukebox_nb.core import atomic_write
-    from jukebox_nb.sampling import SampleConfig, SampleRequest, progress, sample_iter, save_result
+    from jukebox_nb.sampling import SampleConfig, SampleRequest, load_demo_models, progress, sample_iter, save_result
     t0, out, folder = time.perf_counter(), Path(args.out), Path(args.models or DEFAULT_DEMO)
     models = load_demo_models(folder); sr = models.vqvae.cfg.sample_rate
-    meta, (artist, genre) = demo_metadata(models, folder, args.artist, args.genre, args.seconds)
+    meta, (artist, genre) = demo_metadata(models, args.artist, args.genre, args.seconds, folder)
     t_load = time.perf_counter()
     _say(f"sampling {args.seconds:g} s as artist {artist!r}, genre {genre!r} through levels 2, 1, 0")
-    req = SampleRequest(metadata=(meta,), seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
+    req = SampleRequest(level_metadata=meta, seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
     events = sample_iter(models, req, SampleConfig())
     result = _drain(events if args.quiet else progress(events))
     t_sample = time.perf_counter()
@@ -288,7 +282,7 @@ def _drain(events):
     raise RuntimeError("sampling ended without a result")
 
 # %% ../nbs/13_cli.ipynb #f2a392fd
-INFERENCE_COMMANDS = {"reconstruct", "demo"}
+INFERENCE_COMMANDS = {"reconstruct", "demo", "encode-codes"}  # big convolutions without backward
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,11 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.set_defaults(func=cmd_demo)
-    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages")
+    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales)")
     d.add_argument("--out", required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")
     d.add_argument("--max-minutes", type=float, default=None, help="stop adding tracks beyond this much music")
     d.add_argument("--min-seconds", type=float, default=5.0, help="skip shorter files (default: %(default)s)")
+    d.add_argument("--sung-chorales", type=int, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
+    d.add_argument("--seed", type=int, default=0, help="with --sung-chorales: picks chorales, tempi, instruments (default: %(default)s)")
+    d.add_argument("--max-seconds", type=float, default=90.0, help="with --sung-chorales: skip longer songs (default: %(default)s)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")

@@ -136,6 +136,9 @@ class PriorConfig:
 
 
 _V3 = dict(n_genres=604, n_artists=7898, t_bins=64, max_bow_genre_size=1, n_vocab=79)
+# the demo presets' label tables: room for a few hundred artists of your own corpus, not the 4111 of v2 (whose
+# embedding rows would be most of a mini prior's weights)
+_MINI_LABELS = dict(n_artists=256, n_genres=32)
 _UP = dict(n_ctx=8192, width=1920, depth=72, heads=1, attn_order=2, blocks=128, init_scale=0.4, upsampler=True,
            cond_width=1024, cond_depth=16)
 PRIOR_PRESETS = {
@@ -151,11 +154,13 @@ PRIOR_PRESETS = {
     "upsampler_level_1": dict(level=1, hop_length=32, cond_res_scale=True, **_UP),
     "upsampler_level_0": dict(level=0, hop_length=8, **_UP),
     # ours: a demo size a CPU can train, and a test size
-    "mini": dict(n_ctx=1024, width=256, depth=8, heads=2, attn_order=2, blocks=32, init_scale=0.7, min_duration=1.0),
+    "mini": dict(n_ctx=1024, width=256, depth=8, heads=2, attn_order=2, blocks=32, init_scale=0.7, min_duration=1.0,
+                 **_MINI_LABELS),
     "mini_upsampler_level_1": dict(level=1, hop_length=32, n_ctx=1024, width=128, depth=6, heads=1, blocks=32,
-                                   init_scale=0.7, upsampler=True, cond_width=64, cond_depth=4, cond_res_scale=True),
+                                   init_scale=0.7, upsampler=True, cond_width=64, cond_depth=4, cond_res_scale=True,
+                                   **_MINI_LABELS),
     "mini_upsampler_level_0": dict(level=0, hop_length=8, n_ctx=1024, width=128, depth=6, heads=1, blocks=32,
-                                   init_scale=0.7, upsampler=True, cond_width=64, cond_depth=4),
+                                   init_scale=0.7, upsampler=True, cond_width=64, cond_depth=4, **_MINI_LABELS),
     "tiny": dict(n_ctx=32, bins=64, width=32, depth=3, heads=2, blocks=4, min_duration=0.1, max_duration=60.0),
     "tiny_lyrics": dict(n_ctx=32, bins=64, width=32, depth=10, heads=2, attn_order=8, blocks=4, min_duration=0.1,
                         max_duration=60.0, lyrics="separate", n_tokens=8, prime_loss_fraction=0.4, prime_width=16,

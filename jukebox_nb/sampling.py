@@ -17,12 +17,13 @@ import torch.nn.functional as F
 from .conditioning import Metadata
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled', 'WindowSampled',
-           'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler', 'JukeboxModels',
-           'window_starts', 'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
-           'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
-           'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
-           'Node', 'Composition', 'progress', 'sample_distributed']
+__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled',
+           'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler',
+           'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts', 'decode_layers',
+           'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
+           'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
+           'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
+           'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -280,6 +281,43 @@ class JukeboxModels(Jukebox):
                   1: Prior(PriorConfig.preset("tiny_upsampler", bins=bins)),
                   0: Prior(PriorConfig.preset("tiny_upsampler", level=0, hop_length=8, bins=bins))}
         return cls(vq, {l: p.eval() for l, p in priors.items()}, name)
+
+# %% ../nbs/10_sampling.ipynb #3fdaabc1
+DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
+
+
+def demo_models_folder() -> Path:
+    "The folder of the demo models shipped inside the package (`jukebox_nb/assets/models`)."
+    from importlib.resources import files
+    return Path(str(files("jukebox_nb"))) / "assets" / "models"
+
+
+def load_demo_models(folder: Optional[Union[str, Path]] = None, # vqvae/ and prior_level_{2,1,0}/ (default: the bundled ones)
+                     name: Optional[str] = None, # recorded in results (default: from the folder)
+                    ) -> JukeboxModels:
+    "The VQ-VAE and the three priors of a demo folder, with the top prior's artist/genre tables, ready to sample."
+    from jukebox_nb.checkpoints import Vocab, load_pretrained
+    folder = Path(folder) if folder is not None else demo_models_folder()
+    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a demo folder needs a VQ-VAE and three priors. Train them with "
+                                "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, and copy each run's latest "
+                                "checkpoint folder there under these names (with the top run's artists.json / genres.json)")
+    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
+    is_bundled = folder.resolve() == demo_models_folder().resolve()
+    return JukeboxModels(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
+                         name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
+                         vocab=Vocab.find(folder / "prior_level_2"))
+
+def demo_defaults(folder: Optional[Union[str, Path]] = None, # a demo folder (default: the bundled one)
+                 ) -> dict:
+    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    import json
+    f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
+    if not f.is_file(): return {}
+    doc = json.loads(f.read_text())
+    if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    return doc
 
 # %% ../nbs/10_sampling.ipynb #7356e5a5
 def window_starts(total: int, # tokens of the level

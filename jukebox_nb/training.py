@@ -819,12 +819,14 @@ def prior_inputs(batch: Mapping[str, Any]) -> tuple:
 def write_label_tables(folder: str | Path, # where artists.json and genres.json go (e.g. a run's out_dir)
                        artist_ids: Mapping[str, int], genre_ids: Mapping[str, int], # names -> ids the prior was trained with
                       ) -> Path:
-    "Save the label ids as v2 tables that `checkpoints.Vocab.find(folder)` reads back (names normalised; 'unknown' = 0)."
+    "Save the label ids as v2 tables that `checkpoints.Vocab.find(folder)` reads back (names normalised; 'unknown' = 0), and the names as spelled."
     import json
-    from jukebox_nb.checkpoints import normalise_v2
+    from jukebox_nb.checkpoints import LABEL_NAMES, normalise_v2
     for name, ids in (("artists.json", artist_ids), ("genres.json", genre_ids)):
         table = {"unknown.v2": 0, **{normalise_v2(n) + ".v2": int(i) for n, i in ids.items()}}
         with atomic_write(Path(folder) / name, "w") as f: json.dump(table, f, indent=1)
+    shown = {k: {"unknown": 0, **{n: int(i) for n, i in ids.items()}} for k, ids in (("artist", artist_ids), ("genre", genre_ids))}
+    with atomic_write(Path(folder) / LABEL_NAMES, "w") as f: json.dump(shown, f, indent=1)  # what a person picks from
     return Path(folder)
 
 

@@ -22,6 +22,7 @@ import torch
 
 from .audio import AUDIO_FORMATS, load_audio, show_spec, spectral_convergence_db, to_mono, validate_audio
 from .conditioning import LyricTokenizer, Metadata
+from .checkpoints import label_version
 from .core import atomic_write
 from .prior import align_song
 from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
@@ -53,6 +54,7 @@ class ModelInfo:
     decode: Optional[Callable] = None # (codes [T_level], level) -> audio float32 [T]
     alignment: Optional[Callable] = None # (result: SampleResult, item) -> (weights [n_chars, T_top], chars: str)
     fake: bool = False # a stand-in model: the studio says so in its header
+    level_ids: Optional[Callable] = None # (artist, genres) -> {level: (artist id, genre ids)} where levels' tables differ
 
     def __post_init__(self):
         for what in ("artists", "genres"):
@@ -81,6 +83,12 @@ class ModelInfo:
         if len(genres) > self.max_genres: raise ValueError(f"{len(genres)} genres picked; {self.name} takes at most {self.max_genres}")
         return Metadata(artist=self.artists[artist], genres=tuple(self.genres[g] for g in genres),
                         total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
+
+    def level_metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Optional[dict]:
+        "`{level: Metadata}` when the levels' label tables differ (1b_lyrics: v3 top, v2 upsamplers), else None."
+        if self.level_ids is None: return None
+        top = self.metadata(artist, genres, lyrics, seconds)  # checks the names against the pickers' tables
+        return {l: replace(top, artist=a, genres=tuple(g)) for l, (a, g) in self.level_ids(artist, tuple(genres)).items()}
 
 # %% ../nbs/12_widgets.ipynb #18200da8
 _FAKE_ARTISTS = ["unknown", "Ada Fakeman", "Basil & the Placeholders", "Cora Stub", "Delta Mock Quartet",
@@ -169,6 +177,10 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `samp
     top = models.priors.get(v.levels - 1) if getattr(models, "priors", None) else None
     c = top.cfg if top is not None else None
     n_art, n_gen = (c.n_artists, c.n_genres) if c is not None and c.labels else (1, 1)
+    vocab, level_ids = getattr(models, "vocab", None), None
+    if vocab is not None and c is not None and c.labels:  # names from the model's own tables
+        artists = artists or vocab.names("artist", label_version(c)); genres = genres or vocab.names("genre", label_version(c))
+        level_ids = _level_ids(vocab, models.priors)
     artists = artists or {"unknown": 0, **{f"artist {i}": i for i in range(1, n_art)}}
     genres = genres or {"unknown": 0, **{f"genre {i}": i for i in range(1, n_gen)}}
     encode, decode = _vqvae_codec(models.vqvae, tuple(v.hop_lengths))
@@ -177,7 +189,20 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `samp
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
                      max_seconds=max_seconds, encode=encode, decode=decode,
-                     alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None)
+                     alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
+                     level_ids=level_ids)
+
+
+def _level_ids(vocab, priors: dict) -> Optional[Callable]:
+    "`ModelInfo.level_ids` for priors whose label versions differ (each level looks the names up in its own tables), else None."
+    versions = {l: label_version(p.cfg) for l, p in priors.items() if p.cfg.labels}
+    if len(set(versions.values())) < 2: return None
+    def ids(artist: str, genres: tuple) -> dict:
+        try:
+            return {l: (vocab.table("artist", v).id(artist), tuple(i for g in genres for i in vocab.table("genre", v).genre_ids(g)))
+                    for l, v in versions.items()}
+        except KeyError as e: raise ValueError(e.args[0]) from None  # shown in the studio's error box
+    return ids
 
 # %% ../nbs/12_widgets.ipynb #326c55aa
 def figure_png(fig) -> bytes:
@@ -434,7 +459,7 @@ class LyricsEditor:
 # %% ../nbs/12_widgets.ipynb #cad935b6
 REQUEST_SET_ELSEWHERE = {"metadata": "artist, genres and lyrics pickers", "prime_audio": "co-composer",
                          "prime_seconds": "co-composer", "prime_tokens": "co-composer", "prime_sample_rate": "co-composer",
-                         "level_metadata": "not yet: the studio sends one label set to every level (fine for models whose levels share label tables)"}
+                         "level_metadata": "artist and genre pickers, looked up in each level's own tables where they differ (`ModelInfo.level_ids`)"}
 _LEVEL_NAMES = {2: "top", 1: "middle", 0: "bottom"}
 
 
@@ -481,12 +506,17 @@ class SamplingControls:
             else: out[name] = w.value
         return out
 
-    def request(self, metadata: Optional[Metadata] = None) -> SampleRequest:
+    def request(self, metadata: Optional[Metadata] = None,
+                level_metadata: Optional[dict] = None, # {level: Metadata} where the levels' ids differ
+               ) -> SampleRequest:
         "A `SampleRequest` from the widgets (`metadata` repeated for every batch item); invalid values raise."
         v = self.values()
         if not v["levels"]: raise ValueError("no level selected: tick at least the top level")
-        if metadata is not None: metadata = (replace(metadata, total_length=max(1, int(v["seconds"] * self.info.sample_rate))),) * v["batch"]
-        return SampleRequest(metadata=metadata, **v)
+        total = max(1, int(v["seconds"] * self.info.sample_rate))
+        per_item = lambda m: (replace(m, total_length=total),) * v["batch"]
+        if metadata is not None: metadata = per_item(metadata)
+        if level_metadata: level_metadata = {l: per_item(m) for l, m in level_metadata.items()}
+        return SampleRequest(metadata=metadata, level_metadata=level_metadata or None, **v)
 
     def set_running(self, running: bool):
         "Grey out Sample while a run is going, and Cancel while none is."
@@ -948,8 +978,8 @@ class Studio:
     def request(self) -> SampleRequest:
         "The request the widgets describe now."
         seconds = self.controls.fields["seconds"].value
-        meta = self.info.metadata(self.picker.artist_name, self.picker.genre_names_picked, self.lyrics.text.value, seconds)
-        return self.controls.request(meta)
+        names = (self.picker.artist_name, self.picker.genre_names_picked, self.lyrics.text.value, seconds)
+        return self.controls.request(self.info.metadata(*names), self.info.level_metadata(*names))
 
     def sample(self):
         "Start sampling what the widgets describe (the Sample button)."

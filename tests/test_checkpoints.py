@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_codes_match_oracle
 
 from jukebox_nb import checkpoints as ck
 from jukebox_nb.checkpoints import (CheckpointError, KEY_TABLE, hub_to_official, load_model, load_openai_part,
@@ -85,10 +86,10 @@ def write_official(folder: Path, vq_sd: dict, top: str, nested: bool = False, mo
 def check_against_oracle(jb, vq_tensors, prior_tensors, top: str):
     "The loaded VQ-VAE and priors reproduce the official code's outputs."
     x = vq_tensors["vqvae/x"].permute(0, 2, 1)
-    # the official 1-d kernels give bit-identical codes (a faster inference path may flip near-ties)
+    # the official 1-d kernels give the oracle's codes up to float32 near-ties (a faster inference path may flip more)
     exact = {"exact": True} if "exact" in inspect.signature(VQVAE.encode).parameters else {}
     codes = jb.vqvae.encode(x, **exact)
-    for l in range(3): assert torch.equal(codes[l], vq_tensors[f"vqvae/z{l}"]), f"level {l} codes differ"
+    assert_codes_match_oracle(jb.vqvae, x, codes, vq_tensors)
     torch.testing.assert_close(jb.vqvae.decode(vq_tensors["vqvae/z0"], 0),
                                vq_tensors["vqvae/x_hat_from_level0"].permute(0, 2, 1), rtol=1e-5, atol=1e-5)
     for level, name in ((2, top), (1, "up1"), (0, "up0")):

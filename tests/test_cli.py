@@ -108,5 +108,15 @@ def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
     page = (out / "index.html").read_text()
     assert page.count("data:audio/wav;base64,") == 7 and page.count("data:image/png;base64,") == 7  # 3 sampled + 4 clip
     assert "Clara Schumann" in page
+    # defaults from the folder's demo.json; every level gets the ids of its own tables
+    (folder / "demo.json").write_text(json.dumps({"artist": "Ada Lovelace", "genre": "chamber"}))
+    assert main(["demo", "--models", str(folder), "--out", str(tmp_path / "out2"), "--seconds", "0.5", "--quiet"]) == 0
+    assert json.loads((tmp_path / "out2" / "summary.json").read_text())["artist"] == "Ada Lovelace"
+    from jukebox_nb.sampling import load_result
+    res = load_result(tmp_path / "out2" / "sample")
+    assert {l: res.request.metadata_for(l)[0].artist for l in (2, 1, 0)} == {2: 1, 1: 1, 0: 1}
+    capsys.readouterr()
+    assert main(["demo", "--models", str(folder), "--out", str(out), "--artist", "Clara Schuman", "--quiet"]) == 2
+    assert "did you mean 'clara_schumann'" in capsys.readouterr().err
     assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err

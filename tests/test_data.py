@@ -267,3 +267,180 @@ def test_track_licence_prefers_specific_stanzas():
     assert track_licence("usr/share/x/other.flac", DEP5, {}, "p") == (None, None)
     assert track_licence("a.ogg", "free text", {"license": ["https://creativecommons.org/publicdomain/zero/1.0/"]}, "p") == ("CC0-1.0", None)
     assert track_licence("a.ogg", "free text", {}, "singularity-music") == ("CC-BY-SA-3.0", None)
+
+
+# ---- build_sung_corpus: timing bookkeeping (fakes) and a real tiny build (festival + fluidsynth + music21) ----
+
+from jukebox_nb import data as D  # noqa: E402
+from jukebox_nb.data import (CorpusError, SungNote, build_sung_corpus, chorale_timeline, clean_lyric, midi_bytes,  # noqa: E402
+                             place_syllables, sung_notes)
+
+HAVE_SUNG_TOOLS = all(shutil.which(t) for t in ("festival", "fluidsynth")) and any(Path(f).is_file() for f, _, _ in D.SOUNDFONTS)
+try:
+    import music21  # noqa: F401
+    HAVE_MUSIC21 = True
+except ImportError:
+    HAVE_MUSIC21 = False
+needs_sung_tools = pytest.mark.skipif(not (HAVE_SUNG_TOOLS and HAVE_MUSIC21),
+                                      reason=f"needs `apt-get install {D.SUNG_APT}` and `pip install music21`")
+
+
+@st.composite
+def melodies(draw):
+    "Random melody events in beats: notes with or without lyrics (begin/middle/end/single) and rests."
+    t, ev = 0.0, []
+    for _ in range(draw(st.integers(1, 25))):
+        d = draw(st.sampled_from([0.5, 1.0, 1.5, 2.0]))
+        kind = draw(st.sampled_from(["rest", "melisma", "single", "begin", "middle", "end"]))
+        if kind == "rest": ev.append((t, t + d, None, None, None))
+        elif kind == "melisma": ev.append((t, t + d, 60, None, None))
+        else: ev.append((t, t + d, 60, draw(st.sampled_from(["la", "Brü-", "ssest,", "x"])), kind))
+        t += d
+    return ev
+
+
+@SETTINGS
+@given(melodies())
+def test_sung_notes_partition_words_into_ordered_syllables(ev):
+    syls, words = sung_notes(ev)
+    assert all(a[1] <= b[0] for a, b in zip(syls, syls[1:]))               # syllables in order, never overlapping
+    assert [w for *_, w in syls] == sorted(w for *_, w in syls)             # word indices never go back
+    assert sorted({w for *_, w in syls}) == list(range(len(words)))         # every word has a syllable
+    for i, word in enumerate(words): assert "".join(s[3] for s in syls if s[4] == i) == word
+    n_text = sum(1 for e in ev if e[2] is not None and clean_lyric(e[3] or ""))
+    assert len(syls) == n_text                                               # one syllable per note with text
+    rests = [(e[0], e[1]) for e in ev if e[2] is None]
+    assert not any(s[0] < r1 and r0 < s[1] for s in syls for r0, r1 in rests)  # nobody sings through a rest
+
+
+@SETTINGS
+@given(st.floats(30, 200), st.lists(st.floats(0, 40), max_size=5), st.floats(0, 3))
+def test_chorale_timeline_is_monotone_and_holds_fermatas(bpm, fermatas, hold):
+    sec = chorale_timeline(bpm, fermatas, hold)
+    qs = np.linspace(0, 50, 201)
+    ts = [sec(q) for q in qs]
+    assert all(b >= a for a, b in zip(ts, ts[1:]))
+    assert sec(50) == pytest.approx((50 + hold * len(set(fermatas))) * 60 / bpm)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.floats(0.05, 1.0), st.integers(0, 200), st.integers(1, 900), st.integers(0, 300),
+                          st.booleans()), min_size=1, max_size=8))
+def test_place_syllables_spans_are_where_the_sound_is(spec):
+    "Random onsets, leading silences and clip lengths: each word's span covers exactly its syllables' audible samples."
+    sr, notes, clips, t, w = 1000, [], [], 0.0, -1
+    for gap, lead, n_on, tail, new_word in spec:
+        w += 1 if (new_word or w < 0) else 0
+        lead = min(lead, int(gap * sr) - 12)  # sound must start before the cut and its 10 ms fade (else: silent, see below)
+        notes.append(SungNote(t, t + gap, 60, "la", w)); clips.append(np.r_[np.zeros(lead), np.full(n_on, 0.5), np.zeros(tail)])
+        t += gap
+    voice, spans = place_syllables(notes, clips, sr)
+    assert [s[2] for s in spans] == sorted({n.word for n in notes})
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))              # words never overlap
+    loud = voice != 0
+    for s, e, wi in spans:
+        a, b = round(s * sr), round(e * sr)                                 # spans start and end on sound (5 ms frames)
+        assert loud[a:a + 10].any() and loud[max(a, b - 10):b].any()
+    covered = np.zeros(len(voice), bool)
+    for s, e, _ in spans: covered[round(s * sr):round(e * sr)] = True
+    assert not (loud & ~covered).any()                                      # all sound lies inside some word
+
+
+def test_place_syllables_refuses_a_syllable_cut_off_before_its_sound():
+    notes = [SungNote(0.0, 0.05, 60, "la", 0), SungNote(0.05, 0.5, 62, "lo", 1)]
+    late = np.r_[np.zeros(60), np.full(20, 0.5)]                           # sound starts 10 ms after the next onset
+    with pytest.raises(ValueError, match=r"word\(s\) \[0\] came out silent"):
+        place_syllables(notes, [late, np.full(100, 0.5)], 1000)
+
+
+def test_midi_bytes_round_trip_through_music21():
+    m21 = pytest.importorskip("music21")
+    notes = [(0.0, 0.5, 60, 1), (0.5, 1.25, 64, 1), (0.25, 2.0, 48, 2)]
+    mf = m21.midi.MidiFile(); mf.readstr(midi_bytes(notes, program=19))
+    got = sorted((e.time, e.pitch, e.type) for t in mf.tracks for e in _absolute(t.events) if e.type in
+                 (m21.midi.ChannelVoiceMessages.NOTE_ON, m21.midi.ChannelVoiceMessages.NOTE_OFF))
+    on = sorted((round(t / 960, 4), p) for t, p, ty in got if ty == m21.midi.ChannelVoiceMessages.NOTE_ON)
+    assert on == [(0.0, 60), (0.25, 48), (0.5, 64)]
+    with pytest.raises(ValueError, match="General MIDI program"): midi_bytes(notes, program=128)
+
+
+def _absolute(events):
+    "music21 MIDI events with absolute tick times in `.time`."
+    t = 0
+    for e in events:
+        if e.isDeltaTime(): t += e.time
+        else: e.time = t; yield e
+
+
+def test_missing_tools_name_the_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(D.shutil, "which", lambda name: None)
+    with pytest.raises(CorpusError, match="apt-get install .*festvox-kallpc16k"): build_sung_corpus(tmp_path, 1, works=["x"])
+    with pytest.raises(CorpusError, match="apt-get install .*fluidsynth"):
+        build_sung_corpus(tmp_path, 1, works=["x"], sing=lambda s, r: [])
+    with pytest.raises(CorpusError, match="soundfont .* not found"): D.find_soundfont(tmp_path / "none.sf2")
+    monkeypatch.setitem(__import__("sys").modules, "music21", None)
+    with pytest.raises(CorpusError, match="pip install music21"): D.chorale_events("bach/bwv66.6")
+
+
+def test_sung_builder_skips_silent_or_lyricless_songs(tmp_path):
+    mel = [(0, 1, 60, "la", "single"), (1, 2, 62, "lu", "single")]
+    load = lambda w: ((mel if w != "x/nolyrics" else [(0, 1, 60, None, None)]), [(0, 2, 48, 1)], [], w)
+    sing = lambda syl, sr: [np.zeros(100) if w == "lu" else np.ones(int(0.5 * sr)) * 0.3 for w, _, _ in syl]
+    r = build_sung_corpus(tmp_path, 3, works=["x/nolyrics", "x/silent"], sing=sing, render=lambda m, sr: np.zeros(sr),
+                          load=load, sr=8000)
+    assert r.tracks == 0 and sorted(w for w, _ in r.skipped) == ["x/nolyrics", "x/silent"]
+    assert "came out silent" in dict(r.skipped)["x/silent"] and "sung word" in dict(r.skipped)["x/nolyrics"]
+
+
+@needs_sung_tools
+def test_festival_sings_the_requested_pitch_and_length():
+    clips = D.festival_sing([("ma", 0.6, 150.0), ("la", 0.3, 220.0)], sr=16000)
+    for clip, secs, hz in zip(clips, (0.6, 0.3), (150.0, 220.0)):
+        s, e = D.audible_span(clip, 16000)
+        assert abs((e - s) / 16000 - secs) < 0.15                          # festival keeps roughly the note length
+        mid = clip[s + (e - s) // 4: e - (e - s) // 4]
+        ac = np.correlate(mid, mid, "full")[len(mid) - 1:]
+        lag = np.argmax(ac[16000 // 400: 16000 // 60]) + 16000 // 400      # strongest period between 60 and 400 Hz
+        assert abs(16000 / lag / hz - 1) < 0.05
+
+
+@needs_sung_tools
+def test_real_sung_corpus_build(tmp_path):
+    r = build_sung_corpus(tmp_path, 1, seed=3, works=["bach/bwv166.6"], bpm_range=(140, 140))
+    assert (r.tracks, r.added, r.skipped) == (1, 1, [])
+    (t,) = read_metadata(tmp_path / METADATA_FILE)
+    x, sr = sf.read(tmp_path / t.path)
+    assert sr == 44100 and x.ndim == 1 and np.abs(x).max() <= 1
+    assert [w for *_, w in t.alignment] == t.lyrics.split(" ") and len(t.alignment) > 10
+    assert all(0 <= s < e <= len(x) / sr for s, e, _ in t.alignment)
+    assert all(a[1] <= b[0] for a, b in zip(t.alignment, t.alignment[1:]))
+    assert "Bach" in t.artist and "festvox-kallpc16k" in t.licence and "bwv166.6" in t.source
+    assert {"festvox-kallpc16k.copyright", "music21-corpus.txt"} <= {p.name for p in (tmp_path / "licences").iterdir()}
+    # the voice is where the alignment says: the mix is louder inside the words than in the gaps between them
+    inside = np.zeros(len(x), bool)
+    for s, e, _ in t.alignment: inside[int(s * sr):int(e * sr)] = True
+    assert np.sqrt(np.mean(x[inside] ** 2)) > 1.5 * np.sqrt(np.mean(x[~inside] ** 2))
+
+
+def test_cli_sung_chorales_flags(tmp_path, monkeypatch, capsys):
+    from jukebox_nb.cli import main
+    got = {}
+    def fake(out, n, seed, max_seconds):
+        got.update(out=out, n=n, seed=seed, max_seconds=max_seconds)
+        return D.CorpusReport(Path(out) / METADATA_FILE, n, n, 1.5)
+    monkeypatch.setattr(D, "build_sung_corpus", fake)
+    assert main(["data", "--out", str(tmp_path), "--sung-chorales", "3", "--seed", "7"]) == 0
+    assert got == dict(out=str(tmp_path), n=3, seed=7, max_seconds=90.0)
+    assert main(["data", "--out", str(tmp_path), "--sung-chorales", "2", "--packages", "singularity-music"]) == 2
+    assert "either --packages or --sung-chorales" in capsys.readouterr().err
+    def missing(*a, **k): raise CorpusError("festival not found: install it with `apt-get install festival`")
+    monkeypatch.setattr(D, "build_sung_corpus", missing)
+    assert main(["data", "--out", str(tmp_path), "--sung-chorales", "1"]) == 2
+    assert "apt-get install festival" in capsys.readouterr().err
+
+
+@needs_sung_tools
+def test_festival_crash_is_retried_with_a_nudged_length():
+    "festival 2.5 segfaults on this note (found building seed 0); the syllable is re-sung 2 % longer instead."
+    (clip,) = D.festival_sing([("zeit", 2.0870, 220.0)], sr=16000)
+    assert 1.8 < len(clip) / 16000 < 2.4

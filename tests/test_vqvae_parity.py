@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_codes_match_oracle
 
 from jukebox_nb.bottleneck import EMA_BUFFERS
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig
@@ -25,7 +26,9 @@ FIX = Path(__file__).parent / "fixtures"
 def one_thread():
     """The oracle ran on one thread. With more threads the conv reductions are split differently and the encoder
     outputs differ by ~3e-7; the oracle's codebooks have near-ties, so a few codes flip (5 of 2048 at level 1,
-    31 of 512 at level 2 with 2 threads). On one thread our encoders reproduce the official outputs bit for bit."""
+    31 of 512 at level 2 with 2 threads). On one thread, on the machine that recorded it, our encoders reproduce the
+    official outputs bit for bit; another CPU rounds differently (6 and 42 flips on an AMD EPYC), so the code
+    tests accept differences only at float32 near-ties (`conftest.near_tie_mismatches`)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -63,15 +66,16 @@ def test_oracle_config_matches_hparams(oracle):
 def test_codes_match_oracle_exactly(oracle):
     model, x, t, summary = oracle
     codes = model.encode(x)
-    for l in range(3):
-        assert torch.equal(codes[l], t[f"vqvae/z{l}"]), f"level {l}: {(codes[l] != t[f'vqvae/z{l}']).sum()} codes differ"
-        assert codes[l][0, :16].tolist() == summary[f"vqvae/z{l}"]["head"]
-        assert len(codes[l].unique()) == summary[f"vqvae/z{l}"]["n_unique"]
+    assert_codes_match_oracle(model, x, codes, t)
+    for l in range(3):  # the summary was taken from the oracle's codes
+        assert t[f"vqvae/z{l}"][0, :16].tolist() == summary[f"vqvae/z{l}"]["head"]
+        assert len(t[f"vqvae/z{l}"].unique()) == summary[f"vqvae/z{l}"]["n_unique"]
 
 
 def test_single_level_encode_matches(oracle):
     model, x, t, _ = oracle
-    assert torch.equal(model.encode(x, levels=2), t["vqvae/z2"])
+    assert torch.equal(model.encode(x, levels=2), model.encode(x)[2])  # only the level-2 encoder, same codes
+    assert_codes_match_oracle(model, x, {2: model.encode(x, levels=2)}, t, levels=[2])
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])
@@ -108,11 +112,11 @@ def test_train_forward_keeps_oracle_codebook_for_live_codes(oracle):
     k0 = blk.k.clone()
     h = model.encoders[2](x).detach()  # [2, 16, 256]
     flat = h.permute(0, 2, 1).reshape(-1, 16)
-    codes = t["vqvae/z2"].flatten()
     blk.train()
     try:
         out = blk(h)
-        assert torch.equal(out.codes.flatten(), codes)
+        codes = out.codes.flatten()
+        assert_codes_match_oracle(model, x, {2: out.codes}, t, levels=[2])
         counts = torch.bincount(codes, minlength=128).float()
         sums = torch.zeros(128, 16).index_add_(0, codes, flat)
         k_sum, k_elem = 0.99 * k0 + 0.01 * sums, 0.99 + 0.01 * counts

@@ -434,3 +434,26 @@ def test_same_upload_twice_is_processed_twice(info):
     assert "upload limit" in rx.errors.text and rx.upload.value == ()
     rx.errors.clear(); rx.upload.value = (item,)
     assert "upload limit" in rx.errors.text
+
+
+def test_studio_sends_each_level_the_ids_of_its_own_label_tables(tmp_path):
+    "1b_lyrics-like: a v3 top prior and v2 upsamplers; the picked names become different ids per level."
+    import json
+    from types import SimpleNamespace
+    from jukebox_nb.checkpoints import Vocab
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
+    bins = vq.cfg.l_bins
+    priors = {2: Prior(PriorConfig.preset("tiny_single", bins=bins)).eval(),
+              1: Prior(PriorConfig.preset("tiny_upsampler", bins=bins)).eval(),
+              0: Prior(PriorConfig.preset("tiny_upsampler", level=0, hop_length=8, bins=bins)).eval()}
+    (tmp_path / "artists.json").write_text(json.dumps({"unknown": 0, "nina simone": 11, "unknown.v2": 0, "nina_simone.v2": 4}))
+    (tmp_path / "genres.json").write_text(json.dumps({"unknown": 0, "jazz": 9, "unknown.v2": 0, "jazz.v2": 2}))
+    info = model_info(SimpleNamespace(vqvae=vq, priors=priors, name="v3 top, v2 upsamplers", vocab=Vocab.find(tmp_path)))
+    st = Studio(info, FakeSampler(), threaded=False)
+    st.picker.pick("nina simone", ["jazz"]); st.controls.fields["batch"].value = 2; st.controls.fields["seconds"].value = 3.0
+    req = st.request()
+    got = {l: [(m.artist, m.genres, m.total_length) for m in req.metadata_for(l)] for l in (2, 1, 0)}
+    assert got == {2: [(11, (9,), 3 * 44100)] * 2, 1: [(4, (2,), 3 * 44100)] * 2, 0: [(4, (2,), 3 * 44100)] * 2}
