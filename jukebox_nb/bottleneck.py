@@ -17,7 +17,7 @@ from .core import exists
 
 # %% auto #0
 __all__ = ['AllReduce', 'EMA_BUFFERS', 'noop_all_reduce', 'BottleneckConfig', 'BottleneckOutput', 'random_vectors', 'usage_stats',
-           'BottleneckBlock', 'Bottleneck']
+           'BottleneckBlock', 'Bottleneck', 'NoBottleneckBlock', 'NoBottleneck']
 
 # %% ../nbs/03_bottleneck.ipynb #7a7fb649
 AllReduce = Callable[[torch.Tensor], None]
@@ -36,19 +36,32 @@ class BottleneckConfig:
     bins: int = 2048  # codes per level (official `l_bins`)
     width: int = 64  # code dimension = encoder output channels (official `emb_width`)
     mu: float = 0.99  # EMA decay of code sums and counts (official `l_mu`)
-    threshold: float = 1.0  # EMA count below which a code is restarted (official `revival_threshold`)
+    threshold: float | tuple[float, ...] = 1.0  # EMA count below which a code is dead (official `revival_threshold`); one per level allowed
     levels: int = 3  # one independent codebook per level
+    restarts: bool = True  # move dead codes to random encoder outputs (paper §3.1); False: dead codes stay where they are
 
     def __post_init__(self):
         if self.bins < 1 or self.width < 1 or self.levels < 1:
             raise ValueError(f"bins, width and levels must be positive, got {self.bins}, {self.width}, {self.levels}")
         if not 0.0 <= self.mu < 1.0: raise ValueError(f"mu must be in [0, 1), got {self.mu}")
+        if isinstance(self.threshold, (list, tuple)):
+            object.__setattr__(self, "threshold", tuple(float(t) for t in self.threshold))
+            if len(self.threshold) != self.levels:
+                raise ValueError(f"threshold has {len(self.threshold)} values but there are {self.levels} levels: "
+                                 "give one number for all levels or one per level")
+        if min(self.thresholds) < 0: raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        "The dead-code threshold of each level."
+        t = self.threshold
+        return tuple(t) if isinstance(t, tuple) else (float(t),) * self.levels
 
 
 @dataclass
 class BottleneckOutput:
     "What one level's bottleneck returns."
-    codes: torch.Tensor  # [N, T] int64 code indices
+    codes: torch.Tensor | None  # [N, T] int64 code indices; None for a continuous level (`NoBottleneck`)
     quantized: torch.Tensor  # [N, width, T] codebook vectors, straight-through in training
     commit_loss: torch.Tensor  # scalar, ||h - sg(e_z)||^2 / numel
     used: torch.Tensor  # scalar, codes used at least once in this batch (all processes in training)
@@ -87,18 +100,20 @@ class BottleneckBlock(nn.Module):
                  bins: int, # number of codes
                  width: int, # code dimension
                  mu: float = 0.99, # EMA decay
-                 threshold: float = 1.0, # EMA count below which a code is restarted
+                 threshold: float = 1.0, # EMA count below which a code is dead
                  all_reduce: AllReduce | None = None, # in-place sum over processes; no-op by default
+                 restarts: bool = True, # restart dead codes (False: they stay where they are, for ablations)
                 ):
         super().__init__()
-        self.bins, self.width, self.mu, self.threshold = bins, width, mu, threshold
+        self.bins, self.width, self.mu, self.threshold, self.restarts = bins, width, mu, threshold, restarts
         self.all_reduce = all_reduce if exists(all_reduce) else noop_all_reduce
         self.register_buffer("k", torch.zeros(bins, width))  # the codebook (official key name)
         self.register_buffer("k_sum", torch.zeros(bins, width))  # EMA of the sum of vectors per code
         self.register_buffer("k_elem", torch.zeros(bins))  # EMA of the count per code
         self.register_buffer("initted", torch.tensor(False))  # set by the first training batch
 
-    def extra_repr(self) -> str: return f"bins={self.bins}, width={self.width}, mu={self.mu}, threshold={self.threshold}"
+    def extra_repr(self) -> str:
+        return f"bins={self.bins}, width={self.width}, mu={self.mu}, threshold={self.threshold}, restarts={self.restarts}"
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # OpenAI checkpoints hold only `k`: rebuild the statistics from it, as the official `restore_k`
@@ -166,7 +181,7 @@ class BottleneckBlock(nn.Module):
         self.all_reduce(batch_sum); self.all_reduce(batch_elem)
         self.k_sum.mul_(self.mu).add_(batch_sum, alpha=1 - self.mu)
         self.k_elem.mul_(self.mu).add_(batch_elem, alpha=1 - self.mu)
-        alive = (self.k_elem >= self.threshold)[:, None]  # [bins, 1]
+        alive = ((self.k_elem >= self.threshold) & (self.k_elem > 0))[:, None]  # [bins, 1]; > 0: no 0/0 at threshold 0
         self.k.copy_(torch.where(alive, self.k_sum / self.k_elem[:, None], self.k))
         return batch_elem
 
@@ -180,7 +195,7 @@ class BottleneckBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, # encoder output [N, width, T]
                ) -> BottleneckOutput:
-        "Quantise `x`; in training mode also update the codebook (EMA, then restarts)."
+        "Quantise `x`; in training mode also update the codebook (EMA, then restarts unless they are off)."
         N, _, T = x.shape
         h = self._flat(x)  # [N*T, w]
         if self.training and not bool(self.initted): self.init_k_(h.detach())
@@ -190,7 +205,7 @@ class BottleneckBlock(nn.Module):
         if self.training:
             old_k = self.k.clone()
             counts = self.update_k_(h.detach(), codes)
-            extra["restarted"] = self.restart_dead_codes_(h.detach())
+            extra["restarted"] = self.restart_dead_codes_(h.detach()) if self.restarts else torch.zeros((), dtype=torch.long)
             extra["alive"] = (self.k_elem >= self.threshold).sum()
             extra["dk"] = torch.linalg.vector_norm(self.k - old_k) / math.sqrt(self.k.numel())
         else:
@@ -212,11 +227,44 @@ class Bottleneck(nn.Module):
                 ):
         super().__init__()
         self.cfg = cfg
-        self.level_blocks = nn.ModuleList(BottleneckBlock(cfg.bins, cfg.width, cfg.mu, cfg.threshold, all_reduce)
-                                          for _ in range(cfg.levels))
+        self.level_blocks = nn.ModuleList(BottleneckBlock(cfg.bins, cfg.width, cfg.mu, t, all_reduce, cfg.restarts)
+                                          for t in cfg.thresholds)
 
     def forward(self, xs: Sequence[torch.Tensor], # encoder outputs, one [N, width, T_l] per level
                ) -> list[BottleneckOutput]:
         "Quantise every level's encoder output with its own codebook."
+        if len(xs) != self.cfg.levels: raise ValueError(f"expected {self.cfg.levels} levels, got {len(xs)}")
+        return [blk(x) for blk, x in zip(self.level_blocks, xs)]
+
+# %% ../nbs/03_bottleneck.ipynb #ac49194d
+class NoBottleneckBlock(nn.Module):
+    "A continuous level: the encoder output passes to the decoder unchanged (no codebook, no codes)."
+    def __init__(self, width: int, # channels of the encoder output
+                ):
+        super().__init__()
+        self.width = width
+
+    def forward(self, x: torch.Tensor, # encoder output [N, width, T]
+               ) -> BottleneckOutput:
+        "`x` itself as the decoder input; zero commitment loss; NaN usage statistics."
+        if x.ndim != 3 or x.shape[1] != self.width:
+            raise ValueError(f"bottleneck expects encoder output [N, {self.width}, T], got {tuple(x.shape)}")
+        nan, zero = torch.full((), math.nan, device=x.device), x.new_zeros(())
+        with torch.no_grad(): prenorm = torch.linalg.vector_norm(x - x.mean()) / math.sqrt(x.numel())
+        return BottleneckOutput(None, x, zero, nan, nan, nan, zero, prenorm)
+
+
+class NoBottleneck(nn.Module):
+    "One `NoBottleneckBlock` per level: the VQ-VAE without quantisation (`use_bottleneck=False`)."
+    def __init__(self, cfg: BottleneckConfig, # only `width` and `levels` are used
+                 all_reduce: AllReduce | None = None, # unused (nothing to synchronise); accepted for symmetry
+                ):
+        super().__init__()
+        self.cfg = cfg
+        self.level_blocks = nn.ModuleList(NoBottleneckBlock(cfg.width) for _ in range(cfg.levels))
+
+    def forward(self, xs: Sequence[torch.Tensor], # encoder outputs, one [N, width, T_l] per level
+               ) -> list[BottleneckOutput]:
+        "Pass every level's encoder output through."
         if len(xs) != self.cfg.levels: raise ValueError(f"expected {self.cfg.levels} levels, got {len(xs)}")
         return [blk(x) for blk, x in zip(self.level_blocks, xs)]

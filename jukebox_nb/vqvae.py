@@ -15,13 +15,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .audio import MultiScaleSpectralLoss, spectral_convergence
-from .bottleneck import EMA_BUFFERS, AllReduce, Bottleneck, BottleneckConfig, BottleneckOutput
+from .bottleneck import EMA_BUFFERS, AllReduce, Bottleneck, BottleneckConfig, BottleneckOutput, NoBottleneck
 from .core import exists
 
 # %% auto #0
 __all__ = ['VQVAE_PRESETS', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder', 'Decoder',
            'receptive_field', 'Bandwidth', 'measure_bandwidth', 'lmix_loss', 'VQVAEConfig', 'VQVAEOutput', 'VQVAE',
-           'reconstruct', 'reconstruction_metrics', 'keep_freed_memory']
+           'reconstruct', 'reconstruction_metrics', 'level_metrics', 'HierarchicalVQVAE', 'keep_freed_memory']
 
 # %% ../nbs/04_vqvae.ipynb #a7a24414
 class ResConv1DBlock(nn.Module):
@@ -226,7 +226,8 @@ _OPENAI_KEYS = dict(sr="sample_rate", levels="levels", downs_t="downs_t", stride
                     dilation_growth_rate="dilation_growth_rate", dilation_cycle="dilation_cycle",
                     vqvae_reverse_decoder_dilation="reverse_decoder_dilation", l_mu="mu",
                     revival_threshold="revival_threshold", commit="commit", multispectral="multispectral",
-                    lmix_l2="lmix_l2", lmix_linf="lmix_linf", lmix_l1="lmix_l1", linf_k="linf_k")  # official -> ours
+                    lmix_l2="lmix_l2", lmix_linf="lmix_linf", lmix_l1="lmix_l1", linf_k="linf_k",
+                    use_bottleneck="use_bottleneck")  # official -> ours
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,9 @@ class VQVAEConfig:
     dilation_cycle: int | None = None
     reverse_decoder_dilation: bool = True  # decoder Resnet1Ds run the largest dilation first
     mu: float = 0.99  # codebook EMA decay
-    revival_threshold: float = 1.0  # restart codes whose EMA count falls below this
+    revival_threshold: float | tuple[float, ...] = 1.0  # a code whose EMA count falls below this is dead (or one per level)
+    restarts: bool = True  # move dead codes to random encoder outputs (paper §3.1); False for the ablation
+    use_bottleneck: bool = True  # False: no quantiser, the encoder output goes straight to the decoder (Table 2)
     commit: float = 0.02  # weight of the commitment loss
     multispectral: float = 1.0  # weight of the multi-resolution spectral loss
     lmix_l2: float = 1.0
@@ -259,11 +262,13 @@ class VQVAEConfig:
         for f in ("downs_t", "strides_t", "multipliers"):  # lists from JSON -> tuples
             object.__setattr__(self, f, tuple(getattr(self, f)))
         if isinstance(self.bandwidth, dict): object.__setattr__(self, "bandwidth", Bandwidth(**self.bandwidth))
+        if isinstance(self.revival_threshold, list): object.__setattr__(self, "revival_threshold", tuple(self.revival_threshold))
         if not len(self.downs_t) == len(self.strides_t) == len(self.multipliers) == self.levels:
             raise ValueError(f"downs_t {self.downs_t}, strides_t {self.strides_t} and multipliers {self.multipliers} "
                              f"need one entry per level ({self.levels})")
         if min(self.downs_t) < 1 or min(self.strides_t) < 2 or self.width < 1 or self.depth < 1 or self.l_bins < 1:
             raise ValueError("downs_t >= 1, strides_t >= 2 (kernel 2*stride), width, depth and l_bins >= 1 are required")
+        self.bottleneck  # checks revival_threshold (one value, or one per level)
 
     @property
     def downsamples(self) -> tuple[int, ...]: return tuple(s ** d for s, d in zip(self.strides_t, self.downs_t))
@@ -277,7 +282,7 @@ class VQVAEConfig:
     def level_depths(self) -> tuple[int, ...]: return tuple(self.depth * m for m in self.multipliers)
     @property
     def bottleneck(self) -> BottleneckConfig:
-        return BottleneckConfig(self.l_bins, self.emb_width, self.mu, self.revival_threshold, self.levels)
+        return BottleneckConfig(self.l_bins, self.emb_width, self.mu, self.revival_threshold, self.levels, self.restarts)
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
@@ -300,7 +305,7 @@ class VQVAEConfig:
                     bandwidth: dict | None = None, # official `hps.bandwidth` (dict l2, l1, spec)
                    ) -> VQVAEConfig:
         "Config equivalent to an official VQ-VAE hparams dict; options the released model does not use raise."
-        unsupported = {k: hps[k] for k, ok in [("loss_fn", "lmix"), ("use_bottleneck", True), ("spectral", 0.0)]
+        unsupported = {k: hps[k] for k, ok in [("loss_fn", "lmix"), ("spectral", 0.0)]
                        if k in hps and hps[k] != ok}
         if unsupported: raise ValueError(f"official VQ-VAE options not supported here: {unsupported}")
         return cls(**{ours: hps[theirs] for theirs, ours in _OPENAI_KEYS.items() if theirs in hps}, bandwidth=bandwidth)
@@ -348,6 +353,36 @@ def _check_audio(x, cfg: VQVAEConfig, min_len: int, multiple_of: int = 1, sample
                          f"crop or pad to {T // multiple_of * multiple_of} or {(T // multiple_of + 1) * multiple_of}")
     return x
 
+
+def _check_training_audio(model: nn.Module, x) -> torch.Tensor:
+    "Validate a training batch for `model.forward` and move it to the model's device and dtype."
+    cfg = model.cfg
+    if not exists(cfg.bandwidth):
+        raise ValueError("VQVAEConfig.bandwidth is not set; measure it from the training data: "
+                         "cfg = dataclasses.replace(cfg, bandwidth=measure_bandwidth(batches))")
+    p = next(model.parameters())
+    x = _check_audio(x, cfg, cfg.hop_lengths[-1], multiple_of=cfg.hop_lengths[-1]).to(p.device, p.dtype)
+    n_fft = max(model.spectral_loss.n_ffts)
+    if x.shape[-1] <= n_fft // 2:
+        raise ValueError(f"training clips of {x.shape[-1]} samples are too short for the spectral loss "
+                         f"(n_fft {n_fft}); use at least {n_fft} samples")
+    return x
+
+
+@torch.no_grad()
+def _level_metrics(cfg: VQVAEConfig, x: torch.Tensor, x0: torch.Tensor, qs: list[BottleneckOutput]) -> dict[str, torch.Tensor]:
+    "Level-0 error metrics (as the official code logs them) and codebook usage per level (levels with codes)."
+    bw = cfg.bandwidth
+    m = dict(l2_loss=lmix_loss(x, x0, bw, 1.0, 0.0, 0.0), l1_loss=lmix_loss(x, x0, bw, 0.0, 0.0, 1.0),
+             linf_loss=lmix_loss(x, x0, bw, 0.0, 1.0, 0.0, cfg.linf_k))
+    if x.shape[-1] > 1024: m["spectral_convergence"] = spectral_convergence(x, x0).mean()
+    for l, q in enumerate(qs):
+        m[f"commit_loss/{l}"] = q.commit_loss.float()
+        if q.codes is None: continue  # a continuous level has no usage statistics
+        m.update({f"{k}/{l}": getattr(q, k).float() for k in ("used", "entropy", "perplexity", "fit")})
+        if q.alive is not None: m.update({f"alive/{l}": q.alive.float(), f"restarted/{l}": q.restarted.float()})
+    return m
+
 # %% ../nbs/04_vqvae.ipynb #be234bc4
 class VQVAE(nn.Module):
     "Jukebox's VQ-VAE: three separate autoencoders (hops 8 / 32 / 128) with EMA codebooks."
@@ -362,10 +397,13 @@ class VQVAE(nn.Module):
             arch = (cfg.emb_width, cfg.downs_t[:l + 1], cfg.strides_t[:l + 1], cfg.level_widths[l], cfg.level_depths[l])
             self.encoders.append(Encoder(*arch, **res))
             self.decoders.append(Decoder(*arch, reverse_dilation=cfg.reverse_decoder_dilation, **res))
-        self.bottleneck = Bottleneck(cfg.bottleneck, all_reduce)
+        self.bottleneck = (Bottleneck if cfg.use_bottleneck else NoBottleneck)(cfg.bottleneck, all_reduce)
         self.spectral_loss = MultiScaleSpectralLoss()  # no parameters, not in the state_dict
 
     def _levels(self, levels) -> tuple[int, ...]:
+        if not self.cfg.use_bottleneck:
+            raise ValueError("this VQ-VAE has no codebook (use_bottleneck=False), so it has no codes to encode or decode; "
+                             "its reconstructions are `model.eval()(x).recons` (or `level_metrics(model, x)`)")
         lv = (levels,) if isinstance(levels, int) else tuple(range(self.cfg.levels)) if levels is None else tuple(levels)
         for l in lv:
             if not 0 <= l < self.cfg.levels: raise ValueError(f"level {l} does not exist; levels are 0..{self.cfg.levels - 1}")
@@ -403,14 +441,7 @@ class VQVAE(nn.Module):
                ) -> VQVAEOutput:
         "Training pass: encode, quantise (EMA update in training mode) and decode every level; official loss."
         cfg = self.cfg
-        if not exists(cfg.bandwidth):
-            raise ValueError("VQVAEConfig.bandwidth is not set; measure it from the training data: "
-                             "cfg = dataclasses.replace(cfg, bandwidth=measure_bandwidth(batches))")
-        p = next(self.parameters())
-        x = _check_audio(x, cfg, cfg.hop_lengths[-1], multiple_of=cfg.hop_lengths[-1]).to(p.device, p.dtype)
-        if x.shape[-1] <= max(self.spectral_loss.n_ffts) // 2:
-            raise ValueError(f"training clips of {x.shape[-1]} samples are too short for the spectral loss "
-                             f"(n_fft {max(self.spectral_loss.n_ffts)}); use at least {max(self.spectral_loss.n_ffts)} samples")
+        x = _check_training_audio(self, x)
         qs = self.bottleneck([enc(x) for enc in self.encoders])  # per level: codes, quantized [B, emb, T_l], ...
         recons = [dec(q.quantized) for dec, q in zip(self.decoders, qs)]  # per level [B, 1, T]
         m, recons_loss, multispec = {}, 0.0, 0.0
@@ -422,20 +453,8 @@ class VQVAE(nn.Module):
         commit_loss = sum(q.commit_loss for q in qs)
         loss = recons_loss + cfg.multispectral * multispec + cfg.commit * commit_loss
         m.update(loss=loss, recons_loss=recons_loss, multispectral_loss=multispec, commit_loss=commit_loss)
-        m.update(self._metrics(x, recons[0], qs))
+        m.update(_level_metrics(cfg, x, recons[0], qs))
         return VQVAEOutput(loss, recons, [q.codes for q in qs], {k: v.detach() for k, v in m.items()})
-
-    @torch.no_grad()
-    def _metrics(self, x: torch.Tensor, x0: torch.Tensor, qs: list[BottleneckOutput]) -> dict[str, torch.Tensor]:
-        "Level-0 error metrics (as the official code logs them) and codebook usage per level."
-        bw = self.cfg.bandwidth
-        m = dict(l2_loss=lmix_loss(x, x0, bw, 1.0, 0.0, 0.0), l1_loss=lmix_loss(x, x0, bw, 0.0, 0.0, 1.0),
-                 linf_loss=lmix_loss(x, x0, bw, 0.0, 1.0, 0.0, self.cfg.linf_k))
-        if x.shape[-1] > 1024: m["spectral_convergence"] = spectral_convergence(x, x0).mean()
-        for l, q in enumerate(qs):
-            m.update({f"{k}/{l}": getattr(q, k).float() for k in ("commit_loss", "used", "entropy", "perplexity", "fit")})
-            if q.alive is not None: m.update({f"alive/{l}": q.alive.float(), f"restarted/{l}": q.restarted.float()})
-        return m
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         "Load weights; a dict from another config raises an error naming the mismatching keys and shapes."
@@ -464,15 +483,111 @@ def reconstruct(model: VQVAE, # a VQVAE (eval mode)
 @torch.no_grad()
 def reconstruction_metrics(x: torch.Tensor, # reference audio [B, 1, T] or [B, T]
                            y: torch.Tensor, # its reconstruction, same shape
-                           codes: torch.Tensor, # the codes it was decoded from [B, T_l]
+                           codes: torch.Tensor | None, # the codes it was decoded from [B, T_l]; None for a continuous level
                            bins: int, # codebook size
                           ) -> dict[str, float]:
     "Mean spectral convergence (linear, and dB averaged per item) and codebook usage of one level."
     from jukebox_nb.bottleneck import usage_stats
     sc = spectral_convergence(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1))  # [B]
+    out = dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()))
+    if codes is None: return out
     used, entropy, perplexity = usage_stats(torch.bincount(codes.flatten(), minlength=bins).float())
-    return dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()),
-                codes_used=int(used), codebook_size=bins, entropy_bits=float(entropy), perplexity=float(perplexity))
+    return dict(out, codes_used=int(used), codebook_size=bins, entropy_bits=float(entropy), perplexity=float(perplexity))
+
+
+@torch.no_grad()
+def level_metrics(model: nn.Module, # a `VQVAE` (any variant) or `HierarchicalVQVAE` with its bandwidth set
+                  x: torch.Tensor, # audio [B, 1, T], T a multiple of the top hop and > 1024
+                  batch_size: int = 4, # items per forward pass
+                 ) -> dict[int, dict[str, float]]: # {level: reconstruction_metrics}
+    "`reconstruction_metrics` of every level of a model's eval-mode forward (works without codes too)."
+    was_training = model.training; model.eval()
+    recons, codes = {}, {}
+    try:
+        for xb in torch.as_tensor(x).split(batch_size):
+            out = model(xb)
+            for l, (r, c) in enumerate(zip(out.recons, out.codes)):
+                recons.setdefault(l, []).append(r.float()); codes.setdefault(l, []).append(c)
+    finally: model.train(was_training)
+    x = torch.as_tensor(x).reshape(len(x), 1, -1)
+    return {l: reconstruction_metrics(x, torch.cat(recons[l]), None if codes[l][0] is None else torch.cat(codes[l]), model.cfg.l_bins)
+            for l in recons}
+
+# %% ../nbs/04_vqvae.ipynb #4ccbbc81
+class HierarchicalVQVAE(nn.Module):
+    "A single VQ-VAE-2-style autoencoder: one encoder trunk quantised after every level block, one top-down decoder."
+    def __init__(self, cfg: VQVAEConfig, # architecture and loss weights (those of the separated model)
+                 all_reduce: AllReduce | None = None, # in-place sum over processes for the codebook statistics
+                 probes: bool = True, # add stop-gradient probe decoders for levels 1.. (measurement only)
+                ):
+        super().__init__()
+        self.cfg, L, emb = cfg, cfg.levels, cfg.emb_width
+        res = dict(m_conv=cfg.m_conv, dilation_growth_rate=cfg.dilation_growth_rate, dilation_cycle=cfg.dilation_cycle)
+        arch = lambda l: (cfg.downs_t[l], cfg.strides_t[l], cfg.level_widths[l], cfg.level_depths[l])
+        rev = dict(reverse_dilation=cfg.reverse_decoder_dilation, **res)
+        self.encoder = nn.ModuleList(EncoderConvBlock(1 if l == 0 else emb, emb, *arch(l), **res) for l in range(L))
+        self.decoder = nn.ModuleList(DecoderConvBlock(emb, *arch(l), **rev) for l in range(L))
+        self.out = nn.Conv1d(emb, 1, 3, 1, 1)
+        self.bottleneck = (Bottleneck if cfg.use_bottleneck else NoBottleneck)(cfg.bottleneck, all_reduce)
+        self.probes = nn.ModuleList(Decoder(emb, cfg.downs_t[:l + 1], cfg.strides_t[:l + 1], cfg.level_widths[l],
+                                            cfg.level_depths[l], **rev) for l in range(1, L) if probes)
+        self.spectral_loss = MultiScaleSpectralLoss()
+
+    def _trunk(self, x: torch.Tensor) -> list[torch.Tensor]:
+        "Continuous outputs of the level blocks, [B, emb, T / hop_l] per level."
+        hs = []
+        for blk in self.encoder: x = blk(x); hs.append(x)
+        return hs
+
+    def _decode(self, qs: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        "Audio [B, 1, T] from quantised inputs per level; None leaves a level's input at zero (the top is required)."
+        y = None
+        for l in reversed(range(self.cfg.levels)):
+            q = qs[l]
+            if y is None and q is None: raise ValueError("the top level's codes are needed to decode")
+            y = self.decoder[l](q if y is None else y if q is None else y + q)  # [B, emb, T / hop_{l-1}]
+        return self.out(y)
+
+    def encode(self, audio: torch.Tensor, # [B, 1, T] or [B, T], T a multiple of the top hop
+              ) -> list[torch.Tensor]: # codes [B, T // hop_l] per level
+        "Codes of every level."
+        if not self.cfg.use_bottleneck: raise ValueError("this model has no codebook (use_bottleneck=False): it has no codes")
+        x = _check_audio(audio, self.cfg, self.cfg.hop_lengths[-1], multiple_of=self.cfg.hop_lengths[-1])
+        p = next(self.parameters())
+        with torch.inference_mode():
+            codes = [blk.encode(h) for blk, h in zip(self.bottleneck.level_blocks, self._trunk(x.to(p.device, p.dtype)))]
+        return [c.clone() for c in codes]
+
+    def decode(self, codes: Sequence[torch.Tensor | None], # codes [B, T_l] per level (entries below `level` are ignored)
+               level: int = 0, # lowest level whose codes are used; the levels below get zero input
+              ) -> torch.Tensor: # audio [B, 1, T]
+        "Audio from the codes of levels >= `level` through the joint decoder (`level=L-1`: the top codes only)."
+        L = self.cfg.levels
+        if len(codes) != L or not 0 <= level < L: raise ValueError(f"pass one codes entry per level ({L}) and a level in 0..{L - 1}")
+        with torch.inference_mode():
+            qs = [blk.decode(c.long()) if l >= level else None for l, (blk, c) in enumerate(zip(self.bottleneck.level_blocks, codes))]
+            y = self._decode(qs)
+        return y.clone()
+
+    def forward(self, x: torch.Tensor, # [B, 1, T] or [B, T], T a multiple of the top hop
+               ) -> VQVAEOutput:
+        "Training pass: trunk, quantise every level, decode jointly; probes decode their level's detached codes."
+        cfg = self.cfg
+        x = _check_training_audio(self, x)
+        qs = self.bottleneck(self._trunk(x))
+        recons = [self._decode([q.quantized for q in qs])]  # the joint reconstruction
+        recons += [probe(q.quantized.detach()) for probe, q in zip(self.probes, qs[1:])]  # [B, 1, T] per probed level
+        m, losses = {}, []
+        for l, r in enumerate(recons):
+            rl = lmix_loss(x, r, cfg.bandwidth, cfg.lmix_l2, cfg.lmix_linf, cfg.lmix_l1, cfg.linf_k)
+            sl = torch.mean(self.spectral_loss(x, r) / cfg.bandwidth.spec)
+            m[f"recons_loss/{l}"], m[f"multispectral_loss/{l}"] = rl, sl
+            losses.append(rl + cfg.multispectral * sl)
+        commit_loss = sum(q.commit_loss for q in qs)
+        loss = losses[0] + cfg.commit * commit_loss + sum(losses[1:])  # probe losses reach only the probes
+        m.update(loss=loss, recons_loss=m["recons_loss/0"], multispectral_loss=m["multispectral_loss/0"], commit_loss=commit_loss)
+        m.update(_level_metrics(cfg, x, recons[0], qs))
+        return VQVAEOutput(loss, recons, [q.codes for q in qs], {k: v.detach() for k, v in m.items()})
 
 # %% ../nbs/04_vqvae.ipynb #453e07ce
 def keep_freed_memory() -> bool:
