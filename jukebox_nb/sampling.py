@@ -17,16 +17,23 @@ import torch.nn.functional as F
 from .conditioning import Metadata
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'SampleRequest', 'SampleConfig', 'LevelStarted',
-           'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice',
-           'FakeSampler', 'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts',
-           'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
+__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
+           'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
+           'Notice', 'FakeSampler', 'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults',
+           'window_starts', 'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
            'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
            'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
            'Node', 'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
+
+
+def hop_tokens(fraction: float, # hop fraction of one level
+               n_ctx: int, # that level's window in tokens
+              ) -> int:
+    "Tokens between window starts: `int(fraction * n_ctx)` as in the official code, blind to float noise (a slider's 0.49999999999999994 is a half)."
+    return int(fraction * n_ctx + 1e-6)
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ class FakeSampler:
         for level in sorted(request.levels, reverse=True):
             if level == self.fail_at_level: raise RuntimeError(f"scripted failure at level {level}")
             total = max(1, int(request.seconds * self.sr) // self.hops[level])
-            hop = max(1, int(self.n_ctx * request.hop_fraction[level]))
+            hop = max(1, hop_tokens(request.hop_fraction[level], self.n_ctx))
             starts = list(range(0, max(1, total - self.n_ctx) + 1, hop)) if total > self.n_ctx else [0]
             if starts[-1] + self.n_ctx < total: starts.append(total - self.n_ctx)
             yield LevelStarted(level, len(starts), total)
@@ -646,7 +653,7 @@ def _plan(models: JukeboxModels, req: SampleRequest):
     totals = {l: raw // models.hop(l) for l in range(models.top + 1)}
     for l in req.levels:
         c = models.prior(l).cfg
-        hop = int(req.hop_fraction[l] * c.n_ctx)
+        hop = hop_tokens(req.hop_fraction[l], c.n_ctx)
         if hop < 1: raise ValueError(f"hop_fraction[{l}]={req.hop_fraction[l]} gives a hop of 0 tokens for n_ctx {c.n_ctx}")
         if c.upsampler:
             if totals[l] < c.n_ctx:
@@ -679,7 +686,7 @@ def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dic
     "Events of one level; returns its tokens (B, total). `state` carries the generator and the batch size."
     prior, B, dev, dtype = models.prior(level), req.batch_size, state["device"], state["dtype"]
     c, metas = prior.cfg, req.metadata_for(level) or (Metadata(total_length=1),) * B
-    starts = window_starts(total, c.n_ctx, int(req.hop_fraction[level] * c.n_ctx))
+    starts = window_starts(total, c.n_ctx, hop_tokens(req.hop_fraction[level], c.n_ctx))
     yield LevelStarted(level, len(starts), total)
     buf = torch.zeros(B, total, dtype=torch.long, device=dev)  # the level's tokens; events hold views of it
     have = 0

@@ -25,7 +25,7 @@ from .conditioning import LyricTokenizer, Metadata
 from .checkpoints import label_version
 from .core import atomic_write
 from .prior import align_song
-from .sampling import (LEVELS, SONG_SECONDS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig,
+from .sampling import (LEVELS, SONG_SECONDS, Decoded, hop_tokens, Finished, LevelFinished, LevelStarted, SampleConfig,
                        SampleRequest, SampleResult, TokensSampled, WindowSampled)
 
 # %% auto #0
@@ -160,7 +160,7 @@ def _prior_alignment(prior, level: int):
     def alignment(result, item):
         metas = result.request.metadata
         if not metas or not metas[item].lyrics or level not in result.tokens: return None
-        hop = max(1, int(result.request.hop_fraction[level] * prior.cfg.n_ctx))  # the windows the song was sampled in
+        hop = max(1, hop_tokens(result.request.hop_fraction[level], prior.cfg.n_ctx))  # the windows the song was sampled in
         al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
         if not al.chars: return None  # no character of the lyrics is in the vocabulary
         return al.weights.T.numpy(), al.chars  # [n_chars, T_top]
@@ -691,13 +691,13 @@ class AlignmentView:
     def __init__(self, info: ModelInfo):
         self.info = info
         self.message = W.HTML("<small>sample with lyrics to see which characters the model attends to</small>")
-        self.image = W.Image(format="png", layout=W.Layout(max_width="520px"))
+        self.image = W.Image(format="png", layout=W.Layout(max_width="520px", display="none"))  # shown once drawn
         self.image.add_class("jb-alignment"); self.errors = ErrorBox()
         self.widget = W.VBox([W.HTML("<b>Lyrics alignment</b>"), self.message, self.image, self.errors.widget])
 
     def reset(self):
         "Clear the heatmap before a new run."
-        self.image.value = b""; self.errors.clear()
+        self.image.value = b""; self.image.layout.display = "none"; self.errors.clear()
 
     def handle(self, ev):
         "Draw the alignment of sample 0 when the run is `Finished`."
@@ -710,7 +710,7 @@ class AlignmentView:
             weights, chars = got
             top = max(ev.result.tokens)
             seconds = ev.result.tokens[top].shape[1] * self.info.hops[top] / self.info.sample_rate
-            self.image.value = alignment_png(weights, chars, seconds)
+            self.image.value = alignment_png(weights, chars, seconds); self.image.layout.display = None
             self.message.value = f"<small>sample 0 · {len(chars)} characters over {seconds:.1f} s</small>"
         except Exception as e: self.errors.show(e)
 

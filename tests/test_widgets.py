@@ -227,12 +227,13 @@ def test_alignment_view_messages_and_errors(info):
     res = SampleResult(request=SampleRequest(metadata=(info.metadata("unknown", lyrics="sing", seconds=1.0),), seconds=1.0),
                        tokens={2: toks(31)}, sample_rate=4000)
     v = AlignmentView(info); v.handle(Finished(res))
-    assert v.image.value[:4] == b"\x89PNG" and "4 characters" in v.message.value
+    assert v.image.value[:4] == b"\x89PNG" and "4 characters" in v.message.value and v.image.layout.display is None
+    v.reset(); assert v.image.layout.display == "none"  # no empty (broken) image between runs
     broken = ModelInfo("m", {"a": 0}, {"g": 0}, n_tokens=8, alignment=lambda r, i: (np.zeros((2, 3)), "abc"))
     v = AlignmentView(broken); v.handle(Finished(res))
     assert "n_chars=3" in v.errors.text
     v = AlignmentView(ModelInfo("plain", {"a": 0}, {"g": 0})); v.handle(Finished(res))
-    assert "has no lyrics alignment" in v.message.value
+    assert "has no lyrics alignment" in v.message.value and v.image.layout.display == "none"
 
 
 # --- studio -----------------------------------------------------------------------------------------
