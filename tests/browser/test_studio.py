@@ -6,8 +6,8 @@ error is shown anywhere. Leaves a screenshot in test-artifacts/studio.png.
 """
 from __future__ import annotations
 
+import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -79,9 +79,19 @@ def _select(page, selector: str, label: str):
     page.locator(selector).first.select_option(index=labels.index(label))
 
 
-def open_studio(lab, page, name: str):
+def copy_studio(dest: Path, fake: bool):
+    "nbs/studio.ipynb as `dest`; `fake` puts a first cell that chooses the scripted stand-in (JUKEBOX_NB_STUDIO=fake)."
+    nb = json.loads((ROOT / "nbs" / "studio.ipynb").read_text())
+    if fake:
+        cell = {"cell_type": "code", "execution_count": None, "id": "choose-fake", "metadata": {}, "outputs": [],
+                "source": ["import os; os.environ['JUKEBOX_NB_STUDIO'] = 'fake'"]}
+        nb["cells"].insert(1, cell)
+    dest.write_text(json.dumps(nb))
+
+
+def open_studio(lab, page, name: str, fake: bool):
     "Open a fresh copy of nbs/studio.ipynb as `name`, run all its cells and return the studio's locator."
-    shutil.copy(ROOT / "nbs" / "studio.ipynb", lab.root / name)  # a new file: a new kernel
+    copy_studio(lab.root / name, fake)  # a new file: a new kernel
     page.goto(lab.url(name, workspace=name.replace(".", "-")))
     page.wait_for_function("() => !!window.jupyterapp", timeout=WAIT_MS)
     page.wait_for_function(KERNEL_IDLE, timeout=WAIT_MS)
@@ -93,7 +103,9 @@ def open_studio(lab, page, name: str):
     except Exception:
         pytest.fail(f"the studio widget never appeared; cell errors: {page.evaluate(CELL_ERRORS)}; "
                     f"page errors: {page.errors}\nserver log:\n{lab.log_tail()}")
-    assert "Fake model" in page.locator(".jb-fake-banner").inner_text()  # the notebook says it is fake
+    banner = page.locator(".jb-fake-banner")
+    if fake: assert "Fake model" in banner.inner_text()  # the notebook says it is fake
+    else: assert banner.count() == 0, "the bundled demo models are real: no fake-model banner"
     # make room for the screenshot: no side panel, no code
     page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); "
                   "return window.jupyterapp.commands.execute('notebook:hide-all-cell-code'); }")
@@ -115,22 +127,8 @@ def screenshot(page, studio, name: str):
     studio.screenshot(path=str(ARTIFACTS / name))
 
 
-def test_studio_samples_in_the_browser(lab, page):
-    studio = open_studio(lab, page, "studio.ipynb")
-
-    # pick an artist through the search box and the list
-    page.locator(".jb-artist-search input").fill("fix")
-    _wait_text(page, ".jb-artist select", r"^unknown\s+Fiona\sFixture$")  # the kernel filtered the list
-    _select(page, ".jb-artist select", "Fiona Fixture")
-    _select(page, ".jb-genres select", "jazz")
-
-    # edit the lyrics: the kernel answers with a count and out-of-vocabulary marks
-    page.locator(".jb-lyrics textarea").fill("Café du monde ♪\nla la la")
-    _wait_text(page, ".jb-lyrics-count", r"\b23 / 64\b")
-    oov = page.locator(".jb-lyrics-oov").inner_text()
-    assert "→e" in oov and "→∅" in oov, oov
-
-    # sample and watch
+def sample_and_check(page, want_status: tuple[str, ...], alignment: bool):
+    "Click Sample, record every level's counter, and check progress, players, spectrograms and token maps."
     page.evaluate(RECORD_COUNTS)
     page.locator("button.jb-sample").click()
     _wait_text(page, ".jb-status", "finished|error|cancelled", WAIT_MS)
@@ -138,8 +136,7 @@ def test_studio_samples_in_the_browser(lab, page):
     seen = page.evaluate("() => { clearInterval(window.__jbTimer); return window.__jbSeen; }")
     status = page.locator(".jb-status").inner_text()
     assert_no_errors(page)
-    assert "finished" in status and "Fiona Fixture" in status and "jazz" in status, status
-
+    assert "finished" in status and all(w in status for w in want_status), status
     for level in LEVELS:
         counts = _counts(seen[str(level)])
         assert counts, f"level {level}: no progress shown ({seen[str(level)]})"
@@ -155,14 +152,48 @@ def test_studio_samples_in_the_browser(lab, page):
         assert audio.first.evaluate("a => a.duration") > 1.0
         for img in (box.locator("img.jb-spec").first, page.locator(f"img.jb-tokens-{level}")):
             assert img.evaluate("i => i.complete && i.naturalWidth > 100"), f"level {level}: image not shown"
-    assert page.locator("img.jb-alignment").evaluate("i => i.complete && i.naturalWidth > 100")
-
+    if alignment: assert page.locator("img.jb-alignment").evaluate("i => i.complete && i.naturalWidth > 100")
     assert_no_errors(page)
+
+
+def test_studio_samples_the_bundled_demo_models(lab, page):
+    "The notebook as shipped: our trained demo models, sampled on the CPU through all three levels."
+    from jukebox_nb.sampling import demo_defaults
+    studio = open_studio(lab, page, "studio-demo.ipynb", fake=False)
+    default = demo_defaults()["artist"]
+    assert page.locator(".jb-artist select").evaluate("s => s.value") == default  # the notebook's suggested artist
+    page.locator(".jb-artist-search input").fill("aubry")
+    _wait_text(page, ".jb-artist select", r"^Mattias\sWestlund\s+Aleksi\sAubry-Carlson$")  # filtered by the kernel; the pick stays listed
+    _select(page, ".jb-artist select", "Aleksi Aubry-Carlson")
+    _select(page, ".jb-genres select", "orchestral")
+    assert page.locator(".jb-lyrics textarea").is_disabled()  # an instrumental model
+    _wait_text(page, ".jb-lyrics-count", "no lyrics for this model")
+    sample_and_check(page, ("Aleksi Aubry-Carlson", "orchestral", "3 s"), alignment=False)
     screenshot(page, studio, "studio.png")
 
 
+def test_studio_samples_in_the_browser(lab, page):
+    studio = open_studio(lab, page, "studio-fake.ipynb", fake=True)
+
+    # pick an artist through the search box and the list
+    page.locator(".jb-artist-search input").fill("fix")
+    _wait_text(page, ".jb-artist select", r"^unknown\s+Fiona\sFixture$")  # the kernel filtered the list
+    _select(page, ".jb-artist select", "Fiona Fixture")
+    _select(page, ".jb-genres select", "jazz")
+
+    # edit the lyrics: the kernel answers with a count and out-of-vocabulary marks
+    page.locator(".jb-lyrics textarea").fill("Café du monde ♪\nla la la")
+    _wait_text(page, ".jb-lyrics-count", r"\b23 / 64\b")
+    oov = page.locator(".jb-lyrics-oov").inner_text()
+    assert "→e" in oov and "→∅" in oov, oov
+
+    # sample and watch
+    sample_and_check(page, ("Fiona Fixture", "jazz"), alignment=True)
+    screenshot(page, studio, "studio-fake.png")
+
+
 def test_studio_reconstruct_and_co_compose_tabs(lab, page):
-    studio = open_studio(lab, page, "studio-tabs.ipynb")
+    studio = open_studio(lab, page, "studio-tabs.ipynb", fake=True)
     page.get_by_role("tab", name="Reconstruct").click()
     page.locator("button.jb-reconstruct").click()  # the bundled clip
     _wait_text(page, ".jb-recon-status", r"clip\.flac: [\d.]+ s at \d+ Hz", WAIT_MS)
