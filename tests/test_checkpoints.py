@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_codes_match_oracle
+from oracle_codes import assert_codes_match_oracle
 
 from jukebox_nb import checkpoints as ck
 from jukebox_nb.checkpoints import (CheckpointError, KEY_TABLE, hub_to_official, load_model, load_openai_part,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_codes_match_oracle
+from oracle_codes import assert_codes_match_oracle
 
 from jukebox_nb.bottleneck import EMA_BUFFERS
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig
@@ -28,7 +28,7 @@ def one_thread():
     outputs differ by ~3e-7; the oracle's codebooks have near-ties, so a few codes flip (5 of 2048 at level 1,
     31 of 512 at level 2 with 2 threads). On one thread, on the machine that recorded it, our encoders reproduce the
     official outputs bit for bit; another CPU rounds differently (6 and 42 flips on an AMD EPYC), so the code
-    tests accept differences only at float32 near-ties (`conftest.near_tie_mismatches`)."""
+    tests accept differences only at float32 near-ties (`oracle_codes.near_tie_mismatches`)."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
