@@ -823,7 +823,7 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
     if n_songs < 1: raise ValueError(f"n_songs must be >= 1, got {n_songs}")
     sf2 = None
     if sing is None: _tool("festival", "festival festvox-kallpc16k")
-    if render is None: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
+    if render is None and accompaniment_level > 0: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
     works = list(works) if works is not None else chorale_works()
     load = load or chorale_events
     sing = sing or (lambda syl, r: festival_sing(syl, r))
@@ -833,7 +833,10 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
     report = CorpusReport(meta, len(tracks), 0, sum(_duration(out / t.path) for t in tracks) / 60)
     _licence_files(out, sf2)
     sf_lic = next((f"{lic} ({pkg})" for f, pkg, lic in SOUNDFONTS if sf2 is not None and Path(f).name == sf2.name), "see the soundfont")
-    licence = f"public-domain composition; voice festvox-kallpc16k (free licence); soundfont {sf_lic}; texts in licences/"
+    licence = (f"public-domain composition; voice festvox-kallpc16k (free licence)"
+               f"{f'; soundfont {sf_lic}' if accompaniment_level > 0 else ''}; texts in licences/")
+    parts = lambda program: (f"other parts as GM program {program} via fluidsynth{f' with {sf2.name}' if sf2 else ''}"
+                             if accompaniment_level > 0 else "a cappella: no accompaniment")
     have = {t.path for t in tracks}
     for k in np.random.default_rng(seed).permutation(len(works)):
         if len(tracks) >= n_songs: break
@@ -846,12 +849,13 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
             if score.duration > max_seconds: report.skipped.append((work, f"{score.duration:.0f} s is longer than max_seconds={max_seconds}")); continue
             clips = sing([(n.text, n.end - n.start, 440.0 * 2 ** ((n.pitch - 69) / 12)) for n in score.melody], sr)
             voice, spans = place_syllables(score.melody, clips, sr, length=round(score.duration * sr))
-            audio = mix_song(voice, render(midi_bytes(score.accompaniment, program), sr), accompaniment_level)
+            acc = render(midi_bytes(score.accompaniment, program), sr) if accompaniment_level > 0 else np.zeros(0, np.float32)
+            audio = mix_song(voice, acc, accompaniment_level)
         except (CorpusError, ValueError) as e: report.skipped.append((work, str(e))); continue
         import soundfile as sf
         with atomic_path(out / rel) as tmp: sf.write(str(tmp), audio, sr, format="FLAC")
         src = (f"{work} from the music21 corpus (soprano, verse 1, sung one syllable at a time by festival's kal_diphone "
-               f"voice; other parts as GM program {program} via fluidsynth{f' with {sf2.name}' if sf2 else ''}); "
+               f"voice; {parts(program)}); "
                f"{bpm:.1f} bpm, fermatas held 1 beat; build_sung_corpus seed {seed}")
         tracks.append(sung_track(score, audio, spans, rel, src, licence)); have.add(rel)
         write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60

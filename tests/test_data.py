@@ -404,6 +404,16 @@ def test_festival_sings_the_requested_pitch_and_length():
         assert abs(16000 / lag / hz - 1) < 0.05
 
 
+def test_sung_builder_a_cappella_renders_no_accompaniment(tmp_path):
+    mel = [(0, 1, 60, "la", "single"), (1, 2, 62, "lu", "single")]
+    load = lambda w: (mel, [(0, 2, 48, 1)], [], w)
+    sing = lambda syl, sr: [np.ones(int(0.5 * sr)) * 0.3 for _ in syl]
+    def render(midi, sr): raise AssertionError("an a-cappella song renders no accompaniment")
+    r = build_sung_corpus(tmp_path, 1, works=["x/la"], sing=sing, render=render, load=load, sr=8000, accompaniment_level=0)
+    (t,) = read_metadata(tmp_path / METADATA_FILE)
+    assert r.tracks == 1 and "a cappella" in t.source and "fluidsynth" not in t.source and "soundfont" not in t.licence
+
+
 @needs_sung_tools
 def test_real_sung_corpus_build(tmp_path):
     r = build_sung_corpus(tmp_path, 1, seed=3, works=["bach/bwv166.6"], bpm_range=(140, 140))
