@@ -369,6 +369,13 @@ def _check_training_audio(model: nn.Module, x) -> torch.Tensor:
     return x
 
 
+def _recons_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "The two loss terms of one reconstruction `y` of `x`: the official L2/L∞ mix and the spectral loss, both bandwidth-normalised."
+    cfg = model.cfg
+    return (lmix_loss(x, y, cfg.bandwidth, cfg.lmix_l2, cfg.lmix_linf, cfg.lmix_l1, cfg.linf_k),
+            torch.mean(model.spectral_loss(x, y) / cfg.bandwidth.spec))
+
+
 @torch.no_grad()
 def _level_metrics(cfg: VQVAEConfig, x: torch.Tensor, x0: torch.Tensor, qs: list[BottleneckOutput]) -> dict[str, torch.Tensor]:
     "Level-0 error metrics (as the official code logs them) and codebook usage per level (levels with codes)."
@@ -446,8 +453,7 @@ class VQVAE(nn.Module):
         recons = [dec(q.quantized) for dec, q in zip(self.decoders, qs)]  # per level [B, 1, T]
         m, recons_loss, multispec = {}, 0.0, 0.0
         for l in reversed(range(cfg.levels)):  # the official summation order
-            r = lmix_loss(x, recons[l], cfg.bandwidth, cfg.lmix_l2, cfg.lmix_linf, cfg.lmix_l1, cfg.linf_k)
-            s = torch.mean(self.spectral_loss(x, recons[l]) / cfg.bandwidth.spec)
+            r, s = _recons_terms(self, x, recons[l])
             m[f"recons_loss/{l}"], m[f"multispectral_loss/{l}"] = r, s
             recons_loss, multispec = recons_loss + r, multispec + s
         commit_loss = sum(q.commit_loss for q in qs)
@@ -579,8 +585,7 @@ class HierarchicalVQVAE(nn.Module):
         recons += [probe(q.quantized.detach()) for probe, q in zip(self.probes, qs[1:])]  # [B, 1, T] per probed level
         m, losses = {}, []
         for l, r in enumerate(recons):
-            rl = lmix_loss(x, r, cfg.bandwidth, cfg.lmix_l2, cfg.lmix_linf, cfg.lmix_l1, cfg.linf_k)
-            sl = torch.mean(self.spectral_loss(x, r) / cfg.bandwidth.spec)
+            rl, sl = _recons_terms(self, x, r)
             m[f"recons_loss/{l}"], m[f"multispectral_loss/{l}"] = rl, sl
             losses.append(rl + cfg.multispectral * sl)
         commit_loss = sum(q.commit_loss for q in qs)
