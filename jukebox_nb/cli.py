@@ -197,12 +197,10 @@ def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampli
                  ):
     "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and the names used."
     from jukebox_nb.conditioning import Metadata
-    sr, top = models.vqvae.cfg.sample_rate, models.priors[2].cfg
-    song = min(song_seconds * sr, top.max_duration * sr - 1) if top.labels else 0  # within the timing range
-    total = int(max(seconds * sr, song))
+    from jukebox_nb.sampling import demo_defaults, song_seconds_for
+    total = int(max(seconds, song_seconds_for(models.priors[2], song_seconds)) * models.vqvae.cfg.sample_rate)
     if not models.priors[2].cfg.labels or models.vocab is None:
         return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
-    from jukebox_nb.sampling import demo_defaults
     defaults = demo_defaults(folder) if folder is not None else {}
     first = lambda kind: next(n for n, i in models.vocab.names(kind).items() if i > 0)
     artist = artist or defaults.get("artist") or first("artist")

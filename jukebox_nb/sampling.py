@@ -19,11 +19,11 @@ from .conditioning import Metadata
 # %% auto #0
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
            'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
-           'Notice', 'FakeSampler', 'JukeboxModels', 'demo_models_folder', 'load_demo_models', 'demo_defaults',
-           'window_starts', 'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
-           'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
-           'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
-           'Node', 'Composition', 'progress', 'sample_distributed']
+           'Notice', 'FakeSampler', 'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models',
+           'demo_defaults', 'window_starts', 'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw',
+           'sample_tokens', 'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError',
+           'check_result', 'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result',
+           'load_result', 'Node', 'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -292,6 +292,13 @@ class JukeboxModels(Jukebox):
 # %% ../nbs/10_sampling.ipynb #3fdaabc1
 DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
 SONG_SECONDS = 180.0  # the song length the demo and the studio condition on: samples open a 3-minute piece (see "Timing")
+
+
+def song_seconds_for(prior: Prior, # a top prior
+                     seconds: float = SONG_SECONDS, # the song length wanted
+                    ) -> float:
+    "`seconds`, kept inside the prior's timing range (which ends just before `max_duration`); unchanged for an unlabelled prior."
+    return min(seconds, prior.cfg.max_duration - 1 / prior.cfg.sr) if prior.cfg.labels else seconds
 
 
 def demo_models_folder() -> Path:

@@ -25,8 +25,8 @@ from .conditioning import LyricTokenizer, Metadata
 from .checkpoints import label_version
 from .core import atomic_write
 from .prior import align_song
-from .sampling import (LEVELS, SONG_SECONDS, Decoded, hop_tokens, Finished, LevelFinished, LevelStarted, SampleConfig,
-                       SampleRequest, SampleResult, TokensSampled, WindowSampled)
+from .sampling import (LEVELS, SONG_SECONDS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig,
+                       SampleRequest, SampleResult, TokensSampled, WindowSampled, hop_tokens, song_seconds_for)
 
 # %% auto #0
 __all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'ModelInfo', 'fake_model_info', 'model_info', 'figure_png',
@@ -190,7 +190,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `samp
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
                      max_seconds=max_seconds, encode=encode, decode=decode,
-                     song_seconds=min(SONG_SECONDS, c.max_duration - 1 / v.sample_rate) if c is not None and c.labels else SONG_SECONDS,
+                     song_seconds=song_seconds_for(top) if top is not None else SONG_SECONDS,
                      alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
                      level_ids=level_ids)
 
