@@ -165,7 +165,7 @@ def main():
         rec.update(one_window(a, p, device, dtype))
         if a.bandwidth:
             bw = copy_bandwidth(device)
-            wbytes = sum(q.numel() * q.element_size() for q in p.parameters())
+            wbytes = sum(q.numel() for q in p.parameters()) * dtype.itemsize  # the decode step reads its weights in `--dtype`
             rec.update(weight_bytes=wbytes, copy_bytes_per_s=round(bw), bandwidth_bound_ms=round(1e3 * wbytes / bw, 2),
                        ms_per_step_over_bound=round(rec["ms_per_step"] / (1e3 * wbytes / bw), 2))
     rec.update(peak_memory(device), load_1min=round(os.getloadavg()[0], 2), omp_wait_policy=os.environ["OMP_WAIT_POLICY"],

@@ -348,6 +348,11 @@ def window_starts(total: int, # tokens of the level
 _PATTERN_CODES = {"dense": 0, "block": 1, "transpose_block": 2, "prev_block": 3, "enc_dec": 6, "prime": 7}
 
 
+def _affine(b: torch.Tensor, x: torch.Tensor, w: torch.Tensor, linear: bool) -> torch.Tensor:
+    "x·w + b for `w` stored (in, out), or (out, in) when `linear` (a CPU's bf16/fp16 products are only fast in that layout)."
+    return F.linear(x, w, b) if linear else torch.addmm(b, x, w)
+
+
 def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position p
                   p: int, # position in the window
                   codes: List[int], # per layer: pattern code (`_PATTERN_CODES`)
@@ -357,6 +362,7 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
                   ks: List[torch.Tensor], vs: List[torch.Tensor], # per layer cache keys/values (N, H, slots, hd)
                   scales: List[float], # per layer attention scale (1.0 where 1/√hd is folded into the weights)
                   folded_gelu: bool, # 1.702 folded into fc/out weights: the activation is a plain silu
+                  linear: bool = False, # weight matrices stored (out, in) and applied with `F.linear` (else (in, out), `addmm`)
                  ) -> torch.Tensor: # (N, W) output of the last layer
     "Every layer for one position: the decode step's inner loop (plain tensors and ints, so TorchScript can compile it)."
     N, W = h.shape[0], h.shape[1]
@@ -366,9 +372,9 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
         x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
         ck, cv, hd = ks[i], vs[i], Sd // H
         if pat == 6:  # enc_dec: keys are the lyric encoder states, cached once
-            q = torch.addmm(w[4], x, w[5]).view(N, H, 1, hd)
+            q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
         else:
-            qkv = torch.addmm(w[4], x, w[5]).view(N, 3, H, 1, hd)
+            qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
             q = qkv[:, 0]
             slot = p % ck.shape[2] if (pat == 1 or pat == 3) else p  # block patterns keep a ring of slots
             if pat != 7 or p < prime:
@@ -382,10 +388,10 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
             ck, cv = ck[:, :, s:s + bc], cv[:, :, s:s + bc]
         if pat == 3 and p < bc: a = torch.zeros(N, Sd, dtype=h.dtype, device=h.device)  # block 0 has no previous block
         else: a = F.scaled_dot_product_attention(q, ck, cv, scale=scales[i]).view(N, Sd)
-        h = h + torch.addmm(w[6], a, w[7])
+        h = h + _affine(w[6], a, w[7], linear)
         x = torch.native_layer_norm(h.float(), [W], w[2], w[3], eps[i])[0].to(h.dtype)
-        m = torch.addmm(w[8], x, w[9])
-        h = h + torch.addmm(w[10], F.silu(m) if folded_gelu else m * torch.sigmoid(1.702 * m), w[11])
+        m = _affine(w[8], x, w[9], linear)
+        h = h + _affine(w[10], F.silu(m) if folded_gelu else m * torch.sigmoid(1.702 * m), w[11], linear)
     return h
 
 
@@ -413,6 +419,10 @@ class DecodeStep:
         if fold is None: fold = sum(q.numel() * q.element_size() for q in prior.parameters()) < 2 ** 28
         # folding needs copies of the weights; large priors use theirs unscaled (cast only if dtype differs)
         w = (lambda t, s=1.0: (t.detach().float() * s).to(dtype).contiguous()) if fold else (lambda t, s=1.0: t.detach().to(dtype))
+        # a CPU multiplies a row by a bf16/fp16 matrix at memory speed only when the matrix is stored (out, in) (about 2x faster
+        # than float32 for a large prior); in the (in, out) layout of `Conv1D` that product is about 20x slower than float32
+        self.linear = dtype != torch.float32 and next(prior.parameters()).device.type == "cpu"
+        m = (lambda t, s=1.0: w(t, s).t().contiguous()) if self.linear else w  # weight matrices
         self.dtype, self.fold, self.codes, self.ints, self.eps, self.ws, self.attns = dtype, fold, [], [], [], [], []
         self.scales = []
         for blk in ap.transformer._attn_mods:
@@ -425,8 +435,8 @@ class DecodeStep:
             f = lambda t: t.detach().float()
             # quick_gelu(m) = m·σ(1.702 m) = silu(1.702 m) / 1.702: fold 1.702 into c_fc and 1/1.702 into c_proj
             self.ws += [f(blk.ln_0.weight), f(blk.ln_0.bias), f(blk.ln_1.weight), f(blk.ln_1.bias),
-                        w(a.c_attn.b, qs), w(a.c_attn.w, qs), w(a.c_proj.b), w(a.c_proj.w),
-                        w(blk.mlp.c_fc.b, 1.702), w(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), w(blk.mlp.c_proj.w, 1 / 1.702)]
+                        w(a.c_attn.b, qs), m(a.c_attn.w, qs), w(a.c_proj.b), m(a.c_proj.w),
+                        w(blk.mlp.c_fc.b, 1.702), m(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), m(blk.mlp.c_proj.w, 1 / 1.702)]
         self.layers_fn = (scripted_decode_layers() if script else None) or decode_layers
         self.scripted = self.layers_fn is not decode_layers
         off = c.n_vocab if c.lyrics == "single" else 0  # music ids follow the lyric ids in a single-sequence prior
@@ -457,7 +467,9 @@ class DecodeStep:
         h = torch.cat([ap._start(N, cond.y_cond).to(h.dtype), h], 1) + ap.pos_emb()[:T]  # (N, T, W)
         xc = None if cond.x_cond is None else (cond.x_cond[:, :T] if cond.x_cond.shape[1] > 1 else cond.x_cond)
         if xc is not None: h = h + xc
-        h, pos = h.to(dt), torch.arange(T, device=h.device)
+        # a CPU has no fast bf16/fp16 matrix product: the prefill (many positions, compute-bound) runs in float32 there and
+        # the caches take its keys and values in their own dtype; the one-token steps (bandwidth-bound) use the low-precision weights
+        h, pos = h.to(dt if h.device.type != "cpu" else torch.float32), torch.arange(T, device=h.device)
         for blk, cache in zip(ap.transformer._attn_mods, state.caches):
             a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
             xl = blk.ln_0(h)
@@ -485,7 +497,7 @@ class DecodeStep:
         h = F.embedding(tok, self.emb)
         h = h + pc if self.dtype == torch.float32 else (h.to(self.dtype) + pc).to(self.dtype)  # (N, W)
         h = self.layers_fn(h, p, self.codes, self.ints, self.eps, self.ws, [c.k for c in state.caches],
-                           [c.v for c in state.caches], self.scales, self.fold)
+                           [c.v for c in state.caches], self.scales, self.fold, self.linear)
         for cache in state.caches: cache.t = p + 1
         state.n_music += 1
         if self.add_cond_after and xc is not None: h = h + xc

@@ -66,6 +66,7 @@ def test_decoder_matches_extend(name, dtype, script, fold):
     z = torch.randint(p.cfg.bins, (N, n))
     step = DecodeStep(p, dtype, script=script, fold=fold)
     assert step.scripted == script and step.fold == fold  # TorchScript compiles the layer loop of the installed module
+    assert step.linear == (dtype != torch.float32)  # on a CPU, bf16 weight matrices are kept (out, in) for F.linear
     if not fold:  # unfolded: the step reads the prior's own weight tensors (no copies)
         assert any(t.data_ptr() == p.prior.transformer._attn_mods[0].attn.c_attn.w.data_ptr() for t in step.ws) == (dtype == torch.float32)
     with torch.inference_mode():

@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="our decode step's weights and caches (the official code samples in float32 on a CPU)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = ours.config(a.preset)
@@ -66,7 +68,8 @@ def main():
     y_cond, x_cond = torch.randn(B, 1, W), torch.randn(B, cfg.seq_len, W)
     enc_kv = torch.randn(B, enc, W) if enc else None
     cond = ours.conditioning(mine, B, "cpu")
-    step, g = DecodeStep(mine, torch.float32), torch.Generator().manual_seed(0)
+    dtype = getattr(torch, a.dtype)
+    step, g = DecodeStep(mine, dtype), torch.Generator().manual_seed(0)
     devnull = open(os.devnull, "w")
     def run_official():
         err, out, sys.stderr, sys.stdout = sys.stderr, sys.stdout, devnull, devnull  # the official loop draws a tqdm bar
@@ -76,14 +79,14 @@ def main():
         return time.perf_counter() - t, time.process_time() - c
     def run_ours():  # the prefill (the start token, and a single-sequence prior's lyrics) is not timed
         with torch.inference_mode():
-            st = mine.start(cond, B)
+            st = mine.start(cond, B, dtype)
             logits = step.prefill(st, torch.zeros(B, 0, dtype=torch.long))
             t, c = time.perf_counter(), time.process_time()
             for _ in range(n - 1): logits = step(draw(logits, generator=g), st)
             return time.perf_counter() - t, time.process_time() - c
     # ours times n - 1 steps (its first token comes from the prefill), the official n
     out = compare({"official": run_official, "ours": run_ours}, {"official": n, "ours": n - 1}, B, a.repeats,
-                  preset=a.preset, n_tokens=n, threads=a.threads)
+                  preset=a.preset, n_tokens=n, threads=a.threads, our_dtype=a.dtype)
     print(json.dumps(out))
 
 
