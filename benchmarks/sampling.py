@@ -80,7 +80,7 @@ def one_window(a, p: Prior, device, dtype) -> dict:
     "Time `a.tokens` new tokens at batch `a.batch` in one window (median of repeats); the prefill is timed apart."
     B, n = a.batch, min(a.tokens, p.cfg.n_ctx - 1)
     cond = conditioning(p, B, device)
-    step = DecodeStep(p, dtype)
+    step = DecodeStep(p, dtype, compile=a.compile)
     prefix = torch.zeros(B, 0, dtype=torch.long, device=device)
     g = torch.Generator(device).manual_seed(0)
     def run(k):
@@ -95,7 +95,7 @@ def one_window(a, p: Prior, device, dtype) -> dict:
                 logits = p.extend(st, tok[:, None])[:, -1] if a.path == "reference" else step(tok, st)
             sync(device)
             return t1 - t0, time.perf_counter() - t1, time.process_time() - c1
-    run(min(n, 4))  # warm-up
+    run(min(n, 4)); run(n) if a.compile else None  # warm-up (torch.compile: also the compiles of later positions)
     runs = [run(n) for _ in range(a.repeats)]
     pre, wall, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
     # CPU seconds of this process: with 1 thread on a shared machine, about what the run takes with a core to itself
@@ -125,7 +125,7 @@ def windowed(a, p: Prior, device, dtype) -> list:
                             seconds=(total * p.cfg.hop_length + 1) / vq.cfg.sample_rate, levels=(2,),
                             hop_fraction=(0.5, 0.5, a.hop_fraction), temperature=(1.0, 1.0, 1.0))
         cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
-                           max_batch_size=a.batch, decode_step=a.path)
+                           max_batch_size=a.batch, decode_step=a.path, compile=a.compile)
         times, windows = [], 0
         for _ in range(a.repeats):
             sync(device); t = time.perf_counter()
@@ -152,13 +152,14 @@ def main():
     ap.add_argument("--length", type=float, nargs="*", help="sweep song lengths, in multiples of n_ctx")
     ap.add_argument("--hop-fraction", type=float, default=0.125)
     ap.add_argument("--chunk-size", type=int, default=32, help="prefix chunk of the reference path (--length)")
+    ap.add_argument("--compile", action="store_true", help="the decode step's layer loop through torch.compile (SampleConfig.compile)")
     ap.add_argument("--bandwidth", action="store_true", help="also measure copy bandwidth and the weight-read bound per step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = getattr(torch, a.dtype)
     t = time.perf_counter(); p = build(a.preset, device, torch.float32); build_s = time.perf_counter() - t
-    rec = dict(preset=a.preset, batch=a.batch, path=a.path, device=str(device), dtype=a.dtype, threads=a.threads,
+    rec = dict(preset=a.preset, batch=a.batch, path=a.path, compile=a.compile, device=str(device), dtype=a.dtype, threads=a.threads,
                params=sum(q.numel() for q in p.parameters()), build_s=round(build_s, 2))
     if a.length: rec["windowed"] = windowed(a, p, device, dtype); rec.update(hop_fraction=a.hop_fraction, chunk_size=a.chunk_size)
     else:

@@ -20,10 +20,11 @@ from .conditioning import Metadata
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
            'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
            'Notice', 'FakeSampler', 'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models',
-           'demo_defaults', 'window_starts', 'decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw',
-           'sample_tokens', 'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError',
-           'check_result', 'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result',
-           'load_result', 'Node', 'Composition', 'progress', 'sample_distributed']
+           'demo_defaults', 'window_starts', 'decode_layers', 'compiled_decode_layers', 'scripted_decode_layers',
+           'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state', 'resolve_device', 'song_length',
+           'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request', 'upsample_request',
+           'resample_request', 'resume_request', 'save_result', 'load_result', 'Node', 'Composition', 'progress',
+           'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -105,6 +106,7 @@ class SampleConfig:
     decode: bool = True  # decode every sampled level to audio (`Decoded` events)
     offload: bool = True  # move each prior back where it was after its level (one prior on the device at a time)
     decode_step: str = "fast"  # "fast" (`DecodeStep`) or "reference" (`Prior.extend`, for checks and benchmarks)
+    compile: bool = False  # run the fast step's layer loop through `torch.compile` (slower on a CPU, see Speed; meant for GPUs)
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
@@ -112,6 +114,7 @@ class SampleConfig:
         for k in ("chunk_size", "max_batch_size", "report_every"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.decode_step not in ("fast", "reference"): raise ValueError(f"decode_step must be 'fast' or 'reference', got {self.decode_step!r}")
+        if self.compile and self.decode_step == "reference": raise ValueError("compile=True compiles the fast decode step; use decode_step='fast'")
 
 # %% ../nbs/10_sampling.ipynb #edd773fa
 @dataclass(frozen=True)
@@ -395,7 +398,13 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
     return h
 
 
-_SCRIPTED = {}
+_SCRIPTED, _COMPILED = {}, {}
+
+
+def compiled_decode_layers():
+    "`decode_layers` through `torch.compile` with dynamic shapes (the position moves every step); compiled on first call."
+    if "fn" not in _COMPILED: _COMPILED["fn"] = torch.compile(decode_layers, dynamic=True)
+    return _COMPILED["fn"]
 
 
 def scripted_decode_layers():
@@ -414,6 +423,7 @@ class DecodeStep:
     def __init__(self, prior: Prior, dtype: torch.dtype = torch.float32,
                  script: bool = True, # run the layer loop through TorchScript when it is available
                  fold: Optional[bool] = None, # fold scales into weight copies (None: when the prior is under 256 MB)
+                 compile: bool = False, # run the layer loop through `torch.compile` instead (overrides `script`)
                 ):
         ap, c = prior.prior, prior.cfg
         if fold is None: fold = sum(q.numel() * q.element_size() for q in prior.parameters()) < 2 ** 28
@@ -437,8 +447,8 @@ class DecodeStep:
             self.ws += [f(blk.ln_0.weight), f(blk.ln_0.bias), f(blk.ln_1.weight), f(blk.ln_1.bias),
                         w(a.c_attn.b, qs), m(a.c_attn.w, qs), w(a.c_proj.b), m(a.c_proj.w),
                         w(blk.mlp.c_fc.b, 1.702), m(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), m(blk.mlp.c_proj.w, 1 / 1.702)]
-        self.layers_fn = (scripted_decode_layers() if script else None) or decode_layers
-        self.scripted = self.layers_fn is not decode_layers
+        self.layers_fn = compiled_decode_layers() if compile else (scripted_decode_layers() if script else None) or decode_layers
+        self.scripted, self.compiled = not compile and self.layers_fn is not decode_layers, compile
         off = c.n_vocab if c.lyrics == "single" else 0  # music ids follow the lyric ids in a single-sequence prior
         self.emb = ap.x_emb.weight.detach()[off:]  # (bins, W)
         head = ap.x_emb.weight if ap.head == "tied" else ap.x_out.weight
@@ -714,7 +724,7 @@ def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dic
     for w, s in enumerate(starts):
         e = min(s + c.n_ctx, total)
         if have >= e: continue  # known already (prompt, continued or resumed result)
-        if step is None: step = DecodeStep(prior, dtype)
+        if step is None: step = DecodeStep(prior, dtype, compile=cfg.compile)
         y = _window_labels(prior, metas, raw, s, dev)
         cd = c.cond_downsample
         z_cond = known[level + 1][:, s // cd:s // cd + c.n_ctx // cd] if c.upsampler else None

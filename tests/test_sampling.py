@@ -461,3 +461,12 @@ def test_accelerate_placed_prior_is_sampled_in_place(tmp_path):
     split = copy.deepcopy(ref.priors[1]); split.hf_device_map = {"y_emb": 0, "prior": 1}
     with pytest.raises(NotImplementedError, match="split over devices \\[0, 1\\]"):
         with S._placed(split, torch.device("cuda"), True): pass
+
+
+def test_compiled_decode_step_samples_the_same(models):
+    "SampleConfig(compile=True): the layer loop through torch.compile (dynamic shapes) samples the tokens of the default step."
+    r = req(40, B=2, levels=(2,))
+    a = sample(models, r, SampleConfig(decode=False))
+    b = sample(models, r, SampleConfig(decode=False, compile=True))
+    assert torch.equal(a.tokens[2], b.tokens[2])
+    with pytest.raises(ValueError, match="decode_step='fast'"): SampleConfig(compile=True, decode_step="reference")
