@@ -114,26 +114,30 @@ def copy_bandwidth(device, nbytes: int = 2 ** 28) -> float:
 
 
 def windowed(a, p: Prior, device, dtype) -> list:
-    "New tokens/s of sampling K·n_ctx top-level tokens with windows, for each K in `a.length`."
+    """New tokens/s of sampling K·n_ctx top-level tokens with windows, for each K in `a.length`. The lengths take turns
+    within every repeat (after one warm-up round), so a drift of the machine's speed hits them alike."""
     vq = VQVAE(VQVAEConfig.preset("tiny", l_bins=p.cfg.bins))
     models = JukeboxModels(vq, {p.cfg.level: p}, "bench") if p.cfg.level == 2 else None
     if models is None: raise SystemExit("--length needs a top-level preset")
+    cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
+                       max_batch_size=a.batch, decode_step=a.path, compile=a.compile)
+    def request(k):
+        total = int(k * p.cfg.n_ctx)
+        return total, SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=1, lyrics="hello world " * 40)] * a.batch,
+                                    seconds=(total * p.cfg.hop_length + 1) / vq.cfg.sample_rate, levels=(2,),
+                                    hop_fraction=(0.5, 0.5, a.hop_fraction), temperature=(1.0, 1.0, 1.0))
+    times = {k: [] for k in a.length}
+    for r in range(a.repeats + 1):
+        for k in a.length:
+            req = request(k)[1]
+            sync(device); t = time.perf_counter()
+            for _ in sample_iter(models, req, cfg): pass
+            sync(device)
+            if r: times[k].append(time.perf_counter() - t)
     rows = []
     for k in a.length:
-        total = int(k * p.cfg.n_ctx)
-        req = SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=1, lyrics="hello world " * 40)] * a.batch,
-                            seconds=(total * p.cfg.hop_length + 1) / vq.cfg.sample_rate, levels=(2,),
-                            hop_fraction=(0.5, 0.5, a.hop_fraction), temperature=(1.0, 1.0, 1.0))
-        cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
-                           max_batch_size=a.batch, decode_step=a.path, compile=a.compile)
-        times, windows = [], 0
-        for _ in range(a.repeats):
-            sync(device); t = time.perf_counter()
-            for ev in sample_iter(models, req, cfg): windows += 0
-            sync(device); times.append(time.perf_counter() - t)
-        med = statistics.median(times)
-        rows.append(dict(length_x_n_ctx=k, tokens=total, tokens_per_s=round(a.batch * total / med, 1),
-                         seconds=round(med, 3)))
+        total, med = request(k)[0], statistics.median(times[k])
+        rows.append(dict(length_x_n_ctx=k, tokens=total, tokens_per_s=round(a.batch * total / med, 1), seconds=round(med, 3)))
     base = rows[0]["tokens_per_s"]
     for r in rows: r["relative_to_first"] = round(r["tokens_per_s"] / base, 3)
     return rows
