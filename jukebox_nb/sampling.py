@@ -493,7 +493,8 @@ class DecodeStep:
         state.n_music += z.shape[1]
         h = h[:, -1]
         if self.add_cond_after and xc is not None: h = h + xc[:, -1]
-        return F.linear(h, self.head if h.dtype == self.head.dtype else self.head_lp)
+        head = self.head if h.dtype == self.head.dtype else self.head_lp  # a prior loaded in bf16 meets a float32 prefill on a CPU
+        return F.linear(h.to(head.dtype), head)
 
     def __call__(self, tok: torch.Tensor, # (N,) the token just sampled
                  state: PriorState, # advanced by one position

@@ -470,3 +470,21 @@ def test_compiled_decode_step_samples_the_same(models):
     b = sample(models, r, SampleConfig(decode=False, compile=True))
     assert torch.equal(a.tokens[2], b.tokens[2])
     with pytest.raises(ValueError, match="decode_step='fast'"): SampleConfig(compile=True, decode_step="reference")
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny_lyrics", "tiny_single", "tiny_upsampler"])
+def test_prior_loaded_in_bfloat16_samples_on_cpu(name):
+    "A prior whose weights are bf16 (load_model(dtype=torch.bfloat16)) gives the bf16 step's logits of its float32 original."
+    torch.manual_seed(0)
+    p = Prior(PriorConfig.preset(name)).eval()
+    with torch.no_grad():
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    z = torch.randint(p.cfg.bins, (2, 10))
+    def logits(prior):
+        step = DecodeStep(prior, torch.bfloat16)
+        with torch.inference_mode():
+            st = prior.start(_cond(prior, 2), 2, torch.bfloat16)
+            return step.prefill(st, z[:, :9]).float(), step(z[:, 9], st).float()
+    torch.manual_seed(1); want = logits(p)
+    torch.manual_seed(1); got = logits(p.to(torch.bfloat16))  # same conditioning draws (the upsampler's codes)
+    for g, w in zip(got, want): torch.testing.assert_close(g, w, atol=3e-2, rtol=3e-2)
