@@ -477,8 +477,9 @@ class DecodeStep:
         h = torch.cat([ap._start(N, cond.y_cond).to(h.dtype), h], 1) + ap.pos_emb()[:T]  # (N, T, W)
         xc = None if cond.x_cond is None else (cond.x_cond[:, :T] if cond.x_cond.shape[1] > 1 else cond.x_cond)
         if xc is not None: h = h + xc
-        # a CPU has no fast bf16/fp16 matrix product: the prefill (many positions, compute-bound) runs in float32 there and
-        # the caches take its keys and values in their own dtype; the one-token steps (bandwidth-bound) use the low-precision weights
+        # a CPU without bf16 units (AVX2) multiplies bf16/fp16 matrices far slower than float32: the prefill (many positions,
+        # compute-bound) runs in float32 there and the caches take its keys and values in their own dtype; the one-token
+        # steps (bandwidth-bound) read the low-precision weights
         h, pos = h.to(dt if h.device.type != "cpu" else torch.float32), torch.arange(T, device=h.device)
         for blk, cache in zip(ap.transformer._attn_mods, state.caches):
             a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
