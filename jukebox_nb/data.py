@@ -826,7 +826,7 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
     if render is None and accompaniment_level > 0: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
     works = list(works) if works is not None else chorale_works()
     load = load or chorale_events
-    sing = sing or (lambda syl, r: festival_sing(syl, r))
+    sing = sing or festival_sing
     render = render or (lambda midi, r: fluidsynth_render(midi, r, sf2))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); meta = out / METADATA_FILE
     tracks = read_metadata(meta) if meta.is_file() and meta.read_text().strip() else []

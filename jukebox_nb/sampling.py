@@ -623,7 +623,7 @@ def _check_timing(models: JukeboxModels, raw: int, metas=None):
     if p is None or not p.cfg.labels: return
     lo, hi, sr = p.cfg.min_duration, p.cfg.max_duration, models.sample_rate
     for m in metas or (Metadata(total_length=1),):
-        song = max(m.total_length, m.offset + raw)  # as `_window_labels` tells the prior
+        song = _told_song(m, raw)
         if not lo * sr <= song < hi * sr:
             told = f"Metadata total_length {m.total_length} (offset {m.offset}) gives " if song > raw else ""
             raise ValueError(f"{told}a song of {song / sr:.3f} s, outside the timing range of the top prior, "
@@ -703,12 +703,17 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, getattr(torch, "OutOfMemoryError", ())) or should_reduce_batch_size(e)
 
 
+def _told_song(m: Metadata, raw: int) -> int:
+    "The song length (samples) the prior is told for a sample of `raw` samples: `m.total_length`, or offset + sample if longer."
+    return max(m.total_length, m.offset + raw)
+
+
 def _window_labels(prior: Prior, metas, raw: int, start: int, device):
     """Label vectors for the window starting at token `start`. Each `Metadata` says how long the whole song is
     (`total_length`) and where the sample starts in it (`offset`); the window's offset adds its own start. A song
     shorter than what is sampled is taken to be exactly as long as the sample (offset + `raw` samples)."""
     if not prior.cfg.labels: return None
-    ms = [replace(m, total_length=max(m.total_length, m.offset + raw), offset=m.offset + start * prior.cfg.hop_length)
+    ms = [replace(m, total_length=_told_song(m, raw), offset=m.offset + start * prior.cfg.hop_length)
           for m in metas]
     return prior.tokenize(ms).to(device)
 

@@ -85,6 +85,10 @@ class ModelInfo:
         return Metadata(artist=self.artists[artist], genres=tuple(self.genres[g] for g in genres),
                         total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
 
+    def song_length(self, seconds: float) -> int:
+        "Samples of the song a sample of `seconds` is told it opens: `song_seconds`, or the sample itself if longer."
+        return max(1, int(max(seconds, self.song_seconds) * self.sample_rate))
+
     def level_metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Optional[dict]:
         "`{level: Metadata}` when the levels' label tables differ (1b_lyrics: v3 top, v2 upsamplers), else None."
         if self.level_ids is None: return None
@@ -514,8 +518,7 @@ class SamplingControls:
         "A `SampleRequest` from the widgets (`metadata` repeated for every batch item); invalid values raise."
         v = self.values()
         if not v["levels"]: raise ValueError("no level selected: tick at least the top level")
-        total = max(1, int(max(v["seconds"], self.info.song_seconds) * self.info.sample_rate))  # see `ModelInfo.song_seconds`
-        per_item = lambda m: (replace(m, total_length=total),) * v["batch"]
+        per_item = lambda m: (replace(m, total_length=self.info.song_length(v["seconds"])),) * v["batch"]
         if metadata is not None: metadata = per_item(metadata)
         if level_metadata: level_metadata = {l: per_item(m) for l, m in level_metadata.items()}
         return SampleRequest(metadata=metadata, level_metadata=level_metadata or None, **v)
@@ -884,7 +887,7 @@ class CoComposer:
         seconds = node.seconds + self.step.value
         if seconds > self.info.max_seconds: raise ValueError(f"the piece would be {seconds:g} s, over the {self.info.max_seconds:g} s limit")
         meta = None
-        if base.metadata: meta = (replace(base.metadata[0], total_length=int(max(seconds, self.info.song_seconds) * self.info.sample_rate)),) * n
+        if base.metadata: meta = (replace(base.metadata[0], total_length=self.info.song_length(seconds)),) * n
         prime = {l: t[None].repeat(n, 1) for l, t in node.tokens.items()} or None  # [n, T_level]
         return replace(base, metadata=meta, batch=n, seconds=seconds, prime_tokens=prime, seed=base.seed + len(self.tree.nodes))
 
