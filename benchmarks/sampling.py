@@ -3,6 +3,7 @@
     python benchmarks/sampling.py --preset peer-small --batch 1 --tokens 255
     python benchmarks/sampling.py --preset oracle-top-sep --batch 1 --path reference   # the prior's own extend()
     python benchmarks/sampling.py --preset peer-small --length 1 2 4 8                  # windowed cost vs song length
+    python benchmarks/sampling.py --preset 1b_lyrics --tokens 64 --dtype bfloat16 --cuda-graph   # on a GPU
 
 Presets: every `PriorConfig` preset, plus `peer-small` (the size the peers are run at, see `benchmarks/peers/`)
 and `oracle-top-sep` (the official `top_sep` oracle config, openai-jukebox.md §11.1).
@@ -80,13 +81,13 @@ def one_window(a, p: Prior, device, dtype) -> dict:
     "Time `a.tokens` new tokens at batch `a.batch` in one window (median of repeats); the prefill is timed apart."
     B, n = a.batch, min(a.tokens, p.cfg.n_ctx - 1)
     cond = conditioning(p, B, device)
-    step = DecodeStep(p, dtype, compile=a.compile)
+    step = DecodeStep(p, dtype, compile=a.compile, static=a.static, cuda_graph=a.cuda_graph)
     prefix = torch.zeros(B, 0, dtype=torch.long, device=device)
     g = torch.Generator(device).manual_seed(0)
     def run(k):
         "(prefill s, decode wall s, decode cpu s) for the start token + k sampled tokens."
         with torch.inference_mode():
-            st = p.start(cond, B, dtype)
+            st = (p if a.path == "reference" else step).start(cond, B, dtype)
             sync(device); t0 = time.perf_counter()
             logits = p.extend(st, prefix)[:, -1] if a.path == "reference" else step.prefill(st, prefix)
             sync(device); t1, c1 = time.perf_counter(), time.process_time()
@@ -120,7 +121,7 @@ def windowed(a, p: Prior, device, dtype) -> list:
     models = JukeboxModels(vq, {p.cfg.level: p}, "bench") if p.cfg.level == 2 else None
     if models is None: raise SystemExit("--length needs a top-level preset")
     cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
-                       max_batch_size=a.batch, decode_step=a.path, compile=a.compile)
+                       max_batch_size=a.batch, decode_step=a.path, compile=a.compile, cuda_graph=a.cuda_graph)
     def request(k):
         total = int(k * p.cfg.n_ctx)
         return total, SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=1, lyrics="hello world " * 40)] * a.batch,
@@ -157,13 +158,15 @@ def main():
     ap.add_argument("--hop-fraction", type=float, default=0.125)
     ap.add_argument("--chunk-size", type=int, default=32, help="prefix chunk of the reference path (--length)")
     ap.add_argument("--compile", action="store_true", help="the decode step's layer loop through torch.compile (SampleConfig.compile)")
+    ap.add_argument("--static", action="store_true", help="the fixed-shape decode step that CUDA graphs replay, run eagerly")
+    ap.add_argument("--cuda-graph", action="store_true", help="replay the decode step from a CUDA graph (SampleConfig.cuda_graph; CUDA only)")
     ap.add_argument("--bandwidth", action="store_true", help="also measure copy bandwidth and the weight-read bound per step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = getattr(torch, a.dtype)
     t = time.perf_counter(); p = build(a.preset, device, torch.float32); build_s = time.perf_counter() - t
-    rec = dict(preset=a.preset, batch=a.batch, path=a.path, compile=a.compile, device=str(device), dtype=a.dtype, threads=a.threads,
+    rec = dict(preset=a.preset, batch=a.batch, path=a.path, compile=a.compile, static=a.static, cuda_graph=a.cuda_graph, device=str(device), dtype=a.dtype, threads=a.threads,
                params=sum(q.numel() for q in p.parameters()), build_s=round(build_s, 2))
     if a.length: rec["windowed"] = windowed(a, p, device, dtype); rec.update(hop_fraction=a.hop_fraction, chunk_size=a.chunk_size)
     else:

@@ -20,11 +20,11 @@ from .conditioning import Metadata
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
            'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
            'Notice', 'FakeSampler', 'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models',
-           'demo_defaults', 'window_starts', 'decode_layers', 'compiled_decode_layers', 'scripted_decode_layers',
-           'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state', 'resolve_device', 'song_length',
-           'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request', 'upsample_request',
-           'resample_request', 'resume_request', 'save_result', 'load_result', 'Node', 'Composition', 'progress',
-           'sample_distributed']
+           'demo_defaults', 'window_starts', 'decode_layers', 'static_decode_layers', 'compiled_decode_layers',
+           'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
+           'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
+           'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
+           'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -107,6 +107,7 @@ class SampleConfig:
     offload: bool = True  # move each prior back where it was after its level (one prior on the device at a time)
     decode_step: str = "fast"  # "fast" (`DecodeStep`) or "reference" (`Prior.extend`, for checks and benchmarks)
     compile: bool = False  # run the fast step's layer loop through `torch.compile` (slower on a CPU, see Speed; meant for GPUs)
+    cuda_graph: bool = False  # replay the fast step from a CUDA graph (CUDA only; see "CUDA graphs")
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
@@ -115,6 +116,8 @@ class SampleConfig:
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.decode_step not in ("fast", "reference"): raise ValueError(f"decode_step must be 'fast' or 'reference', got {self.decode_step!r}")
         if self.compile and self.decode_step == "reference": raise ValueError("compile=True compiles the fast decode step; use decode_step='fast'")
+        if self.cuda_graph and (self.compile or self.decode_step == "reference"):
+            raise ValueError("cuda_graph=True captures the fast decode step: use decode_step='fast' and leave compile off")
 
 # %% ../nbs/10_sampling.ipynb #edd773fa
 @dataclass(frozen=True)
@@ -237,6 +240,7 @@ import warnings
 from pathlib import Path
 
 import contextlib
+from types import SimpleNamespace
 
 from .audio import audio_info, load_audio, resample, save_wav, to_mono
 from .core import atomic_path, atomic_write
@@ -391,11 +395,69 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
             ck, cv = ck[:, :, s:s + bc], cv[:, :, s:s + bc]
         if pat == 3 and p < bc: a = torch.zeros(N, Sd, dtype=h.dtype, device=h.device)  # block 0 has no previous block
         else: a = F.scaled_dot_product_attention(q, ck, cv, scale=scales[i]).view(N, Sd)
-        h = h + _affine(w[6], a, w[7], linear)
-        x = torch.native_layer_norm(h.float(), [W], w[2], w[3], eps[i])[0].to(h.dtype)
-        m = _affine(w[8], x, w[9], linear)
-        h = h + _affine(w[10], F.silu(m) if folded_gelu else m * torch.sigmoid(1.702 * m), w[11], linear)
+        h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
     return h
+
+
+def _layer_out(h: torch.Tensor, a: torch.Tensor, w: List[torch.Tensor], eps: float, folded_gelu: bool, linear: bool) -> torch.Tensor:
+    "The rest of a layer after attention `a`: output projection, residual, LayerNorm, MLP, residual."
+    h = h + _affine(w[6], a, w[7], linear)
+    x = torch.native_layer_norm(h.float(), [h.shape[1]], w[2], w[3], eps)[0].to(h.dtype)
+    m = _affine(w[8], x, w[9], linear)
+    return h + _affine(w[10], F.silu(m) if folded_gelu else m * torch.sigmoid(1.702 * m), w[11], linear)
+
+
+def static_decode_layers(h: torch.Tensor, # (N, W) input of the first layer
+                         p: torch.Tensor, # 0-d long tensor on h's device: the position in the window
+                         codes: List[int], ints: List[int], eps: List[float], ws: List[torch.Tensor],
+                         ks: List[torch.Tensor], vs: List[torch.Tensor], scales: List[float], folded_gelu: bool,
+                         linear: bool = False, # as in `decode_layers`
+                        ) -> torch.Tensor: # (N, W) output of the last layer
+    """`decode_layers` with the same shapes and kernels at every position, which is what a CUDA graph replays: the
+    position is a tensor, the cache is written by `index_copy_`, and each pattern attends to a fixed set of slots under
+    a mask instead of a slice that grows with the position."""
+    N, W = h.shape[0], h.shape[1]
+    for i in range(len(codes)):
+        pat, H, Sd, bc, prime = codes[i], ints[4 * i], ints[4 * i + 1], ints[4 * i + 2], ints[4 * i + 3]
+        w = ws[12 * i:12 * i + 12]
+        x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
+        ck, cv, hd, mask = ks[i], vs[i], Sd // H, None
+        n = ck.shape[2]
+        if pat == 6: q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
+        else:
+            qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
+            q, k1, v1 = qkv[:, 0], qkv[:, 1].to(ck.dtype), qkv[:, 2].to(cv.dtype)
+            slot = (p % n if pat == 1 or pat == 3 else p.clamp(max=n - 1)).view(1)
+            if pat == 7:  # past prime_len nothing is kept: the last slot is rewritten with what it holds
+                keep = p < prime
+                k1, v1 = torch.where(keep, k1, ck.index_select(2, slot)), torch.where(keep, v1, cv.index_select(2, slot))
+            ck.index_copy_(2, slot, k1); cv.index_copy_(2, slot, v1)
+        if pat == 0 or pat == 7: mask = torch.arange(n, device=h.device) <= p
+        elif pat == 1: mask = torch.arange(n, device=h.device) <= p % bc
+        elif pat == 2:  # every bc-th slot from p % bc: a fixed number of slots, those after p masked
+            idx = torch.arange((n + bc - 1) // bc, device=h.device) * bc + p % bc
+            mask, idx = idx <= p, idx.clamp(max=n - 1)
+            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
+        elif pat == 3:  # the half of the ring that holds the previous block
+            idx = (p // bc + 1) % 2 * bc + torch.arange(bc, device=h.device)
+            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
+        a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=None if mask is None else mask.view(1, 1, 1, -1),
+                                           scale=scales[i]).view(N, Sd)
+        if pat == 3: a = torch.where(p >= bc, a, torch.zeros_like(a))  # block 0 has no previous block
+        h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
+    return h
+
+
+def _capture_graph(fn, device: torch.device):
+    "Capture `fn()` (no arguments: it reads fixed buffers) in a CUDA graph after one warm-up run on a side stream; (graph, output)."
+    with torch.cuda.device(device):
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s): fn()  # warm-up (lazy cuBLAS/SDPA set-up); a decode step may run twice: it rewrites its own slot
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g): out = fn()
+    return g, out
 
 
 _SCRIPTED, _COMPILED = {}, {}
@@ -424,14 +486,21 @@ class DecodeStep:
                  script: bool = True, # run the layer loop through TorchScript when it is available
                  fold: Optional[bool] = None, # fold scales into weight copies (None: when the prior is under 256 MB)
                  compile: bool = False, # run the layer loop through `torch.compile` instead (overrides `script`)
+                 static: bool = False, # fixed-shape step (`static_decode_layers`) on caches it keeps (`start`): what a CUDA graph replays
+                 cuda_graph: bool = False, # static, captured in one CUDA graph per batch size and replayed every step (CUDA only)
                 ):
         ap, c = prior.prior, prior.cfg
+        dev = next(prior.parameters()).device
+        if cuda_graph and dev.type != "cuda":
+            raise ValueError(f"cuda_graph=True needs the prior on a CUDA device, it is on {dev}: leave cuda_graph off there")
+        if compile and (static or cuda_graph): raise ValueError("compile=True and static/cuda_graph=True are alternatives: pick one")
+        self.static, self.cuda_graph, self._kept = static or cuda_graph, cuda_graph, {}
         if fold is None: fold = sum(q.numel() * q.element_size() for q in prior.parameters()) < 2 ** 28
         # folding needs copies of the weights; large priors use theirs unscaled (cast only if dtype differs)
         w = (lambda t, s=1.0: (t.detach().float() * s).to(dtype).contiguous()) if fold else (lambda t, s=1.0: t.detach().to(dtype))
         # a CPU multiplies a row by a bf16/fp16 matrix at memory speed only when the matrix is stored (out, in) (about 2x faster
         # than float32 for a large prior); in the (in, out) layout of `Conv1D` that product is about 20x slower than float32
-        self.linear = dtype != torch.float32 and next(prior.parameters()).device.type == "cpu"
+        self.linear = dtype != torch.float32 and dev.type == "cpu"
         m = (lambda t, s=1.0: w(t, s).t().contiguous()) if self.linear else w  # weight matrices
         self.dtype, self.fold, self.codes, self.ints, self.eps, self.ws, self.attns = dtype, fold, [], [], [], [], []
         self.scales = []
@@ -447,8 +516,10 @@ class DecodeStep:
             self.ws += [f(blk.ln_0.weight), f(blk.ln_0.bias), f(blk.ln_1.weight), f(blk.ln_1.bias),
                         w(a.c_attn.b, qs), m(a.c_attn.w, qs), w(a.c_proj.b), m(a.c_proj.w),
                         w(blk.mlp.c_fc.b, 1.702), m(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), m(blk.mlp.c_proj.w, 1 / 1.702)]
-        self.layers_fn = compiled_decode_layers() if compile else (scripted_decode_layers() if script else None) or decode_layers
-        self.scripted, self.compiled = not compile and self.layers_fn is not decode_layers, compile
+        if self.static: self.layers_fn = static_decode_layers
+        else: self.layers_fn = compiled_decode_layers() if compile else (scripted_decode_layers() if script else None) or decode_layers
+        self.scripted = self.layers_fn not in (decode_layers, static_decode_layers) and not compile
+        self.compiled = compile
         off = c.n_vocab if c.lyrics == "single" else 0  # music ids follow the lyric ids in a single-sequence prior
         self.emb = ap.x_emb.weight.detach()[off:]  # (bins, W)
         head = ap.x_emb.weight if ap.head == "tied" else ap.x_out.weight
@@ -506,14 +577,47 @@ class DecodeStep:
         if pc is None:
             pc, xc = self.inputs(state, p, p + 1)
             pc, xc = pc[:, 0], (xc[:, 0] if xc is not None else None)
-        h = F.embedding(tok, self.emb)
-        h = h + pc if self.dtype == torch.float32 else (h.to(self.dtype) + pc).to(self.dtype)  # (N, W)
-        h = self.layers_fn(h, p, self.codes, self.ints, self.eps, self.ws, [c.k for c in state.caches],
-                           [c.v for c in state.caches], self.scales, self.fold, self.linear)
+        logits = self._static_step(tok, state, pc, xc, p) if self.static else self._forward(tok, pc, xc, p, state.caches)
         for cache in state.caches: cache.t = p + 1
         state.n_music += 1
+        return logits
+
+    def _forward(self, tok, pc, xc, p, caches) -> torch.Tensor:
+        "Embed `tok`, add the position/conditioning row `pc`, run the layer loop at position `p` over `caches`, project to logits."
+        h = F.embedding(tok, self.emb)
+        h = h + pc if self.dtype == torch.float32 else (h.to(self.dtype) + pc).to(self.dtype)  # (N, W)
+        h = self.layers_fn(h, p, self.codes, self.ints, self.eps, self.ws, [c.k for c in caches], [c.v for c in caches],
+                           self.scales, self.fold, self.linear)
         if self.add_cond_after and xc is not None: h = h + xc
         return F.linear(h, self.head if h.dtype == self.head.dtype else self.head_lp)
+
+    def start(self, cond: PriorConditioning, batch: int, dtype: Optional[torch.dtype] = None) -> PriorState:
+        """Empty caches for `batch` windows, as `Prior.start`. A static step hands out the same preallocated caches every
+        time (a CUDA graph reads fixed addresses), so its state lasts until the next `start` with that batch size."""
+        if not self.static: return self.prior.start(cond, batch, dtype)
+        key = (batch, dtype or self.emb.dtype)
+        if key not in self._kept:
+            dev = self.emb.device
+            self._kept[key] = SimpleNamespace(caches=self.prior.prior.new_caches(batch, dev, key[1]), graph=None, out=None,
+                                              p=torch.zeros((), dtype=torch.long, device=dev), tok=None, pc=None, xc=None)
+        io = self._kept[key]
+        for cache in io.caches:
+            cache.t, cache.filled = 0, False
+            cache.pos.fill_(-1)
+        return PriorState(cond, io.caches)
+
+    def _static_step(self, tok, state: PriorState, pc, xc, p: int) -> torch.Tensor:
+        "Copy the step's inputs into the kept buffers, then run the static step (or replay its CUDA graph, captured on first use)."
+        io = next((b for b in self._kept.values() if b.caches is state.caches), None)
+        if io is None: raise ValueError("a static DecodeStep steps only the states its own `start` made (not `Prior.start`'s)")
+        if io.tok is None: io.tok, io.pc, io.xc = torch.empty_like(tok), torch.empty_like(pc), (None if xc is None else torch.empty_like(xc))
+        io.tok.copy_(tok); io.pc.copy_(pc); io.p.fill_(p)
+        if xc is not None: io.xc.copy_(xc)
+        run = lambda: self._forward(io.tok, io.pc, io.xc, io.p, io.caches)
+        if not self.cuda_graph: return run()
+        if io.graph is None: io.graph, io.out = _capture_graph(run, io.p.device)
+        io.graph.replay()
+        return io.out.clone()  # the next replay overwrites io.out
 
     def sync_positions(self, state: PriorState, first: int):
         "Record in each cache which positions the steps since `first` wrote (for a later `Prior.extend`)."
@@ -564,7 +668,7 @@ def sample_tokens(prior: Prior, cond: PriorConditioning,
     step = step if step is not None else DecodeStep(prior, dtype)
     ref = isinstance(step, str)
     with torch.inference_mode():  # never across a yield: the consumer's code must not run in inference mode
-        st = prior.start(cond, N, dtype)
+        st = (prior if ref else step).start(cond, N, dtype)
         if ref:
             for ch in (prefix.split(chunk_size, 1) if P else [prefix]): logits = prior.extend(st, ch)
             logits = logits[:, -1]
@@ -731,7 +835,7 @@ def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dic
     for w, s in enumerate(starts):
         e = min(s + c.n_ctx, total)
         if have >= e: continue  # known already (prompt, continued or resumed result)
-        if step is None: step = DecodeStep(prior, dtype, compile=cfg.compile)
+        if step is None: step = DecodeStep(prior, dtype, compile=cfg.compile, cuda_graph=cfg.cuda_graph)
         y = _window_labels(prior, metas, raw, s, dev)
         cd = c.cond_downsample
         z_cond = known[level + 1][:, s // cd:s // cd + c.n_ctx // cd] if c.upsampler else None
@@ -799,6 +903,7 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
     req, cfg, models = request, config, JukeboxModels.of(models)
     raw, totals = _plan(models, req)
     dev, B = resolve_device(cfg.device), req.batch_size
+    if cfg.cuda_graph and dev.type != "cuda": raise ValueError(f"cuda_graph=True needs a CUDA device, this run is on {dev}: leave it off there")
     known, notes = _known_tokens(models, req, totals, B, dev)
     levels = sorted(req.levels, reverse=True)
     for l in levels:

@@ -85,6 +85,80 @@ def test_decoder_matches_extend(name, dtype, script, fold):
                                    atol=1e-5 if dtype == torch.float32 else 2e-2, rtol=1e-3)
 
 
+@pytest.mark.parametrize("name", list(STEP_PRESETS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_static_step_matches_extend(name, dtype):
+    """DecodeStep(static=True), the fixed-shape step a CUDA graph replays, gives extend's logits for every pattern, and again
+    in a second window that reuses the first one's caches (stale keys must stay masked)."""
+    torch.manual_seed(0)
+    p = Prior(PriorConfig.preset("tiny" if name == "dense" else name, **STEP_PRESETS[name])).eval()
+    with torch.no_grad():
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    N, n, tol = 3, p.cfg.n_ctx - 1, (1e-5 if dtype == torch.float32 else 2e-2)
+    step = DecodeStep(p, dtype, static=True)
+    assert step.static and not step.scripted and not step.cuda_graph
+    with torch.inference_mode():
+        cond, kept = _cond(p, N), None
+        for P in (5, 2):  # two windows with different known prefixes
+            z = torch.randint(p.cfg.bins, (N, n))
+            ref, st = p.start(cond, N, dtype), step.start(cond, N, dtype)
+            kept = kept or [c.k.data_ptr() for c in st.caches]
+            assert [c.k.data_ptr() for c in st.caches] == kept  # the same buffers every window
+            torch.testing.assert_close(step.prefill(st, z[:, :P]).float(), p.extend(ref, z[:, :P])[:, -1].float(), atol=tol, rtol=tol)
+            first = st.t
+            for i in range(P, n - 6):
+                torch.testing.assert_close(step(z[:, i], st).float(), p.extend(ref, z[:, i:i + 1])[:, -1].float(), atol=tol, rtol=tol)
+            step.sync_positions(st, first)
+            torch.testing.assert_close(p.extend(st, z[:, n - 6:]).float(), p.extend(ref, z[:, n - 6:]).float(), atol=tol, rtol=1e-3)
+        with pytest.raises(ValueError, match="its own `start`"): step(z[:, 0], p.start(cond, N, dtype))
+
+
+def test_static_step_samples_the_default_steps_tokens(models):
+    "sample_tokens through the static step (its own caches, window after window) draws the default step's tokens."
+    p = models.priors[2]
+    with torch.inference_mode(): cond = _cond(p, 2)
+    prefix = torch.randint(p.cfg.bins, (2, 7))
+    outs = []
+    for step in (DecodeStep(p), DecodeStep(p, static=True)):
+        g = torch.Generator().manual_seed(0)
+        for P in (7, 0):  # two windows through one step
+            it = S.sample_tokens(p, cond, prefix[:, :P], p.cfg.n_ctx, generator=g, step=step, report_every=8)
+            while True:
+                try: next(it)
+                except StopIteration as e: outs.append(e.value); break
+    assert torch.equal(outs[0], outs[2]) and torch.equal(outs[1], outs[3])
+
+
+def test_cuda_graph_needs_a_cuda_device(models):
+    "cuda_graph=True on a CPU says what is wrong before anything is sampled; it cannot be combined with compile or the reference path."
+    with pytest.raises(ValueError, match="needs a CUDA device"): next(sample_iter(models, req(34, levels=(2,)), SampleConfig(cuda_graph=True)))
+    with pytest.raises(ValueError, match="needs the prior on a CUDA device"): DecodeStep(models.priors[2], cuda_graph=True)
+    with pytest.raises(ValueError, match="leave compile off"): SampleConfig(cuda_graph=True, compile=True)
+    with pytest.raises(ValueError, match="alternatives"): DecodeStep(models.priors[2], compile=True, static=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device (benchmarks/gpu_check.sh runs this on a lent GPU)")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_graph_step_matches_eager_on_gpu(dtype):
+    "On a GPU the replayed CUDA graph gives the eager static step's logits, window after window, and sample() runs with it."
+    torch.manual_seed(0)
+    p = Prior(PriorConfig.preset("tiny_single")).eval().cuda()
+    with torch.no_grad():
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    eager, graph = DecodeStep(p, dtype, static=True), DecodeStep(p, dtype, cuda_graph=True)
+    with torch.inference_mode():
+        cond = p.condition(p.tokenize([Metadata(artist=1, genres=(3,), total_length=SR * 10, lyrics="la la hey " * 5)] * 2).cuda())
+        for P in (5, 2):
+            z = torch.randint(p.cfg.bins, (2, p.cfg.n_ctx - 1), device="cuda")
+            a, b = eager.start(cond, 2, dtype), graph.start(cond, 2, dtype)
+            eager.prefill(a, z[:, :P]); graph.prefill(b, z[:, :P])
+            for i in range(P, p.cfg.n_ctx - 1):
+                torch.testing.assert_close(graph(z[:, i], b).float(), eager(z[:, i], a).float(), atol=1e-3, rtol=1e-3)
+    m = JukeboxModels.tiny()
+    res = sample(m, req(34, levels=(2, 1)), SampleConfig(device="cuda", cuda_graph=True, decode=False, dtype=str(dtype).split(".")[1]))
+    assert res.complete and res.tokens[1].shape == (2, 136)
+
 def test_fast_and_reference_paths_sample_the_same(models):
     "Same seed, same tokens through the fast decode step and through Prior.extend."
     r = req(40, B=2, levels=(2,))
