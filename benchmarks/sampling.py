@@ -81,7 +81,7 @@ def one_window(a, p: Prior, device, dtype) -> dict:
     "Time `a.tokens` new tokens at batch `a.batch` in one window (median of repeats); the prefill is timed apart."
     B, n = a.batch, min(a.tokens, p.cfg.n_ctx - 1)
     cond = conditioning(p, B, device)
-    step = DecodeStep(p, dtype, compile=a.compile, static=a.static, cuda_graph=a.cuda_graph)
+    step = DecodeStep(p, dtype, compile=a.compile, static=a.static, cuda_graph=a.cuda_graph, threads=a.step_threads)
     prefix = torch.zeros(B, 0, dtype=torch.long, device=device)
     g = torch.Generator(device).manual_seed(0)
     def run(k):
@@ -100,7 +100,7 @@ def one_window(a, p: Prior, device, dtype) -> dict:
     runs = [run(n) for _ in range(a.repeats)]
     pre, wall, cpu = (statistics.median(r[i] for r in runs) for i in range(3))
     # CPU seconds of this process: with 1 thread on a shared machine, about what the run takes with a core to itself
-    return dict(tokens=n, scripted=step.scripted, prefill_s=round(pre, 4), tokens_per_s=round(B * n / wall, 1), ms_per_step=round(1e3 * wall / n, 4),
+    return dict(tokens=n, scripted=step.scripted, step_threads=step.step_threads(B) or torch.get_num_threads(), prefill_s=round(pre, 4), tokens_per_s=round(B * n / wall, 1), ms_per_step=round(1e3 * wall / n, 4),
                 tokens_per_cpu_s=round(B * n / cpu, 1), decode_times_s=[round(r[1], 4) for r in runs])
 
 
@@ -121,7 +121,8 @@ def windowed(a, p: Prior, device, dtype) -> list:
     models = JukeboxModels(vq, {p.cfg.level: p}, "bench") if p.cfg.level == 2 else None
     if models is None: raise SystemExit("--length needs a top-level preset")
     cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
-                       max_batch_size=a.batch, decode_step=a.path, compile=a.compile, cuda_graph=a.cuda_graph)
+                       max_batch_size=a.batch, decode_step=a.path, compile=a.compile, cuda_graph=a.cuda_graph,
+                       step_threads=a.step_threads)
     def request(k):
         total = int(k * p.cfg.n_ctx)
         return total, SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=1, lyrics="hello world " * 40)] * a.batch,
@@ -160,6 +161,8 @@ def main():
     ap.add_argument("--compile", action="store_true", help="the decode step's layer loop through torch.compile (SampleConfig.compile)")
     ap.add_argument("--static", action="store_true", help="the fixed-shape decode step that CUDA graphs replay, run eagerly")
     ap.add_argument("--cuda-graph", action="store_true", help="replay the decode step from a CUDA graph (SampleConfig.cuda_graph; CUDA only)")
+    ap.add_argument("--step-threads", type=int, default=None,
+                    help="CPU threads of the one-token steps (SampleConfig.step_threads; default: the sampler's rule, 0: --threads)")
     ap.add_argument("--bandwidth", action="store_true", help="also measure copy bandwidth and the weight-read bound per step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

@@ -17,10 +17,11 @@ import torch.nn.functional as F
 from .conditioning import Metadata
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
-           'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
-           'Notice', 'FakeSampler', 'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models',
-           'demo_defaults', 'window_starts', 'decode_layers', 'static_decode_layers', 'compiled_decode_layers',
+__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'STEP_ROWS_WIDTH', 'PREFILL_ROWS_WIDTH', 'RESULT_VERSION',
+           'hop_tokens', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled', 'WindowSampled',
+           'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler', 'JukeboxModels',
+           'song_seconds_for', 'demo_models_folder', 'load_demo_models', 'demo_defaults', 'window_starts',
+           'decode_layers', 'static_decode_layers', 'intra_op_threads', 'compiled_decode_layers',
            'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
            'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
            'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
@@ -108,10 +109,13 @@ class SampleConfig:
     decode_step: str = "fast"  # "fast" (`DecodeStep`) or "reference" (`Prior.extend`, for checks and benchmarks)
     compile: bool = False  # run the fast step's layer loop through `torch.compile` (slower on a CPU, see Speed; meant for GPUs)
     cuda_graph: bool = False  # replay the fast step from a CUDA graph (CUDA only; see "CUDA graphs")
+    step_threads: Optional[int] = None  # CPU threads of the one-token steps: None chooses (see "Threads"), 0 keeps the process's
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
+        if self.step_threads is not None and self.step_threads < 0:
+            raise ValueError(f"step_threads must be >= 0 (0: the process's setting, None: automatic), got {self.step_threads}")
         for k in ("chunk_size", "max_batch_size", "report_every"):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.decode_step not in ("fast", "reference"): raise ValueError(f"decode_step must be 'fast' or 'reference', got {self.decode_step!r}")
@@ -448,6 +452,20 @@ def static_decode_layers(h: torch.Tensor, # (N, W) input of the first layer
     return h
 
 
+STEP_ROWS_WIDTH, PREFILL_ROWS_WIDTH = 8192, 65536  # below these rows × width a CPU step / prefill runs on one thread
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: Optional[int]):
+    "Run the block with `n` intra-op threads (`torch.set_num_threads`), then restore the setting; None: leave it."
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield; return
+    torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+
 def _capture_graph(fn, device: torch.device):
     "Capture `fn()` (no arguments: it reads fixed buffers) in a CUDA graph after one warm-up run on a side stream; (graph, output)."
     with torch.cuda.device(device):
@@ -488,6 +506,7 @@ class DecodeStep:
                  compile: bool = False, # run the layer loop through `torch.compile` instead (overrides `script`)
                  static: bool = False, # fixed-shape step (`static_decode_layers`) on caches it keeps (`start`): what a CUDA graph replays
                  cuda_graph: bool = False, # static, captured in one CUDA graph per batch size and replayed every step (CUDA only)
+                 threads: Optional[int] = None, # intra-op threads of a step on a CPU; None: `step_threads`' rule, 0: the process's setting
                 ):
         ap, c = prior.prior, prior.cfg
         dev = next(prior.parameters()).device
@@ -495,6 +514,8 @@ class DecodeStep:
             raise ValueError(f"cuda_graph=True needs the prior on a CUDA device, it is on {dev}: leave cuda_graph off there")
         if compile and (static or cuda_graph): raise ValueError("compile=True and static/cuda_graph=True are alternatives: pick one")
         self.static, self.cuda_graph, self._kept = static or cuda_graph, cuda_graph, {}
+        if threads is not None and threads < 0: raise ValueError(f"threads must be >= 0 (0: the process's setting), got {threads}")
+        self.threads, self.on_cpu, self.width = threads, dev.type == "cpu", c.width
         if fold is None: fold = sum(q.numel() * q.element_size() for q in prior.parameters()) < 2 ** 28
         # folding needs copies of the weights; large priors use theirs unscaled (cast only if dtype differs)
         w = (lambda t, s=1.0: (t.detach().float() * s).to(dtype).contiguous()) if fold else (lambda t, s=1.0: t.detach().to(dtype))
@@ -539,6 +560,10 @@ class DecodeStep:
                 z: torch.Tensor, # (N, P) known codes of the window (P may be 0)
                ) -> torch.Tensor: # (N, bins) logits of the next token
         "Feed the start and `z` in one pass of the training path (factorized reshapes, no masks), filling the caches."
+        with intra_op_threads(self.step_threads(z.shape[0] * (z.shape[1] + 1), PREFILL_ROWS_WIDTH)):
+            return self._prefill(state, z)
+
+    def _prefill(self, state: PriorState, z: torch.Tensor) -> torch.Tensor:
         prior, ap, cond = self.prior, self.prior.prior, state.cond
         if state.t: raise ValueError("prefill needs a fresh state (use `Prior.extend` to feed more codes)")
         if z.shape[1] > prior.cfg.n_ctx - 1: raise ValueError(f"{z.shape[1]} codes fill the window; at most n_ctx - 1 = {prior.cfg.n_ctx - 1}")
@@ -577,10 +602,20 @@ class DecodeStep:
         if pc is None:
             pc, xc = self.inputs(state, p, p + 1)
             pc, xc = pc[:, 0], (xc[:, 0] if xc is not None else None)
-        logits = self._static_step(tok, state, pc, xc, p) if self.static else self._forward(tok, pc, xc, p, state.caches)
+        with intra_op_threads(self.step_threads(tok.shape[0])):
+            logits = self._static_step(tok, state, pc, xc, p) if self.static else self._forward(tok, pc, xc, p, state.caches)
         for cache in state.caches: cache.t = p + 1
         state.n_music += 1
         return logits
+
+    def step_threads(self, rows: int, # rows of the products: the batch for a step, batch × positions for a prefill
+                     limit: int = STEP_ROWS_WIDTH, # one thread below this many rows × width
+                    ) -> Optional[int]:
+        """Intra-op threads for products of `rows` rows, None to leave the process's setting. On a CPU a small prior's
+        step is many tiny products, and waking a second thread for each costs more than it saves: one thread while
+        rows · width < `limit` (see "Threads"). On other devices, or with `threads=0`, None."""
+        if self.threads is not None: return self.threads or None
+        return 1 if self.on_cpu and rows * self.width < limit else None
 
     def _forward(self, tok, pc, xc, p, caches) -> torch.Tensor:
         "Embed `tok`, add the position/conditioning row `pc`, run the layer loop at position `p` over `caches`, project to logits."
@@ -835,7 +870,7 @@ def _sample_level(models, req, cfg, level: int, raw: int, total: int, known: dic
     for w, s in enumerate(starts):
         e = min(s + c.n_ctx, total)
         if have >= e: continue  # known already (prompt, continued or resumed result)
-        if step is None: step = DecodeStep(prior, dtype, compile=cfg.compile, cuda_graph=cfg.cuda_graph)
+        if step is None: step = DecodeStep(prior, dtype, compile=cfg.compile, cuda_graph=cfg.cuda_graph, threads=cfg.step_threads)
         y = _window_labels(prior, metas, raw, s, dev)
         cd = c.cond_downsample
         z_cond = known[level + 1][:, s // cd:s // cd + c.n_ctx // cd] if c.upsampler else None

@@ -129,6 +129,36 @@ def test_static_step_samples_the_default_steps_tokens(models):
     assert torch.equal(outs[0], outs[2]) and torch.equal(outs[1], outs[3])
 
 
+def test_small_steps_run_on_one_cpu_thread(models):
+    "On a CPU a step of batch · width < 8192 (a prefill: < 65536) runs on one intra-op thread and restores the setting; 0 keeps it."
+    p, old = models.priors[2], torch.get_num_threads()
+    seen = []
+    def spy(step):
+        f = step.layers_fn
+        step.layers_fn = lambda *a: seen.append(torch.get_num_threads()) or f(*a)
+        return step
+    try:
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            cond = _cond(p, 2)
+            for kw in ({}, {"threads": 0}, {"threads": 2}):
+                step = spy(DecodeStep(p, **kw))
+                st = step.start(cond, 2); step.prefill(st, torch.zeros(2, 0, dtype=torch.long))
+                step(torch.zeros(2, dtype=torch.long), st)
+                assert torch.get_num_threads() == 2
+        assert seen == [1, 2, 2]
+        assert DecodeStep(p).step_threads(8192 // p.cfg.width) is None  # large enough for a second thread to pay
+        step, seen = DecodeStep(p), []  # a short prefill too (below 65536 rows × width)
+        f = step._prefill
+        step._prefill = lambda *a: seen.append(torch.get_num_threads()) or f(*a)
+        with torch.inference_mode(): step.prefill(step.start(cond, 2), torch.zeros(2, 3, dtype=torch.long))
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert step.step_threads(S.PREFILL_ROWS_WIDTH // p.cfg.width, S.PREFILL_ROWS_WIDTH) is None
+        assert DecodeStep(p, threads=3).step_threads(1) == 3
+    finally: torch.set_num_threads(old)
+    with pytest.raises(ValueError, match="step_threads must be >= 0"): SampleConfig(step_threads=-1)
+    with pytest.raises(ValueError, match="threads must be >= 0"): DecodeStep(p, threads=-1)
+
 def test_cuda_graph_needs_a_cuda_device(models):
     "cuda_graph=True on a CPU says what is wrong before anything is sampled; it cannot be combined with compile or the reference path."
     with pytest.raises(ValueError, match="needs a CUDA device"): next(sample_iter(models, req(34, levels=(2,)), SampleConfig(cuda_graph=True)))
