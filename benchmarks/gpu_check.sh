@@ -2,7 +2,8 @@
 # The GPU checks of issue 5 as one prepared script for a lent GPU (the `device` tool's `run`), about 5 minutes on an H200:
 #   1. the CUDA-graph decode step against the eager static step and sample() on CUDA (tests/test_sampling.py, the tests
 #      that skip without CUDA), plus the default device that Accelerate's state picks;
-#   2. decode-step speed in float32 / bf16, eager / CUDA graph / torch.compile, at peer-small and 1b_lyrics sizes,
+#   2. a real out-of-memory on the GPU (memory capped at 12 GB) that the sampler backs off from;
+#   3. decode-step speed in float32 / bf16, eager / CUDA graph / torch.compile, at peer-small and 1b_lyrics sizes,
 #      and windowed sampling through sample_iter with CUDA graphs.
 # Needs only torch, numpy and tqdm from the machine's Python (the package runs from the working tree).
 # Records go to $OUT/gpu_check.jsonl (or ./gpu_check.jsonl); the pytest log to $OUT/gpu_tests.log.
@@ -22,6 +23,27 @@ for dt in ("float32", "bfloat16", "float16"):
     r = sample(m, req, SampleConfig(dtype=dt, cuda_graph=True))
     print(json.dumps(dict(check="sample_all_levels_cuda_graph", dtype=dt, device=str(resolve_device(None)), complete=r.complete,
                           shapes={l: list(t.shape) for l, t in r.tokens.items()})))
+PY
+$py - <<'PY' 2>&1 | tee -a "$out/gpu_check.jsonl"
+# a real out-of-memory: cap this process at 12 GB, then ask for 8 windows of a random 1b_lyrics top prior at once
+# (about 4 GB of weights and 1.8 GB of KV cache per window); the sampler should halve the batch and finish
+import json, sys, time, torch
+sys.path.insert(0, "benchmarks")
+from sampling import build
+from jukebox_nb.conditioning import Metadata
+from jukebox_nb.sampling import JukeboxModels, Notice, SampleConfig, SampleRequest, sample_iter
+from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+torch.cuda.set_per_process_memory_fraction(12 * 2 ** 30 / torch.cuda.get_device_properties(0).total_memory)
+p = build("1b_lyrics", torch.device("cuda"), torch.float32)
+m = JukeboxModels(VQVAE(VQVAEConfig.preset("tiny", l_bins=p.cfg.bins)), {2: p}, "oom-check")
+req = SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=44100 * 60, lyrics="la la la")] * 8,
+                    seconds=16 * 128 / 44100, levels=(2,))
+t = time.perf_counter(); notes, done = [], False
+for ev in sample_iter(m, req, SampleConfig(decode=False, max_batch_size=8)):
+    if isinstance(ev, Notice): notes.append(ev.message)
+    done = getattr(ev, "result", None) is not None and ev.result.complete or done
+print(json.dumps(dict(check="oom_backoff_1b_lyrics", complete=done, notices=notes, seconds=round(time.perf_counter() - t, 1),
+                      peak_gb=round(torch.cuda.max_memory_allocated() / 2 ** 30, 2))))
 PY
 bench() { timeout 150 $py benchmarks/sampling.py --device cuda --repeats 3 "$@" | tee -a "$out/gpu_check.jsonl"; }
 for dt in float32 bfloat16; do
