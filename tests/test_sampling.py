@@ -129,6 +129,40 @@ def test_static_step_samples_the_default_steps_tokens(models):
     assert torch.equal(outs[0], outs[2]) and torch.equal(outs[1], outs[3])
 
 
+@pytest.mark.parametrize("name", list(STEP_PRESETS))
+@pytest.mark.parametrize("script", [True, False])
+def test_split_matrices_match_extend(name, script):
+    "DecodeStep(split=2): float32 matrices as column-block views (one bmm, a thread per block) give extend's logits."
+    torch.manual_seed(0)
+    p = Prior(PriorConfig.preset("tiny" if name == "dense" else name, **STEP_PRESETS[name])).eval()
+    with torch.no_grad():
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    step = DecodeStep(p, split=2, script=script, fold=False)
+    assert step.split == 2 and step.step_threads(1) is None  # split steps keep the process's threads
+    mats = [t for t in step.ws if t.dim() == 3]
+    assert mats and all(t._base is not None for t in mats)  # views of the prior's own weights, not copies
+    assert DecodeStep(p).split == 0  # tiny matrices: not split by default
+    N, n, z = 2, p.cfg.n_ctx - 1, torch.randint(p.cfg.bins, (2, p.cfg.n_ctx - 1))
+    with torch.inference_mode():
+        cond = _cond(p, N)
+        ref, st = p.start(cond, N), step.start(cond, N)
+        torch.testing.assert_close(step.prefill(st, z[:, :3]), p.extend(ref, z[:, :3])[:, -1], atol=1e-5, rtol=1e-5)
+        for i in range(3, n):
+            torch.testing.assert_close(step(z[:, i], st), p.extend(ref, z[:, i:i + 1])[:, -1], atol=1e-5, rtol=1e-5)
+
+def test_large_matrices_step_on_every_thread():
+    "A prior with a LARGE_MATRIX: float32 steps split its matrices over the process's threads; bf16 steps keep the threads too."
+    p, old = Prior(PriorConfig.preset("tiny", width=1024)).eval(), torch.get_num_threads()
+    assert max(q.numel() for q in p.prior.transformer.parameters()) >= S.LARGE_MATRIX
+    try:
+        torch.set_num_threads(2)
+        fp32, bf16 = DecodeStep(p), DecodeStep(p, torch.bfloat16)
+        assert fp32.split == 2 and fp32.step_threads(1) is None
+        assert bf16.split == 0 and bf16.linear and bf16.step_threads(1) is None  # F.linear splits bf16 rows over threads itself
+        torch.set_num_threads(1)
+        assert DecodeStep(p).split == 0  # one thread: nothing to split for
+    finally: torch.set_num_threads(old)
+
 def test_small_steps_run_on_one_cpu_thread(models):
     "On a CPU a step of batch · width < 8192 (a prefill: < 65536) runs on one intra-op thread and restores the setting; 0 keeps it."
     p, old = models.priors[2], torch.get_num_threads()
