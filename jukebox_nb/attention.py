@@ -209,7 +209,13 @@ class FactoredAttention(nn.Module):
         "Training path over a whole window; returns (B, L, n_in)."
         q, k, v = self._qkv(x, encoder_kv)
         if self.record: self.weights = self._weights(q, k)
-        L, bc, H = x.shape[1], self.block_ctx, self.n_head
+        return self.attend(q, k, v)
+
+    def attend(self, q: torch.Tensor, # (B, L, n_state) queries of a whole window
+               k: torch.Tensor, v: torch.Tensor, # (B, L or n_enc, n_state) its keys and values (`_qkv`)
+              ) -> torch.Tensor: # (B, L, n_in)
+        "The training path after the projections: the pattern's attention by reshapes, then `c_proj`."
+        L, bc, H = q.shape[1], self.block_ctx, self.n_head
         if self.pattern in ("block", "transpose_block", "prev_block") and L % bc:
             pad = bc - L % bc  # pad at the end: causal patterns never look forward
             q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))

@@ -603,12 +603,13 @@ class DecodeStep:
         for blk, cache in zip(ap.transformer._attn_mods, state.caches):
             a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
             xl = blk.ln_0(h)
-            _, k, v = a._qkv(xl, enc)  # (N, T or n_enc, S)
+            q, k, v = a._qkv(xl, enc)  # (N, T or n_enc, S)
             kp = pos if a.pattern != "enc_dec" else torch.arange(k.shape[1], device=h.device)
-            if a.pattern == "prime": k, v, kp = k[:, :a.prime_len], v[:, :a.prime_len], kp[:a.prime_len]
-            cache.write(split_heads(k, a.n_head), split_heads(v, a.n_head), kp, a._slots(kp) if a.pattern != "enc_dec" else kp)
+            n = a.prime_len if a.pattern == "prime" else k.shape[1]  # a prime layer keeps the keys of the lyric prefix
+            cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp[:n],
+                        a._slots(kp[:n]) if a.pattern != "enc_dec" else kp)
             cache.filled, cache.t = True, T
-            att = a(xl, enc)
+            att = a.attend(q, k, v)  # the same projections: the training path without computing them again
             h = h + att + blk.mlp(blk.ln_1(h + att))
         state.n_music += z.shape[1]
         h = h[:, -1]
