@@ -195,6 +195,7 @@ class PriorOutput:
     loss_per_item: torch.Tensor # (N,)
     gen_loss: torch.Tensor # (N,) music tokens (the reported bits per token)
     prime_loss: torch.Tensor # (N,) lyric tokens (zeros without lyrics)
+    gen_bits: Optional[torch.Tensor] = None # (N, n_ctx) bits of each music token (`gen_loss` is their mean)
 
 
 @dataclass
@@ -295,7 +296,7 @@ class Prior(nn.Module):
         elif c.lyrics == "separate": prime = self.lyric_encoder.prime_loss(cond.encoder_kv, cond.lyrics)
         else: prime = torch.zeros_like(gen)
         per_item = (c.prime_loss_fraction * prime * c.n_tokens + gen * c.n_ctx) / (c.n_tokens + c.n_ctx)
-        return PriorOutput(logits, per_item.mean(), per_item, gen, prime)
+        return PriorOutput(logits, per_item.mean(), per_item, gen, prime, ce[:, P:])
 
     # ---- incremental path -------------------------------------------------------------------
     def start(self, cond: PriorConditioning, batch: Optional[int] = None, dtype=None) -> PriorState:

@@ -891,20 +891,24 @@ def evaluate_prior(model: nn.Module, # a Prior (eval mode is set while evaluatin
                    n_windows: int = 64, # windows averaged (fewer when the split has fewer)
                    batch_size: int = 8,
                    valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
+                   by_position: bool = False, # also "bits_by_position": (n_ctx,) mean bits at each position of the window
                    **dataset_kw, # artist_ids / genre_ids as in training
                   ) -> dict[str, float]:
     "Mean `loss`, `gen_loss` (bits per music token) and `prime_loss` of `model` over fixed windows of a split."
     ds = CodesDataset(codes_dir, model.cfg, split, valid_fraction, seed, **dataset_kw)
     if len(ds) == 0: raise ValueError(f"the {split} split of {codes_dir} has no window for this prior (skipped: {ds.skipped[:3]})")
     idx = np.linspace(0, len(ds) - 1, min(n_windows, len(ds))).round().astype(int)
-    dev, was_training, sums = next(model.parameters()).device, model.training, {}
+    dev, was_training, sums, pos = next(model.parameters()).device, model.training, {}, 0.0
     model.eval()
     for b in range(0, len(idx), batch_size):
         batch = to_device(default_collate([ds[int(i)] for i in idx[b:b + batch_size]]), dev)
         out = model(*prior_inputs(batch))
         for k in ("loss_per_item", "gen_loss", "prime_loss"): sums[k] = sums.get(k, 0.0) + float(getattr(out, k).sum())
+        if by_position: pos = pos + out.gen_bits.sum(0)
     model.train(was_training)
-    return {("loss" if k == "loss_per_item" else k): v / len(idx) for k, v in sums.items()}
+    res = {("loss" if k == "loss_per_item" else k): v / len(idx) for k, v in sums.items()}
+    if by_position: res["bits_by_position"] = (pos / len(idx)).cpu().numpy()
+    return res
 
 # %% ../nbs/11_training.ipynb #cc1728ed
 @torch.no_grad()
