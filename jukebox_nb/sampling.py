@@ -545,7 +545,9 @@ class DecodeStep:
         self.split = split if split > 1 and not self.linear else 0
         if self.split:
             plain = m
-            m = lambda t, s=1.0: (lambda u: split_columns(u, self.split) if u.shape[1] % self.split == 0 else u)(plain(t, s))
+            def m(t, s=1.0):
+                u = plain(t, s)
+                return split_columns(u, self.split) if u.shape[1] % self.split == 0 else u
         self.dtype, self.fold, self.codes, self.ints, self.eps, self.ws, self.attns = dtype, fold, [], [], [], [], []
         self.scales = []
         for blk in ap.transformer._attn_mods:
@@ -604,10 +606,10 @@ class DecodeStep:
             a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
             xl = blk.ln_0(h)
             q, k, v = a._qkv(xl, enc)  # (N, T or n_enc, S)
-            kp = pos if a.pattern != "enc_dec" else torch.arange(k.shape[1], device=h.device)
             n = a.prime_len if a.pattern == "prime" else k.shape[1]  # a prime layer keeps the keys of the lyric prefix
-            cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp[:n],
-                        a._slots(kp[:n]) if a.pattern != "enc_dec" else kp)
+            kp = (pos if a.pattern != "enc_dec" else torch.arange(k.shape[1], device=h.device))[:n]
+            cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp,
+                        a._slots(kp) if a.pattern != "enc_dec" else kp)
             cache.filled, cache.t = True, T
             att = a.attend(q, k, v)  # the same projections: the training path without computing them again
             h = h + att + blk.mlp(blk.ln_1(h + att))

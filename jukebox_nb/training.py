@@ -893,8 +893,9 @@ def evaluate_prior(model: nn.Module, # a Prior (eval mode is set while evaluatin
                    valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
                    by_position: bool = False, # also "bits_by_position": (n_ctx,) mean bits at each position of the window
                    **dataset_kw, # artist_ids / genre_ids as in training
-                  ) -> dict[str, float]:
-    "Mean `loss`, `gen_loss` (bits per music token) and `prime_loss` of `model` over fixed windows of a split."
+                  ) -> dict:
+    """Mean `loss`, `gen_loss` (bits per music token) and `prime_loss` of `model` over fixed windows of a split (floats),
+    and with `by_position` the array `bits_by_position`."""
     ds = CodesDataset(codes_dir, model.cfg, split, valid_fraction, seed, **dataset_kw)
     if len(ds) == 0: raise ValueError(f"the {split} split of {codes_dir} has no window for this prior (skipped: {ds.skipped[:3]})")
     idx = np.linspace(0, len(ds) - 1, min(n_windows, len(ds))).round().astype(int)
