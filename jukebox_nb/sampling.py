@@ -1339,6 +1339,12 @@ class ModelInfo:
         return Metadata(artist=self.artists[artist], genres=tuple(self.genres[g] for g in genres),
                         total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
 
+    def whole_seconds(self, seconds: float) -> float:
+        "`seconds` rounded up to whole top-level tokens: the engine samples whole tokens (rounding down), so ask for this to get at least `seconds`."
+        hop = self.hops[-1]
+        n = max(1, math.ceil(math.floor(round(seconds * self.sample_rate, 6)) / hop))  # top-level tokens (whole samples first)
+        return (n * hop + 0.5) / self.sample_rate  # half a sample over: `int(s * rate)` cannot fall a token short
+
     def song_length(self, seconds: float) -> int:
         "Samples of the song a sample of `seconds` is told it opens: `song_seconds`, or the sample itself if longer."
         return max(1, int(max(seconds, self.song_seconds) * self.sample_rate))
