@@ -217,6 +217,11 @@ def filter_names(names: Sequence[str], # all names
     return [k for k in keep if k in names] + hits
 
 
+def _rows(n: int, whole: int, scrolled: int) -> int:
+    "Rows of a list of `n` names: all of them up to `whole`, else `scrolled`."
+    return max(2, n) if n <= whole else scrolled
+
+
 class ArtistGenrePicker:
     "Searchable artist list and genre list (several genres where the model takes them), fed by `ModelInfo`."
     def __init__(self, info: ModelInfo):
@@ -224,12 +229,15 @@ class ArtistGenrePicker:
         self.artist_names = sorted(info.artists, key=lambda n: (info.artists[n] != 0, n.lower()))  # 'unknown' first
         self.genre_names = sorted(info.genres, key=lambda n: (info.genres[n] != 0, n.lower()))
         self.artist_search = W.Text(placeholder="search artists", description="Artist")
-        self.artist = W.Select(options=filter_names(self.artist_names, ""), rows=6, layout=W.Layout(width="auto"))
+        # short lists are shown whole: a scrolled list shows its pick with the top row cut in half
+        self.artist = W.Select(options=filter_names(self.artist_names, ""), rows=_rows(len(self.artist_names), 16, 8),
+                               layout=W.Layout(width="auto"))
         self.picked = W.HTML(); self.picked.add_class("jb-artist-picked")
         self._artist, self._filtering = self.artist.value, False  # the pick survives a search that hides it
         self.genre_search = W.Text(placeholder="search genres", description="Genres")
         many = info.max_genres > 1
-        self.genres = (W.SelectMultiple if many else W.Select)(options=filter_names(self.genre_names, ""), rows=5,
+        self.genres = (W.SelectMultiple if many else W.Select)(options=filter_names(self.genre_names, ""),
+                                                               rows=_rows(len(self.genre_names), 12, 6),
                                                                layout=W.Layout(width="auto"))
         self.note = W.HTML(f"<small>up to {info.max_genres} genre(s); ctrl/shift-click for several</small>" if many else "")
         self.artist_search.add_class("jb-artist-search"); self.artist.add_class("jb-artist")
@@ -397,6 +405,8 @@ class SamplingControls:
         defaults = SampleRequest()  # a field with neither a widget nor a listing keeps its default (tests flag it)
         self.info = info
         self.fields = {n: make(info, getattr(defaults, n)) for n, make in REQUEST_WIDGETS.items()}
+        for n, w in self.fields.items():  # `jb-seconds`, `jb-top-k`, ...: names for scripts and browser tests
+            for x in (w if isinstance(w, tuple) else (w,)): x.add_class(f"jb-{n.replace('_', '-')}")
         self.sample_button = W.Button(description="Sample", button_style="primary", icon="play")
         self.cancel_button = W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
         self.status = W.HTML("<small>ready</small>"); self.notes = W.HTML(); self.errors = ErrorBox()
@@ -500,6 +510,7 @@ class LevelStream:
                  min_interval: float = 0.25, # seconds between redraws of the token map
                  clock: Callable = time.monotonic,
                  show_map: bool = True, # False: counts and bar only (the co-composer's compact progress)
+                 cls: str = "jb", # prefix of the CSS classes (`jb-count-2`, ...) that scripts and browser tests find
                 ):
         self.level, self.bins, self.hop, self.sr = level, bins, hop, sample_rate
         self.min_interval, self.clock, self.show_map = min_interval, clock, show_map
@@ -507,8 +518,8 @@ class LevelStream:
         self.label = W.HTML()
         self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="640px", display="none"))  # shown once drawn
         self.legend = W.HTML(layout=W.Layout(display="none"))
-        self.progress.add_class(f"jb-progress-{level}"); self.label.add_class(f"jb-count-{level}")
-        self.image.add_class(f"jb-tokens-{level}"); self.legend.add_class(f"jb-legend-{level}")
+        self.progress.add_class(f"{cls}-progress-{level}"); self.label.add_class(f"{cls}-count-{level}")
+        self.image.add_class(f"{cls}-tokens-{level}"); self.legend.add_class(f"{cls}-legend-{level}")
         self.widget = W.VBox([self.label, self.progress] + ([self.image, self.legend] if show_map else []))
         self.reset()
 
@@ -561,17 +572,18 @@ class LevelStream:
     def _legend(self) -> str:
         "What the token map's axes and colours mean."
         width = _map_width(self.total)
-        span = f" = {width * self.hop / self.sr:.2f} s" if self.hop and self.sr else ""
-        bar = ('<span style="display:inline-block;width:80px;height:9px;vertical-align:middle;'
+        span = f" ({width * self.hop / self.sr:.2f} s)" if self.hop and self.sr else ""
+        bar = ('<span style="display:inline-block;width:60px;height:9px;vertical-align:middle;'
                'background:linear-gradient(to right,#440154,#3b528b,#21918c,#5ec962,#fde725)"></span>')
-        return (f'<div style="font-size:11px;color:#555">time → along each row of {width} tokens{span}, rows top to bottom, '
-                f'one block per sample · colour = code: code 0 {bar} {self.bins - 1} · dark: not sampled yet</div>')
+        return (f'<div style="font-size:11px;color:#555">time → {width} tokens a row{span}, rows top to bottom · '
+                f'code 0 {bar} {self.bins - 1} · dark: not yet sampled</div>')
 
 
 class TokenStreamView:
     "A `LevelStream` per level, top level first; `handle` routes events by level."
-    def __init__(self, info: ModelInfo, min_interval: float = 0.25, clock: Callable = time.monotonic, show_map: bool = True):
-        self.levels = {l: LevelStream(l, info.bins, info.hops[l], info.sample_rate, min_interval, clock, show_map)
+    def __init__(self, info: ModelInfo, min_interval: float = 0.25, clock: Callable = time.monotonic, show_map: bool = True,
+                 cls: str = "jb"):
+        self.levels = {l: LevelStream(l, info.bins, info.hops[l], info.sample_rate, min_interval, clock, show_map, cls)
                        for l in sorted(LEVELS, reverse=True)}
         self.widget = W.VBox([W.HTML("<b>Tokens</b>")] + [s.widget for s in self.levels.values()])
 
@@ -859,7 +871,7 @@ class CoComposer:
                                         layout=W.Layout(width="auto"))
         self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
         self.goto = W.Dropdown(options=[("start", 0)], description="go to")
-        self.tokens = TokenStreamView(info, show_map=False)  # tokens per level, as on the Sample tab
+        self.tokens = TokenStreamView(info, show_map=False, cls="jb-cc")  # tokens per level, as on the Sample tab
         self.status = W.HTML(); self.errors = ErrorBox()
         self.current_box, self.candidates_box = W.VBox(), W.VBox()
         self.tree_view = W.HTML(); self.tree_view.add_class("jb-tree"); self.generate_button.add_class("jb-generate")
