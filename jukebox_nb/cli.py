@@ -499,7 +499,7 @@ def _demo_page(models, state: dict, rec: dict, out: Path) -> str:
     timing = [("load models", "", f"{state['load_s']:.1f} s", "")]
     timing += [(f"level {l} ({role[l]})", f"{lv[str(l)]['tokens']:,}", f"{lv[str(l)]['sample_s']:.1f} s",
                 f"{lv[str(l)]['tokens'] / max(lv[str(l)]['sample_s'], 1e-9):,.0f}") for l in DEMO_LEVELS]
-    note = f" Interrupted and resumed {state['resumed']}×: level times are those of the session that sampled the level." if state["resumed"] else ""
+    note = " This run was interrupted and resumed: each level's time is that of the session that sampled it." if state["resumed"] else ""
     song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes, then each upsampler's "
                        f"conditioned on the level above, each level decoded by the VQ-VAE on its own.{note}",
                        tables=[("Request", [], request), ("Time", ["step", "tokens", "time", "tokens/s"], timing)],
