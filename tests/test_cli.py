@@ -167,6 +167,9 @@ def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, 
     assert f"--out {tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "taken" / "sub"), "--quiet"]) == 2  # a file in the way of the path
     assert "cannot create the output folder" in capsys.readouterr().err
+    (tmp_path / "run").mkdir(); (tmp_path / "run" / "demo_state.json").write_text("{not json")
+    assert main(["demo", "--resume", str(tmp_path / "run")]) == 2
+    assert "demo_state.json is damaged" in capsys.readouterr().err
 
 
 def interrupt_at(monkeypatch, level: int):
@@ -199,10 +202,13 @@ def test_demo_interrupted_keeps_finished_levels_and_resumes_to_the_same_tokens(d
     assert f"continue it with `jukebox-nb demo --resume {out}`" in capsys.readouterr().err
     assert main(["demo", "--resume", str(out), "--seed", "3"]) == 2  # the request is the saved one
     assert "drop --seed" in capsys.readouterr().err
+    (out / "tokens_level_2.npy").write_bytes((out / "tokens_level_2.npy").read_bytes()[:100])  # damaged: sampled again
     with monkeypatch.context() as mp:
         interrupt_at(mp, 0)  # resumed, then Ctrl-C again during level 0
         assert main(["demo", "--resume", str(out), "--quiet"]) == 130
-    assert "kept levels 2, 1 (tokens, audio, spectrograms)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "tokens_level_2.npy" in err and "sampling level 2 again" in err
+    assert "kept levels 2, 1 (tokens, audio, spectrograms)" in err
     assert sorted(tokens_of(out)) == [1, 2]
     assert main(["demo", "--resume", str(out), "--quiet"]) == 0
     want, got = tokens_of(demo_run), tokens_of(out)
