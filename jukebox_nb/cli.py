@@ -500,8 +500,8 @@ def _demo_page(models, state: dict, rec: dict, out: Path) -> str:
     timing += [(f"level {l} ({role[l]})", f"{lv[str(l)]['tokens']:,}", f"{lv[str(l)]['sample_s']:.1f} s",
                 f"{lv[str(l)]['tokens'] / max(lv[str(l)]['sample_s'], 1e-9):,.0f}") for l in DEMO_LEVELS]
     note = " This run was interrupted and resumed: each level's time is that of the session that sampled it." if state["resumed"] else ""
-    song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes, then each upsampler's "
-                       f"conditioned on the level above, each level decoded by the VQ-VAE on its own.{note}",
+    song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes first, then each upsampler's codes "
+                       f"conditioned on the level above; each level is decoded by the VQ-VAE on its own.{note}",
                        tables=[("Request", [], request), ("Time", ["step", "tokens", "time", "tokens/s"], timing)],
                        tracks=[(f"Level {l} · {role[l]} · hop {models.hop(l)} · {lv[str(l)]['tokens']:,} tokens", *files(f"sample_level_{l}"))
                                for l in DEMO_LEVELS])
