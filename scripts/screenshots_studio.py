@@ -1,11 +1,12 @@
 """Screenshots of the studio after a sample, with the browser tests' driver (JupyterLab + headless Debian Chromium).
 
-    python scripts/screenshots_studio.py [--out docs/images] [--seconds 2] [--fake]
+    python scripts/screenshots.py studio demo docs/images/studio.jpg      # or `fake` instead of `demo`
+    python scripts/screenshots_studio.py [--out docs/images/studio.jpg] [--seconds 2] [--fake]
 
 Starts a throwaway JupyterLab (tests/browser/conftest.py's `start_lab`), opens a copy of nbs/studio.ipynb
 with the bundled demo models (or the fake stand-in with --fake), runs it as the browser tests do, samples
 `--seconds` through all three levels and writes a small JPEG of the whole studio (about 75 KB, for
-the README). `scripts/screenshots.py` (the demo page) can call `studio_page` too.
+the README). `scripts/screenshots.py` (which also takes the demo page) lists it as the `studio` kind.
 """
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ def small_jpeg(png: bytes, path: Path, width: int = 800, quality: int = 50) -> P
     return path
 
 
-def studio_page(out: str | Path = ROOT / "docs" / "images", # folder for studio.jpg
+def studio_page(out: str | Path = ROOT / "docs" / "images" / "studio.jpg", # the JPEG to write
                 seconds: float = 2.0, # length to sample (all three levels)
                 fake: bool = False, # the scripted stand-in instead of the bundled demo models
                 width: int = 1320, # browser viewport width (CSS pixels)
-               ) -> list[Path]:
+               ) -> Path:
     "A screenshot of the whole studio after one sample."
     from playwright.sync_api import sync_playwright
     from conftest import CHROMIUM, CHROMIUM_ARGS, start_lab
@@ -52,17 +53,17 @@ def studio_page(out: str | Path = ROOT / "docs" / "images", # folder for studio.
             page.wait_for_timeout(800)
             errors = [e for e in page.locator(".jb-error").all_inner_texts() if e.strip()]
             if errors: raise SystemExit(f"the studio shows an error: {errors[0][:300]}")
-            shots = [small_jpeg(studio.screenshot(), out / "studio.jpg")]
+            shot = small_jpeg(studio.screenshot(), out)
         finally: browser.close()
-    return shots
+    return shot
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(ROOT / "docs" / "images")); p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--out", default=str(ROOT / "docs" / "images" / "studio.jpg")); p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--fake", action="store_true"); p.add_argument("--width", type=int, default=1320)
     a = p.parse_args(argv)
-    for path in studio_page(a.out, a.seconds, a.fake, a.width): print(path, f"{path.stat().st_size / 1024:.0f} KB")
+    path = studio_page(a.out, a.seconds, a.fake, a.width); print(path, f"{path.stat().st_size / 1024:.0f} KB")
     return 0
 
 

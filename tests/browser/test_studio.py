@@ -252,6 +252,8 @@ def test_studio_reconstruct_and_co_compose_tabs(lab, page):
     page.get_by_role("tab", name="Co-compose").click()
     page.locator("button.jb-generate").click()
     page.wait_for_function("() => document.querySelectorAll('button.jb-pick').length === 3", timeout=WAIT_MS)
+    for level in LEVELS:  # the co-composer's progress: tokens per level, as on the Sample tab
+        _wait_text(page, f".jb-cc-count-{level}", r"([\d,]+) / \1 tokens · done")
     page.locator("button.jb-pick").nth(1).click()  # pick candidate #2
     _wait_text(page, "button.jb-generate", "Continue from #2")
     page.locator("button.jb-generate").click()
