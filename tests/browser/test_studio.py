@@ -125,7 +125,7 @@ def run_studio(lab, page, name: str, fake: bool):
                     f"page errors: {page.errors}\nserver log:\n{lab.log_tail()}")
     assert_no_broken_images(page, "first load")
     cut = page.eval_on_selector_all(".jb-artist select, .jb-genres select",
-                                    "ss => ss.filter(s => s.scrollHeight > s.clientHeight + 1 || s.scrollTop > 0).map(s => s.className)")
+                                    "ss => ss.filter(s => s.scrollHeight > s.clientHeight + 1 || s.scrollTop > 0).map(s => s.closest('.jb-artist, .jb-genres').className)")
     assert cut == [], f"lists that scroll on first load (their top row shows cut in half): {cut}"
     banner = page.locator(".jb-fake-banner")
     if fake: assert "Fake model" in banner.inner_text()  # the notebook says it is fake
@@ -235,6 +235,13 @@ def test_studio_samples_in_the_browser(lab, page):
     sample_and_check(page, ("Fiona Fixture", "jazz", "10 s"), alignment=True, seconds=10.0)
     screenshot(page, studio, "studio-fake.png")
     cancel_and_check(page)
+
+    # the finished run is kept in the History tab (the cancelled one is not)
+    page.get_by_role("tab", name="History (1)").click()
+    history = page.locator(".jb-history")
+    assert "Fiona Fixture · jazz · 10 s · seed 0" in history.inner_text()
+    assert history.locator("audio").count() == 3 and history.locator("button.jb-save").count() == 1
+    assert_no_broken_images(page, "history tab")
 
 
 def test_studio_reconstruct_and_co_compose_tabs(lab, page):
