@@ -25,7 +25,7 @@ __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'STEP_ROWS_WIDTH', '
            'compiled_decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
            'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
            'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
-           'Node', 'Composition', 'progress', 'sample_distributed', 'ModelInfo', 'model_info']
+           'Node', 'Composition', 'progress', 'sample_distributed', 'whole_token_seconds', 'ModelInfo', 'model_info']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -1290,6 +1290,15 @@ from .conditioning import LyricTokenizer
 from .prior import align_song
 
 # %% ../nbs/10_sampling.ipynb #a8843642
+def whole_token_seconds(seconds: float, # the length asked for
+                        sample_rate: int, # the model's rate
+                        top_hop: int, # raw samples per top-level token
+                       ) -> float:
+    "`seconds` rounded up to whole top-level tokens: `song_length` rounds down (as the official code does), so a request for this many seconds gets at least `seconds` of audio."
+    n = max(1, math.ceil(math.floor(round(seconds * sample_rate, 6)) / top_hop))  # top-level tokens (whole samples first)
+    return (n * top_hop + 0.5) / sample_rate  # half a sample over: `int(s * rate)` cannot fall a token short
+
+
 @dataclass
 class ModelInfo:
     "What the studio needs from a loaded model: name tables, lyric window, rate, hops and optional VQ-VAE / alignment callables."
@@ -1340,10 +1349,8 @@ class ModelInfo:
                         total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
 
     def whole_seconds(self, seconds: float) -> float:
-        "`seconds` rounded up to whole top-level tokens: the engine samples whole tokens (rounding down), so ask for this to get at least `seconds`."
-        hop = self.hops[-1]
-        n = max(1, math.ceil(math.floor(round(seconds * self.sample_rate, 6)) / hop))  # top-level tokens (whole samples first)
-        return (n * hop + 0.5) / self.sample_rate  # half a sample over: `int(s * rate)` cannot fall a token short
+        "`seconds` rounded up to whole top-level tokens (`whole_token_seconds`): at least `seconds` of audio."
+        return whole_token_seconds(seconds, self.sample_rate, self.hops[-1])
 
     def song_length(self, seconds: float) -> int:
         "Samples of the song a sample of `seconds` is told it opens: `song_seconds`, or the sample itself if longer."

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 import tempfile
 import threading
 import time
@@ -618,17 +619,26 @@ class LevelAudioView:
         if not isinstance(ev, Decoded): return
         audio = np.asarray(ev.audio)
         audio = audio[None] if audio.ndim == 1 else audio  # [B, samples]
-        rows, self.players[ev.level], self.specs[ev.level], self.durations[ev.level] = [], [], [], []
-        for i, x in enumerate(audio):
-            title = f"level {ev.level} ({_LEVEL_NAMES[ev.level]}) · sample {i}"
-            player = W.Audio(value=wav_bytes(x, ev.sample_rate), format="wav", autoplay=False, loop=False)
-            spec = W.Image(value=spectrogram_png(x, ev.sample_rate, title=title), format="png",
-                           layout=W.Layout(max_width="520px"))
-            length = W.HTML(f"<small>{len(x) / ev.sample_rate:.3f} s · {len(x):,} samples at {ev.sample_rate:,} Hz</small>")
+        sr = ev.sample_rate
+        self.show(ev.level, [(wav_bytes(x, sr), spectrogram_png(x, sr, title=f"level {ev.level} ({_LEVEL_NAMES[ev.level]}) · sample {i}"),
+                              f"{len(x) / sr:.3f} s · {len(x):,} samples at {sr:,} Hz") for i, x in enumerate(audio)])
+
+    def show(self, level: int, rows: list): # (WAV bytes, PNG bytes, length text) per batch item
+        "Put one row per item under `level`: its spectrogram, player and length."
+        boxes, self.players[level], self.specs[level], self.durations[level] = [], [], [], []
+        for wav, png, text in rows:
+            player = W.Audio(value=wav, format="wav", autoplay=False, loop=False)
+            spec = W.Image(value=png, format="png", layout=W.Layout(max_width="520px"))
+            length = W.HTML(f"<small>{text}</small>")
             player.add_class("jb-player"); spec.add_class("jb-spec"); length.add_class("jb-duration")
-            self.players[ev.level].append(player); self.specs[ev.level].append(spec); self.durations[ev.level].append(length)
-            rows.append(W.VBox([spec, W.HBox([player, length], layout=W.Layout(align_items="center", grid_gap="8px"))]))
-        self.boxes[ev.level].children = tuple(rows)
+            self.players[level].append(player); self.specs[level].append(spec); self.durations[level].append(length)
+            boxes.append(W.VBox([spec, W.HBox([player, length], layout=W.Layout(align_items="center", grid_gap="8px"))]))
+        self.boxes[level].children = tuple(boxes)
+
+    def rows(self, level: int) -> list:
+        "What `show` needs to show `level` again (another view of the same run, without decoding or drawing again)."
+        return [(p.value, s.value, re.sub("<[^>]+>", "", d.value))
+                for p, s, d in zip(self.players[level], self.specs[level], self.durations[level])]
 
 # %% ../nbs/12_widgets.ipynb #6831ad5d
 def alignment_png(weights: np.ndarray, # [n_chars, T] attention weights
@@ -986,7 +996,9 @@ class ResultHistory:
 
     def add(self, result: SampleResult, what: str, # the pick in words (artist · genres)
             seconds: Optional[float] = None, # the length asked for (default: the request's)
-            took: Optional[float] = None) -> HistoryEntry:
+            took: Optional[float] = None,
+            shown: Optional[LevelAudioView] = None, # the run's live view: its players and pictures are reused
+           ) -> HistoryEntry:
         "Keep a finished result."
         r, n = result.request, len(self.entries) + 1
         temps = ", ".join(f"L{l} {r.temperature[l]:g}" for l in r.levels)
@@ -995,7 +1007,9 @@ class ResultHistory:
         header = W.HTML(f"<b>#{n}</b> <small>{html.escape(what)} · {asked} s · seed {r.seed} · batch {r.batch_size} · "
                         f"levels {', '.join(map(str, r.levels))} · temperature {temps}{took}</small>")
         players = LevelAudioView(self.info, heading="", cls=f"jb-history-{n}-audio")
-        for level in sorted(result.audio, reverse=True): players.handle(Decoded(level, result.audio[level], result.sample_rate))
+        for level in sorted(result.audio, reverse=True):
+            if shown is not None and level in shown.players: players.show(level, shown.rows(level))
+            else: players.handle(Decoded(level, result.audio[level], result.sample_rate))
         save, status = W.Button(description="Save", icon="save", layout=W.Layout(width="auto")), W.HTML()
         save.add_class("jb-save")
         box = W.VBox([W.HBox([header, save, status], layout=W.Layout(align_items="center", grid_gap="8px")), players.widget],
@@ -1110,7 +1124,7 @@ class Studio:
     def _on_done(self, status: str):
         took = time.monotonic() - self._t0
         self.tokens.stop(status)
-        if status == "finished" and self.result is not None: self.history.add(self.result, self._pick, self._asked, took)
+        if status == "finished" and self.result is not None: self.history.add(self.result, self._pick, self._asked, took, self.players)
         self.controls.set_running(False); self._set_busy("sampling is running", False)
         self._status(f"<b>{status}</b> in {took:.1f} s")
 

@@ -487,7 +487,7 @@ class Switching:
 def test_cancel_after_a_finished_run_shows_no_stale_counters():
     gated = GatedSampler(n=3)
     st = make_studio(Switching(FakeSampler(), gated))
-    st.sample(); st.runner.join(10)
+    st.sample(); st.runner.join(60)
     assert all(s.finished for s in st.tokens.levels.values())
     st.sample(); gated.gate.set(); assert gated.sent.wait(5)
     st.cancel(); gated.gate.set(); st.runner.join(5)
@@ -502,7 +502,7 @@ def test_players_cover_the_requested_seconds_and_show_the_exact_length():
     "10 s at 4 kHz is 312.5 top-level tokens: the request rounds up to 313, and each player says how long it is."
     st = make_studio(); st.controls.fields["seconds"].value = 10.0
     assert st.request().seconds >= 10.0
-    st.sample(); st.runner.join(10)
+    st.sample(); st.runner.join(60)
     for level in (2, 1, 0):
         n = st.result.audio[level].shape[-1]
         assert n >= 10 * 4000 and n == 313 * 128, (level, n)
@@ -519,8 +519,8 @@ def test_model_info_rounds_seconds_up_to_whole_top_level_tokens(info):
 
 def test_history_keeps_each_result_with_players_and_a_save_button(tmp_path):
     st = make_studio(); st.history.folder = tmp_path
-    st.picker.pick("Gus Sine", ["jazz"]); st.sample(); st.runner.join(10)
-    st.controls.fields["seed"].value = 5; st.sample(); st.runner.join(10)
+    st.picker.pick("Gus Sine", ["jazz"]); st.sample(); st.runner.join(60)
+    st.controls.fields["seed"].value = 5; st.sample(); st.runner.join(60)
     assert len(st.history.entries) == 2
     new, old = st.history.entries
     assert "seed 5" in new.header.value and "seed 0" in old.header.value and "Gus Sine" in old.header.value
@@ -528,6 +528,8 @@ def test_history_keeps_each_result_with_players_and_a_save_button(tmp_path):
         assert {l: len(p) for l, p in e.players.players.items()} == {2: 1, 1: 1, 0: 1}
         assert all(s.value[:4] == b"\x89PNG" for ss in e.players.specs.values() for s in ss)
     assert st.history.widget.children[1:] == (new.widget, old.widget)  # newest first
+    assert new.players.specs[0][0].value == st.players.specs[0][0].value  # the live run's pictures, not drawn twice
+    assert new.players.durations[0][0].value == st.players.durations[0][0].value
     old.save_button.click()
     saved = sorted(p.name for p in tmp_path.iterdir())
     assert len(saved) == 1 and (tmp_path / saved[0] / "tokens.safetensors").exists()
