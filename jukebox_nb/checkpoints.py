@@ -317,6 +317,18 @@ def hub_to_official(key: str, # a key of a hub shard
     raise KeyError(f"{key}: not under any of {sorted(HUB_PREFIX.values())}; is this a Jukebox hub checkpoint?")
 
 # %% ../nbs/09_checkpoints.ipynb #9fea9b5c
+def _unpickling_reason(text: str) -> tuple[str | None, str]:
+    "(the Python name a refused pickle would call, or None; torch's one-line reason) from a weights_only error."
+    # torch >= 2.6 wraps the reason in advice to turn the check off (weights_only=False): never repeat those lines
+    lines = [l.strip() for l in text.splitlines() if l.strip() and "weights_only" not in l]
+    m = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    why = m.group(1) if m else next((l for l in lines if "GLOBAL" in l), None) or \
+          next((l for l in lines if not l.startswith(("Check the documentation", "Please file"))), "unknown unpickling error")
+    why = why.strip().split(". Please")[0].rstrip(".")
+    m = re.search(r"GLOBAL\s+([\w.]+)", why)  # "Unsupported global: GLOBAL x.y ..." / "Trying to load unsupported GLOBAL x.y ..."
+    return (m.group(1) if m else None), why
+
+
 def read_pickle(path: str | Path) -> Any:
     "Load a pickled checkpoint with `torch.load(weights_only=True)` (mmap when possible); clear errors otherwise."
     import pickle, zipfile
@@ -327,13 +339,13 @@ def read_pickle(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
-        m = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
-        why = m.group(1).strip().split(". Please")[0] if m else str(e).splitlines()[0]
-        if "Unsupported global" in why:
+        name, why = _unpickling_reason(str(e))
+        if name:  # a GLOBAL: the pickle names a Python function or class that loading it would call
+            hint = "" if "blocked" in why else (
+                "; if you made this file yourself and trust it, allow that type with torch.serialization.add_safe_globals and retry")
             raise CheckpointError(
-                f"{path}: refused, the file needs Python objects beyond tensors and plain containers, and loading those "
-                f"can run code; jukebox-nb only loads weights_only pickles ({why}; if you trust the file's origin, allow "
-                f"that type with torch.serialization.add_safe_globals and retry)") from None
+                f"{path}: refused: the file contains code (loading it would call {name}); jukebox-nb only loads tensors "
+                f"and plain containers, so nothing was run. Use a checkpoint from the official source{hint}") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({why}); the file is truncated or corrupt, download it again") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} ({size:,} bytes): cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
