@@ -669,6 +669,7 @@ class LabelTable:
     version: str
     ids: dict[str, int]
     source: str = ""
+    shown: dict[int, str] = field(default_factory=dict) # id -> the name a person knows (label_names.json), for hints
 
     def key(self, name: str) -> str: return normalise_v2(name) if self.version == "v2" else name.lower().strip()
 
@@ -677,8 +678,10 @@ class LabelTable:
         k = self.key(name)
         if k in self.ids: return self.ids[k]
         near = difflib.get_close_matches(k, list(self.ids), n=3, cutoff=0.6)
+        near = list(dict.fromkeys(self.shown.get(self.ids[n], n) for n in near))  # display names, not internal keys
         hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "; use 'unknown' (id 0) for an unlisted one"
-        raise KeyError(f"{self.version} {self.kind} {name!r} (looked up as {k!r}) is not in {self.source or 'the table'}{hint}")
+        looked = "" if self.shown else f" (looked up as {k!r})"
+        raise KeyError(f"{self.version} {self.kind} {name!r}{looked} is not in {self.source or 'the table'}{hint}")
 
     def genre_ids(self, genre: str) -> list[int]:
         "Genre ids of a genre string: a bag of words for v2, one genre for v3."
@@ -751,6 +754,8 @@ class Vocab:
         if tables and (folder / LABEL_NAMES).is_file():  # ours: the corpus' own spelling of the names
             doc = json.loads((folder / LABEL_NAMES).read_text())
             display = {k: {str(n): int(i) for n, i in doc.get(k, {}).items()} for k in ("artist", "genre")}
+            for (kind, v), t in tables.items():  # they spell the ids of our (v2) tables
+                if v == "v2": t.shown = {i: n for n, i in reversed(display[kind].items())}  # the first name of an id
         return cls(tables, display) if tables else None
 
 
