@@ -25,7 +25,8 @@ __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'STEP_ROWS_WIDTH', '
            'compiled_decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
            'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
            'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
-           'Node', 'Composition', 'progress', 'sample_distributed', 'whole_token_seconds', 'ModelInfo', 'model_info']
+           'Node', 'Composition', 'progress', 'sample_distributed', 'whole_token_seconds', 'ModelInfo', 'model_info',
+           'WordTime', 'lyric_words', 'word_times']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -1387,7 +1388,7 @@ def _vqvae_codec(vqvae, hops):
 def _prior_alignment(prior, level: int):
     "`ModelInfo.alignment` of a lyrics prior: its alignment layer/head over the whole song, stitched window by window."
     def alignment(result, item):
-        metas = result.request.metadata
+        metas = result.request.metadata_for(level)  # the top level's: a request may give metadata per level
         if not metas or not metas[item].lyrics or level not in result.tokens: return None
         hop = max(1, hop_tokens(result.request.hop_fraction[level], prior.cfg.n_ctx))  # the windows the song was sampled in
         al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
@@ -1434,3 +1435,57 @@ def _level_ids(vocab, priors: dict) -> Optional[Callable]:
                     for l, v in versions.items()}
         except KeyError as e: raise ValueError(e.args[0]) from None  # shown in the studio's error box
     return ids
+
+# %% ../nbs/10_sampling.ipynb #kar00012
+import re
+
+@dataclass(frozen=True)
+class WordTime:
+    "When one word of the lyrics is sung according to the alignment, and when it truly is where that is known."
+    word: str # as the model reads it (cleaned; trailing punctuation kept)
+    start: Optional[float] # seconds; None: the sample does not reach this word
+    end: Optional[float]
+    true_start: Optional[float] = None # seconds, where the true timing is known
+    true_end: Optional[float] = None
+
+
+def lyric_words(chars: str, # cleaned lyrics
+               ) -> list[tuple[str, int, int]]:
+    "The words of `chars` (runs of non-space characters): (word, first character, end character)."
+    return [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", chars)]
+
+
+def _monotone_path(mass: np.ndarray) -> np.ndarray:
+    "Word per column of `mass` [W, T] maximising the summed mass, moving on by 0 or 1 word per column."
+    W, T = mass.shape
+    score, moved = mass[:, 0].copy(), np.zeros((T, W), bool)
+    for t in range(1, T):
+        move = np.concatenate([[-np.inf], score[:-1]])  # came from the word before
+        moved[t] = move > score  # ties stay on the word
+        score = np.maximum(move, score) + mass[:, t]
+    path = np.empty(T, np.int64); path[-1] = int(np.argmax(score))
+    for t in range(T - 1, 0, -1): path[t - 1] = path[t] - moved[t, path[t]]
+    return path
+
+
+def word_times(weights, # [n_chars, T] attention of each top-level token over the lyric characters (`ModelInfo.alignment`)
+               chars: str, # the cleaned lyrics the rows stand for
+               token_seconds: float, # seconds per top-level token (its hop / the sample rate)
+               truth: Optional[Sequence] = None, # (start, end) seconds per word of `chars`, where the true timing is known
+              ) -> list[WordTime]:
+    "When each word of `chars` is sung: the tokens that attend to it most along the best monotone path (words never go back)."
+    w = np.asarray(weights, np.float64)
+    if w.ndim != 2 or w.shape[0] != len(chars): raise ValueError(f"weights must be [n_chars={len(chars)}, T], got shape {w.shape}")
+    words = lyric_words(chars)
+    if truth is not None and len(truth) != len(words):
+        raise ValueError(f"the true timing has {len(truth)} words, the lyrics {len(words)}: give one (start, end) per word")
+    if not words or not w.shape[1]: return [WordTime(s, None, None, *(truth[i] if truth else (None, None))) for i, (s, _, _) in enumerate(words)]
+    bounds = [0] + [a for _, a, _ in words[1:]] + [len(chars)]  # word i owns characters bounds[i]:bounds[i+1]
+    mass = np.add.reduceat(w, bounds[:-1], axis=0)  # [n_words, T]
+    path = _monotone_path(mass)
+    out = []
+    for i, (word, _, _) in enumerate(words):
+        t = np.flatnonzero(path == i)
+        span = (t[0] * token_seconds, (t[-1] + 1) * token_seconds) if len(t) else (None, None)
+        out.append(WordTime(word, *span, *(map(float, truth[i]) if truth is not None else (None, None))))
+    return out

@@ -308,3 +308,101 @@ def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_ru
         assert im.getpixel((SPEC_SIZE[0] // 2, SPEC_SIZE[1] - 2)) == bg  # the time axis below the plot
     css = page.css.replace(" ", "")
     assert ".specimg{display:block;width:100%" in css and "audio{display:block;width:100%" in css  # the same width
+
+
+@pytest.fixture(scope="module")
+def lyrics_demo_models(tmp_path_factory):
+    "A demo folder whose top prior has the 5b_lyrics structure at a tiny size: a lyric encoder and encoder-decoder attention (random weights)."
+    import torch
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.training import write_label_tables
+    models = JukeboxModels.tiny()
+    torch.manual_seed(1)
+    top = Prior(PriorConfig.preset("tiny_lyrics", bins=models.vqvae.cfg.l_bins, min_duration=0.01)).eval()
+    for n, q in top.named_parameters():  # the enc-dec projections start at zero: attention would be uniform
+        if n.endswith(".w"): torch.nn.init.normal_(q, std=0.3)
+    folder = tmp_path_factory.mktemp("lyrics") / "models"
+    save_pretrained(models.vqvae, folder / "vqvae")
+    for level, prior in {**models.priors, 2: top}.items(): save_pretrained(prior, folder / f"prior_level_{level}")
+    write_label_tables(folder / "prior_level_2", {"Ada Lovelace": 1}, {"choral": 1})
+    return folder
+
+
+SUNG = "Lá la land, oh my darling"  # 25 characters (the tiny prior reads 8 at a time), one outside the vocabulary
+
+
+@pytest.fixture(scope="module")
+def lyrics_run(lyrics_demo_models, tmp_path_factory):
+    "A 0.5 s demo run of the tiny lyrics models singing `SUNG` in a 1 s piece; (folder, stderr)."
+    out = tmp_path_factory.mktemp("lyrics") / "out"
+    with pytest.MonkeyPatch.context() as mp, __import__("contextlib").redirect_stderr(__import__("io").StringIO()) as err:
+        shorten_clip(mp)
+        assert demo(lyrics_demo_models, out, "--lyrics", SUNG, "--song-seconds", "1") == 0
+    return out, err.getvalue()
+
+
+def test_demo_sings_given_lyrics_and_says_what_the_model_reads(lyrics_run):
+    out, err = lyrics_run
+    from jukebox_nb.sampling import load_result
+    res = load_result(out / "sample")
+    assert res.request.metadata_for(2)[0].lyrics == SUNG  # the top prior was conditioned on the words
+    lines = err.splitlines()
+    moved = [l for l in lines if "transliterated" in l]
+    assert moved == ["lyrics: 1 character(s) transliterated to ASCII (á→a); the model reads 'La la land, oh my darling'"], err  # said once
+    window = [l for l in lines if "lyric window" in l]
+    # 172 top-level tokens in windows of 32 every 4: 36 windows; the last (tokens 140-172, the 0.41-0.50 s of the 1 s piece) reads
+    # the 8 characters around 25 · 0.45 = 11, so the sample reads characters 1-15
+    assert window == ["lyrics: 25 characters, longer than the model's 8-character lyric window; the sampled 36 window(s) read "
+                      "characters 1-15 ('La la land, oh '), the rest lies in other parts of the song; to sing more of them, sample "
+                      "more --seconds or tell a shorter piece with --song-seconds"], err
+    assert "UserWarning" not in err  # the engine's warning is not repeated as a Python warning
+
+
+def test_demo_page_lights_every_word_under_the_top_level_player(lyrics_run):
+    out, _ = lyrics_run
+    import re
+    from jukebox_nb.sampling import lyric_words
+    words = json.loads((out / "karaoke.json").read_text())
+    assert [w["word"] for w in words] == [w for w, _, _ in lyric_words("La la land, oh my darling")]
+    timed = [w for w in words if w["start"] is not None]
+    assert timed and all(0 <= w["start"] < w["end"] <= 0.5 + 1e-6 for w in timed)
+    assert all(a["end"] <= b["start"] + 1e-9 for a, b in zip(timed, timed[1:]))  # one word at a time, in order
+    page = (out / "index.html").read_text()
+    first = page[page.index("<figure>"):page.index("</figure>")]  # the top level's figure
+    assert "Level 2" in first and first.index("<audio") < first.index("class='karaoke'")  # under its player
+    spans = re.findall(r"<span class='w(?: off)?'(?: data-s='([\d.]+)' data-e='([\d.]+)')?[^>]*>([^<]*)</span>", first)
+    assert [s[2] for s in spans] == [w["word"] for w in words]  # every word, in order
+    assert [(float(s[0]), float(s[1])) for s in spans if s[0]] == [(round(w["start"], 3), round(w["end"], 3)) for w in timed]
+    assert page.count("class='karaoke'") == 1 and "true timing" not in page  # a new song: no true timing to show
+    assert "alignment head (layer 9, head 0)" in page
+    assert dict(_Page(page).tables["Request"])["Lyrics"] == SUNG
+
+
+def test_demo_lyrics_need_a_lyrics_model_and_a_readable_file(demo_models, lyrics_demo_models, tmp_path, capsys):
+    assert demo(demo_models, tmp_path / "o", "--lyrics", "la la") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not conditioned on lyrics (its top prior has no lyric window), so it cannot sing given words" in err[0]
+    assert not (tmp_path / "o" / "demo_state.json").exists()  # refused before anything was sampled or saved
+    assert demo(lyrics_demo_models, tmp_path / "p", "--lyrics-file", str(tmp_path / "none.txt")) == 2
+    assert "--lyrics-file" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    assert demo(lyrics_demo_models, tmp_path / "p", "--lyrics-file", str(tmp_path / "bad.txt")) == 2
+    assert "cannot be read as UTF-8 text" in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(["demo", "--lyrics", "a", "--lyrics-file", "b"])  # one or the other
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_demo_without_lyrics_writes_no_karaoke(demo_run):
+    assert not (demo_run / "karaoke.json").exists() and "class='karaoke'" not in (demo_run / "index.html").read_text()
+
+
+def test_karaoke_lines_show_the_true_timing_beside_where_known():
+    from jukebox_nb.cli import karaoke_html
+    from jukebox_nb.sampling import WordTime
+    words = [WordTime("la", 0.0, 0.5, 0.0, 0.4), WordTime("land", 0.5, 1.0, 0.4, 1.1), WordTime("oh", None, None, 1.1, 1.5)]
+    h = karaoke_html(words)
+    assert h.count("<p class='model'>") == 1 and h.count("<p class='true'>") == 1
+    assert "data-s='0.400' data-e='1.100'" in h and "title='not reached in this sample'>oh<" in h
+    assert "true timing" not in karaoke_html([WordTime("la", 0.0, 0.5)])
