@@ -18,8 +18,8 @@ __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS',
            'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'INFERENCE_COMMANDS', 'package_path',
            'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
            'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed', 'demo_metadata', 'demo_lyrics',
-           'demo_lyric_notes', 'time_ticks', 'spectrogram_strip', 'PageSection', 'karaoke_html', 'html_page',
-           'demo_folder', 'demo_karaoke', 'cmd_demo', 'build_parser', 'main']
+           'demo_lyric_notes', 'time_ticks', 'spectrogram_strip', 'PageSection', 'html_page', 'demo_folder',
+           'demo_karaoke', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -411,22 +411,6 @@ def _html_table(caption: str, # shown above the table
     return "".join(out) + "</table>"
 
 
-def karaoke_html(words: Sequence, # `sampling.WordTime` per word of the lyrics
-                ) -> str:
-    "Lines of word spans the page's script lights by the player's time: the alignment's timing, and the true timing where known."
-    import html
-    def line(cls: str, who: str, span) -> str:
-        out = []
-        for w in words:
-            s, e = span(w)
-            out.append(f"<span class='w off' title='not reached in this sample'>{html.escape(w.word)}</span>" if s is None else
-                       f"<span class='w' data-s='{s:.3f}' data-e='{e:.3f}' title='{s:.2f}–{e:.2f} s'>{html.escape(w.word)}</span>")
-        return f"<p class='{cls}'><span class='who'>{who}</span>{' '.join(out)}</p>"
-    lines = [line("model", "alignment head", lambda w: (w.start, w.end))]
-    if any(w.true_start is not None for w in words): lines.append(line("true", "true timing", lambda w: (w.true_start, w.true_end)))
-    return "<div class='karaoke'>" + "".join(lines) + "</div>"
-
-
 def html_page(title: str, # page title
               sections: Sequence[PageSection], # the page's sections, in order
               lede: str = "", # one line under the title
@@ -434,6 +418,7 @@ def html_page(title: str, # page title
              ) -> str:
     "A self-contained HTML page: per section a heading, a paragraph, small tables and full-width spectrograms with players."
     import base64, html
+    from jukebox_nb.widgets import karaoke_html
     b64 = lambda b: base64.b64encode(b).decode()
     esc = html.escape
     css = PAGE_CSS % dict(page=SPEC_SIZE[0] + 2 * 24 + 2 * 10, axis=100 * SPEC_AXIS / SPEC_SIZE[1])
@@ -449,7 +434,7 @@ def html_page(title: str, # page title
                        f"<img alt='spectrogram' width='{SPEC_SIZE[0]}' height='{SPEC_SIZE[1]}' src='data:image/png;base64,{b64(png)}'>"
                        f"<div class='playhead'></div></div>"
                        f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio>"
-                       + (karaoke_html(words[0]) if words and words[0] else "") + "</figure>")
+                       + (karaoke_html(words[0]) if words and words[0] else "") + "</figure>")  # the studio's spans
         out.append("</section>")
     if footer: out.append(f"<footer>{esc(footer)}</footer>")
     return "\n".join(out + [f"</main><script>{PAGE_JS}</script></body></html>"])

@@ -1486,6 +1486,6 @@ def word_times(weights, # [n_chars, T] attention of each top-level token over th
     out = []
     for i, (word, _, _) in enumerate(words):
         t = np.flatnonzero(path == i)
-        span = (t[0] * token_seconds, (t[-1] + 1) * token_seconds) if len(t) else (None, None)
+        span = (float(t[0] * token_seconds), float((t[-1] + 1) * token_seconds)) if len(t) else (None, None)
         out.append(WordTime(word, *span, *(map(float, truth[i]) if truth is not None else (None, None))))
     return out

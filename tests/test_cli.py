@@ -399,7 +399,7 @@ def test_demo_without_lyrics_writes_no_karaoke(demo_run):
 
 
 def test_karaoke_lines_show_the_true_timing_beside_where_known():
-    from jukebox_nb.cli import karaoke_html
+    from jukebox_nb.widgets import karaoke_html
     from jukebox_nb.sampling import WordTime
     words = [WordTime("la", 0.0, 0.5, 0.0, 0.4), WordTime("land", 0.5, 1.0, 0.4, 1.1), WordTime("oh", None, None, 1.1, 1.5)]
     h = karaoke_html(words)
