@@ -390,6 +390,9 @@ def test_demo_lyrics_need_a_lyrics_model_and_a_readable_file(demo_models, lyrics
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa")
     assert demo(lyrics_demo_models, tmp_path / "p", "--lyrics-file", str(tmp_path / "bad.txt")) == 2
     assert "cannot be read as UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "words.txt").write_text("la la")
+    assert main(["demo", "--resume", str(tmp_path), "--lyrics-file", str(tmp_path / "words.txt")]) == 2  # the saved words stay
+    assert "drop --lyrics-file" in capsys.readouterr().err
     with pytest.raises(SystemExit): main(["demo", "--lyrics", "a", "--lyrics-file", "b"])  # one or the other
     assert "not allowed with argument" in capsys.readouterr().err
 
