@@ -108,7 +108,7 @@ def cmd_reconstruct(args) -> int:
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
     "CLI: build a corpus folder from Debian music packages, or a sung-chorale corpus with known word timing."
-    from jukebox_nb.data import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
+    from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
     if args.sung_chorales is not None:
         if args.packages: raise ValueError("give either --packages or --sung-chorales, not both")
         if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")

@@ -598,7 +598,7 @@ def _bandwidth(ds: Dataset, n: int = 64) -> dict:
     return measure_bandwidth(ds[i]["audio"][None] for i in range(min(n, len(ds))))
 
 
-def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `data.build_corpus`)
+def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `corpus.build_corpus`)
                 preset: str = "mini", # VQ-VAE preset: "tiny", "mini" or "released"
                 steps: int = 1000, # total optimizer steps of the run
                 out_dir: str | Path = "runs/vqvae", # checkpoints/ and metrics.csv

@@ -1,4 +1,4 @@
-"Metadata, cache, dataset and corpus building for `jukebox_nb.data` (issue 2, items 5 and 6)."
+"Metadata, cache and dataset (`jukebox_nb.data`) and corpus building (`jukebox_nb.corpus`) (issue 2, items 5 and 6)."
 import json
 import shutil
 import subprocess
@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from jukebox_nb.audio import save_wav
+from jukebox_nb.corpus import build_corpus, track_licence
 from jukebox_nb.data import (METADATA_FILE, AudioCache, MetadataError, MusicDataset, Track,
-                             build_corpus, parse_track, read_metadata, split_tracks, track_licence, write_metadata)
+                             parse_track, read_metadata, split_tracks, write_metadata)
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SR = 16000
@@ -271,9 +272,9 @@ def test_track_licence_prefers_specific_stanzas():
 
 # ---- build_sung_corpus: timing bookkeeping (fakes) and a real tiny build (festival + fluidsynth + music21) ----
 
-from jukebox_nb import data as D  # noqa: E402
-from jukebox_nb.data import (CorpusError, SungNote, build_sung_corpus, chorale_timeline, clean_lyric, midi_bytes,  # noqa: E402
-                             place_syllables, sung_notes)
+from jukebox_nb import corpus as D  # noqa: E402
+from jukebox_nb.corpus import (CorpusError, SungNote, build_sung_corpus, chorale_timeline, clean_lyric, midi_bytes,  # noqa: E402
+                               place_syllables, sung_notes)
 
 HAVE_SUNG_TOOLS = all(shutil.which(t) for t in ("festival", "fluidsynth")) and any(Path(f).is_file() for f, _, _ in D.SOUNDFONTS)
 try:

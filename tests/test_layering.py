@@ -1,7 +1,8 @@
 """Dependencies between the library's modules flow one way (see ../shared/STYLE.md §2.1).
 
-A module's layer is the number of the notebook it is exported from (`nbs/04_vqvae.ipynb` → 4);
-`cli` sits on top. A module may import only modules of a lower layer.
+A module's layer is the number of the notebook it is exported from (`nbs/04_vqvae.ipynb` → 4; a letter
+after the number sits between two layers: `nbs/02b_corpus.ipynb` → 2.2, after `data`); `cli` sits on top.
+A module may import only modules of a lower layer.
 """
 import ast
 import re
@@ -12,12 +13,14 @@ LIB = ROOT / "jukebox_nb"
 TOP = {"cli": 1000}  # modules that may import everything
 
 
-def layers() -> dict[str, int]:
+def layers() -> dict[str, float]:
     "Module name -> layer, read from the `default_exp` line of every numbered notebook."
     out = dict(TOP)
-    for nb in sorted((ROOT / "nbs").glob("[0-9][0-9]_*.ipynb")):
+    for nb in sorted((ROOT / "nbs").glob("[0-9][0-9]*_*.ipynb")):
+        num = re.fullmatch(r"(\d\d)([a-z]?)_.*", nb.stem)
         m = re.search(r"#\s*\|\s*default_exp\s+([\w.]+)", nb.read_text())
-        if m and m.group(1) not in out: out[m.group(1)] = int(nb.name[:2])
+        if num and m and m.group(1) not in out:
+            out[m.group(1)] = int(num[1]) + (ord(num[2]) - ord("a") + 1) / 10 if num[2] else int(num[1])
     return out
 
 
@@ -49,6 +52,11 @@ def upward_imports(lib: Path, table: dict[str, int]) -> list[str]:
 
 def test_no_upward_imports():
     assert upward_imports(LIB, layers()) == []
+
+
+def test_lettered_notebooks_sit_between_layers():
+    t = layers()
+    assert t["data"] < t["corpus"] < t["bottleneck"]
 
 
 def test_detects_an_upward_import(tmp_path):
