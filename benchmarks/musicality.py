@@ -367,8 +367,8 @@ def cmd_continuation(args) -> dict:
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus)
     models = load_demo_models(args.models)
-    _, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
-    valid = valid[: args.pieces]
+    train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
+    valid = (valid if args.split == "valid" else train + valid)[: args.pieces]
     sr, prompt_s, cont_s = models.sample_rate, args.prompt_seconds, args.seconds
     conts, trues, prompts, t0 = [], [], [], time.perf_counter()
     for i, t in enumerate(valid):
@@ -415,6 +415,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--pieces", type=int, default=6); s.add_argument("--start", type=float, default=20.0)
             s.add_argument("--prompt-seconds", type=float, default=5.0); s.add_argument("--seconds", type=float, default=10.0)
             s.add_argument("--levels", type=int, nargs="+", default=[2]); s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--split", default="valid", choices=("valid", "all"), help="pieces to continue (all: a folder of held-out pieces only)")
     return p
 
 

@@ -26,11 +26,13 @@ from .core import atomic_path, atomic_write
 from .data import METADATA_FILE, Track, read_metadata, write_metadata
 
 # %% auto #0
-__all__ = ['PACKAGE_INFO', 'SOUNDFONTS', 'SUNG_APT', 'SUNG_PROGRAMS', 'SUNG_ARTIST', 'CorpusError', 'apt_download', 'extract_deb',
-           'parse_copyright', 'track_licence', 'read_tags', 'CorpusReport', 'build_corpus', 'SungNote', 'clean_lyric',
-           'sung_notes', 'chorale_timeline', 'audible_span', 'place_syllables', 'midi_bytes', 'find_soundfont',
-           'import_music21', 'festival_sing', 'fluidsynth_render', 'SungScore', 'chorale_events', 'chorale_score',
-           'chorale_works', 'mix_song', 'sung_track', 'build_sung_corpus']
+__all__ = ['PACKAGE_INFO', 'SOUNDFONTS', 'SUNG_APT', 'SUNG_PROGRAMS', 'SUNG_ARTIST', 'SCORE_COLLECTIONS',
+           'DEFAULT_SCORE_COLLECTIONS', 'CorpusError', 'apt_download', 'extract_deb', 'parse_copyright',
+           'track_licence', 'read_tags', 'CorpusReport', 'build_corpus', 'SungNote', 'clean_lyric', 'sung_notes',
+           'chorale_timeline', 'audible_span', 'place_syllables', 'midi_bytes', 'find_soundfont', 'import_music21',
+           'festival_sing', 'fluidsynth_render', 'SungScore', 'chorale_events', 'chorale_score', 'chorale_works',
+           'mix_song', 'sung_track', 'build_sung_corpus', 'ScoreCollection', 'music21_corpus_dir', 'collection_works',
+           'score_events', 'score_piece', 'loudness_normalise', 'build_score_corpus']
 
 # %% ../nbs/02b_corpus.ipynb #c8199db6
 # Per-package facts: genre labels for the package's style, and licence/artist when the copyright file is free text.
@@ -300,12 +302,13 @@ def _varlen(n: int) -> bytes:
 
 
 def midi_bytes(notes: Sequence[tuple[float, float, int, int]], # (start_s, end_s, MIDI pitch, part)
-               program: int = 0, # General MIDI program (0-127) of every part
+               program: int | Sequence[int] = 0, # General MIDI program (0-127) of every part, or one per part in part order (the last repeats)
                velocity: int = 80,
                tpq: int = 480, # ticks per quarter note (at 120 bpm: 2·tpq ticks per second)
               ) -> bytes:
     "A format-0 Standard MIDI file playing `notes` at their times in seconds, one channel per part."
-    if not 0 <= program < 128: raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
+    programs = [int(program)] if np.isscalar(program) else [int(x) for x in program]
+    if not programs or not all(0 <= x < 128 for x in programs): raise ValueError(f"program must be General MIDI programs 0..127, got {program}")
     parts = sorted({int(p) for *_, p in notes})
     chan = {p: c for p, c in zip(parts, [c for c in range(16) if c != 9])}  # channel 10 is percussion
     if len(chan) < len(parts): raise ValueError(f"{len(parts)} parts but MIDI has 15 melodic channels")
@@ -315,7 +318,7 @@ def midi_bytes(notes: Sequence[tuple[float, float, int, int]], # (start_s, end_s
         c = chan[int(part)]
         ev += [(round(s * 2 * tpq), 1, 0x90 | c, int(pitch), velocity), (round(e * 2 * tpq), 0, 0x80 | c, int(pitch), 0)]
     trk, t = bytearray(b"\x00\xff\x51\x03\x07\xa1\x20"), 0  # tempo: 500000 us per quarter = 120 bpm
-    for c in chan.values(): trk += bytes([0, 0xC0 | c, program])
+    for k, c in enumerate(chan.values()): trk += bytes([0, 0xC0 | c, programs[min(k, len(programs) - 1)]])
     for tick, _, status, pitch, vel in sorted(ev):  # note-offs sort before note-ons at the same tick
         trk += _varlen(tick - t) + bytes([status, pitch, vel]); t = tick
     trk += b"\x00\xff\x2f\x00"
@@ -505,9 +508,9 @@ def mix_song(voice: np.ndarray, # [T] sung track
     return (v + a) * (peak / m) if m > 0 else v + a
 
 
-def _licence_files(out: Path, sf2: Path | None) -> None:
-    "Copy the licence texts of the voice, the soundfont and the music21 corpus into out/licences/ (those installed)."
-    docs = {"festvox-kallpc16k.copyright": Path("/usr/share/doc/festvox-kallpc16k/copyright")}
+def _licence_files(out: Path, sf2: Path | None, voice: bool = True) -> None:
+    "Copy the licence texts of the voice (if sung), the soundfont and the music21 corpus into out/licences/ (those installed)."
+    docs = {"festvox-kallpc16k.copyright": Path("/usr/share/doc/festvox-kallpc16k/copyright")} if voice else {}
     for f, pkg, _ in SOUNDFONTS:
         if sf2 is not None and Path(f).name == sf2.name: docs[f"{pkg}.copyright"] = Path(f"/usr/share/doc/{pkg}/copyright")
     try:
@@ -587,5 +590,151 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
                f"{bpm:.1f} bpm, fermatas held 1 beat; build_sung_corpus seed {seed}")
         tracks.append(sung_track(score, audio, spans, rel, src, licence)); have.add(rel)
         write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60
+    report.tracks = len(tracks)
+    return report
+
+# %% ../nbs/02b_corpus.ipynb #69ab2593
+@dataclass(frozen=True)
+class ScoreCollection:
+    "A folder of music21's corpus rendered as one artist and style, with instruments that make it audible."
+    folder: str  # folder inside music21's corpus
+    artist: str
+    genres: tuple[str, ...]
+    programs: tuple[tuple[int, ...], ...]  # instrument sets, one drawn per piece: a GM program per part (the last repeats)
+    bpm: tuple[float, float]  # quarter notes per minute, drawn per piece
+    patterns: tuple[str, ...]  # files taken, as fnmatch patterns relative to the folder
+    licence: str
+
+
+_M21_LICENCE = ("encoding from the music21 corpus (distributed with the encoders' permission; some may not be used "
+                "commercially: licences/music21-corpus.txt)")
+_QUARTET = ((40, 40, 41, 42),)  # violin, violin, viola, cello
+SCORE_COLLECTIONS = {c.folder: c for c in (
+    ScoreCollection("bach", "Johann Sebastian Bach", ("baroque", "chorale"), ((19,), (20,)), (66.0, 90.0), ("bwv*.mxl",),
+                    f"composition public domain (J. S. Bach, 1685-1750); {_M21_LICENCE}"),
+    ScoreCollection("monteverdi", "Claudio Monteverdi", ("renaissance", "madrigal"), ((52,), (53,)), (80.0, 110.0),
+                    ("madrigal*.mxl",), f"composition public domain (C. Monteverdi, 1567-1643); {_M21_LICENCE}"),
+    ScoreCollection("ryansMammoth", "Ryan's Mammoth Collection", ("folk", "fiddle"), ((110,), (40,)), (150.0, 190.0), ("*.abc",),
+                    f"tune public domain (Ryan's Mammoth Collection, Boston 1883); abc transcription by volunteers, {_M21_LICENCE}"),
+    ScoreCollection("mozart", "Wolfgang Amadeus Mozart", ("classical", "quartet"), _QUARTET, (90.0, 130.0),
+                    ("k80/*.mxl", "k155/*.mxl", "k156/*.mxl", "k458/*.mxl"),  # k545 is a piano sonata
+                    f"composition public domain (W. A. Mozart, 1756-1791); {_M21_LICENCE}"),
+    ScoreCollection("haydn", "Joseph Haydn", ("classical", "quartet"), _QUARTET, (90.0, 130.0), ("*.mxl", "*/*.mxl"),
+                    f"composition public domain (J. Haydn, 1732-1809); {_M21_LICENCE}"),
+    ScoreCollection("beethoven", "Ludwig van Beethoven", ("classical", "quartet"), _QUARTET, (90.0, 130.0), ("*.mxl", "*/*.mxl"),
+                    f"composition public domain (L. van Beethoven, 1770-1827); {_M21_LICENCE}"),
+)}
+
+
+def music21_corpus_dir() -> Path:
+    "The folder of music21's bundled corpus."
+    return Path(import_music21().__file__).parent / "corpus"
+
+
+def collection_works(c: ScoreCollection, # the collection
+                     root: str | Path | None = None, # music21's corpus folder (default: `music21_corpus_dir()`)
+                    ) -> list[str]:
+    "The collection's files, relative to the corpus folder, sorted."
+    root = Path(root) if root is not None else music21_corpus_dir(); base = root / c.folder
+    return sorted(p.relative_to(root).as_posix() for p in base.rglob("*")
+                  if p.is_file() and any(fnmatch.fnmatch(p.relative_to(base).as_posix(), pat) for pat in c.patterns))
+
+
+def score_events(work: str, # a file relative to music21's corpus folder, e.g. "bach/bwv66.6.mxl"
+                ) -> tuple[list[tuple[float, float, int, int]], str]:
+    "Every note of a score in quarter notes (start, end, MIDI pitch, part), and its title (the first piece of a multi-piece file)."
+    m21 = import_music21()
+    try:
+        s = m21.converter.parse(music21_corpus_dir() / work)
+        if hasattr(s, "scores"): s = s.scores[0]  # an Opus: several tunes in one file
+        s = s.stripTies()
+        parts = list(getattr(s, "parts", [])) or [s]
+        notes = [(float(n.offset), float(n.offset + n.quarterLength), int(p.midi), k) for k, part in enumerate(parts)
+                 for n in part.flatten().notes if n.quarterLength > 0 for p in n.pitches]
+    except Exception as e: raise CorpusError(f"music21 cannot read {work!r} ({type(e).__name__}: {e})") from e
+    title = (s.metadata.title if s.metadata is not None else None) or Path(work).stem
+    return notes, str(title)
+
+
+def score_piece(events: Sequence[tuple[float, float, int, int]], # notes in quarter notes (start, end, pitch, part)
+                bpm: float, # quarter notes per minute
+                max_seconds: float, # cut here: later notes are dropped, sounding ones end here
+                tail: float = 1.0, # seconds after the last note ends
+               ) -> tuple[list[tuple[float, float, int, int]], float]:
+    "Notes in seconds from 0 at `bpm`, cut at `max_seconds`, and the piece's length with its release tail."
+    if not events: raise CorpusError("the score has no notes")
+    spq, t0 = 60.0 / bpm, min(e[0] for e in events)
+    notes = [((s - t0) * spq, min((e - t0) * spq, max_seconds), p, k) for s, e, p, k in events if (s - t0) * spq < max_seconds]
+    return notes, max(e for _, e, _, _ in notes) + tail
+
+
+def loudness_normalise(x: np.ndarray, # [T] audio
+                       rms_db: float = -20.0, # target RMS in dBFS
+                       peak: float = 0.9, # never louder than this
+                      ) -> np.ndarray:
+    "Scale to the target RMS, or less if the peak would pass `peak` (silence stays silent)."
+    rms, top = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), float(np.abs(x).max(initial=0.0))
+    if rms == 0: return x.astype(np.float32)
+    return (x * min(10 ** (rms_db / 20) / rms, peak / top)).astype(np.float32)
+
+# %% ../nbs/02b_corpus.ipynb #ba37d80f
+DEFAULT_SCORE_COLLECTIONS = ("bach", "monteverdi", "ryansMammoth", "mozart", "haydn", "beethoven")
+
+
+def _collection_key(folder: str) -> int:
+    "A stable number for a collection's name (seeds its draws independently of the order collections are given in)."
+    return int.from_bytes(folder.encode()[:8].ljust(8, b"\0"), "little") % (2 ** 31)
+
+
+def build_score_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, metadata.jsonl)
+                       n_per_collection: int = 10, # pieces wanted from each collection (fewer if it has fewer)
+                       seed: int = 0, # picks the pieces, and each piece's tempo and instruments
+                       collections: Sequence[str] = DEFAULT_SCORE_COLLECTIONS, # keys of `SCORE_COLLECTIONS`
+                       max_seconds: float = 60.0, # cut longer pieces here
+                       min_seconds: float = 8.0, # skip shorter pieces
+                       soundfont: str | Path | None = None, # see `find_soundfont`
+                       render: Callable | None = None, # (midi bytes, sr) -> audio; default `fluidsynth_render`
+                       load: Callable[[str], tuple] | None = None, # work -> `score_events` output; default music21
+                       works: dict[str, list[str]] | None = None, # candidate files per collection (default: `collection_works`)
+                       sr: int = SAMPLE_RATE,
+                      ) -> CorpusReport:
+    "Fill `out_dir` with real compositions from music21's corpus rendered by fluidsynth, labelled by collection; resumable."
+    if n_per_collection < 1: raise ValueError(f"n_per_collection must be >= 1, got {n_per_collection}")
+    if max_seconds + 1.0 < min_seconds:  # pieces are cut at max_seconds and get a 1 s tail
+        raise ValueError(f"max_seconds={max_seconds} leaves every piece shorter than min_seconds={min_seconds}; raise max_seconds")
+    if unknown := [c for c in collections if c not in SCORE_COLLECTIONS]:
+        raise ValueError(f"unknown collection(s) {unknown}; known: {sorted(SCORE_COLLECTIONS)}")
+    sf2 = None
+    if render is None: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
+    render = render or (lambda midi, r: fluidsynth_render(midi, r, sf2))
+    load = load or score_events
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); meta = out / METADATA_FILE
+    tracks = read_metadata(meta) if meta.is_file() and meta.read_text().strip() else []
+    report = CorpusReport(meta, len(tracks), 0, sum(_duration(out / t.path) for t in tracks) / 60)
+    _licence_files(out, sf2, voice=False)
+    font = f"{sf2.name} ({next((f'{pkg}, {lic}' for f, pkg, lic in SOUNDFONTS if Path(f).name == sf2.name), 'licence: see its source')})" if sf2 else "a custom renderer"
+    have = {t.path for t in tracks}
+    for name in collections:
+        c, key = SCORE_COLLECTIONS[name], _collection_key(name)
+        cands = works[name] if works is not None else collection_works(c)
+        n = sum(t.path.startswith(f"audio/scores/{name}/") for t in tracks)
+        for k in np.random.default_rng([seed, key]).permutation(len(cands)):
+            if n >= n_per_collection: break
+            work = cands[k]; rel = f"audio/scores/{name}/{Path(work).relative_to(name).with_suffix('').as_posix().replace('/', '_')}.flac"
+            if rel in have: continue
+            rng = np.random.default_rng([seed, key, int(k)])
+            bpm, programs = float(rng.uniform(*c.bpm)), c.programs[int(rng.integers(len(c.programs)))]
+            try:
+                events, title = load(work)
+                notes, length = score_piece(events, bpm, max_seconds)
+                if length < min_seconds: report.skipped.append((work, f"{length:.1f} s is shorter than min_seconds={min_seconds}")); continue
+                audio = loudness_normalise(render(midi_bytes(notes, programs), sr)[: round(length * sr)])
+            except (CorpusError, ValueError) as e: report.skipped.append((work, str(e))); continue
+            import soundfile as sf
+            with atomic_path(out / rel) as tmp: sf.write(str(tmp), audio, sr, format="FLAC")
+            src = (f"{work} from the music21 corpus, all parts, GM programs {list(programs)} rendered by fluidsynth with {font}, "
+                   f"{bpm:.1f} quarter notes per minute, cut at {max_seconds:g} s; build_score_corpus seed {seed}")
+            tracks.append(Track(rel, c.artist, c.genres, title, c.licence, src)); have.add(rel); n += 1
+            write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60
     report.tracks = len(tracks)
     return report
