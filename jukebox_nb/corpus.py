@@ -642,11 +642,13 @@ def collection_works(c: ScoreCollection, # the collection
 
 def score_events(work: str, # a file relative to music21's corpus folder, e.g. "bach/bwv66.6.mxl"
                 ) -> tuple[list[tuple[float, float, int, int]], str]:
-    "Every note of a score in quarter notes (start, end, MIDI pitch, part), and its title (the first piece of a multi-piece file)."
+    "Every note of a score in quarter notes (start, end, MIDI pitch, part), repeats played, and its title (the first piece of a multi-piece file)."
     m21 = import_music21()
     try:
         s = m21.converter.parse(music21_corpus_dir() / work)
         if hasattr(s, "scores"): s = s.scores[0]  # an Opus: several tunes in one file
+        try: s = s.expandRepeats()  # a fiddle tune's AABB form: the repetition a prior should learn
+        except Exception: pass  # irregular repeat marks: play it as written
         s = s.stripTies()
         parts = list(getattr(s, "parts", [])) or [s]
         notes = [(float(n.offset), float(n.offset + n.quarterLength), int(p.midi), k) for k, part in enumerate(parts)
@@ -732,7 +734,7 @@ def build_score_corpus(out_dir: str | Path, # folder to fill (audio/, licences/,
             except (CorpusError, ValueError) as e: report.skipped.append((work, str(e))); continue
             import soundfile as sf
             with atomic_path(out / rel) as tmp: sf.write(str(tmp), audio, sr, format="FLAC")
-            src = (f"{work} from the music21 corpus, all parts, GM programs {list(programs)} rendered by fluidsynth with {font}, "
+            src = (f"{work} from the music21 corpus, all parts with repeats, GM programs {list(programs)} rendered by fluidsynth with {font}, "
                    f"{bpm:.1f} quarter notes per minute, cut at {max_seconds:g} s; build_score_corpus seed {seed}")
             tracks.append(Track(rel, c.artist, c.genres, title, c.licence, src)); have.add(rel); n += 1
             write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60

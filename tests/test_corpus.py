@@ -42,6 +42,13 @@ def test_score_events_of_a_chorale():
 
 
 @needs_tools
+def test_score_events_play_repeats():
+    "A strathspey written as 96 quarters with repeat marks is played as 128 (the repeated strain twice)."
+    notes, _ = C.score_events("ryansMammoth/42dHighlandRegimentStrathspey.abc")
+    assert max(e for _, e, _, _ in notes) - min(s for s, _, _, _ in notes) > 120
+
+
+@needs_tools
 def test_tiny_real_build_is_reproducible(tmp_path):
     "Two fiddle tunes, cut at 6 s: audible, labelled, sourced, and the same bytes from the same seed."
     kw = dict(collections=["ryansMammoth"], works={"ryansMammoth": TUNES}, max_seconds=6.0, min_seconds=2.0, sr=SR, seed=3)
