@@ -143,3 +143,45 @@ def test_labels_command(tmp_path):
     assert m.main(args + ["--label", "genre"])["classes"] == ["toy high", "toy low"]
     (tmp_path / "s" / "labels.jsonl").write_text('{"path": "a.wav", "artist": "nobody"}\n')
     with pytest.raises(SystemExit, match="nobody"): m.main(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    "Random tiny models saved as a demo folder, a 3-piece corpus of chords at 44.1 kHz and its cached codes."
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.data import Track, write_metadata
+    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.training import encode_corpus, write_label_tables
+    d = tmp_path_factory.mktemp("tiny")
+    tracks = []
+    for i, root in enumerate((48, 53, 55)):
+        sf.write(_mkdir(d / "corpus") / f"p{i}.wav", tone([midi_hz(n) for n in (root, root + 4, root + 7)], 3.0, sr=44100), 44100)
+        tracks.append(Track(f"p{i}.wav", "a", ("g",), f"p{i}", "CC0-1.0", "test"))
+    write_metadata(d / "corpus" / "metadata.jsonl", tracks)
+    tm = JukeboxModels.tiny()
+    save_pretrained(tm.vqvae, d / "models" / "vqvae")
+    for l in (2, 1, 0): save_pretrained(tm.priors[l], d / "models" / f"prior_level_{l}")
+    write_label_tables(d / "models" / "prior_level_2", {"a": 1}, {"g": 1})
+    return d, encode_corpus(tm.vqvae, d / "corpus", cache_dir=d / "codes")
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True); return p
+
+
+def test_bits_command(tiny_setup):
+    "(e) on cached codes: mean bits and bits by band of window positions of the top prior."
+    d, codes = tiny_setup
+    out = m.main(["bits", "--models", str(d / "models"), "--codes", str(codes), "--split", "all", "--windows", "4"])
+    n = out["n_ctx"]
+    assert 0 < out["bits_per_code"] < 20 and list(out["bands"])[0] == "0" and list(out["bands"])[-1].endswith(f"-{n - 1}")
+
+
+def test_continuation_command(tiny_setup):
+    "(f) with tiny random models: each piece's continuation is compared with its own next stretch and the others'."
+    d, _ = tiny_setup
+    out = m.main(["continuation", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--split", "all", "--pieces", "3",
+                  "--start", "0", "--prompt-seconds", "0.5", "--seconds", "1"])
+    assert len(out["pieces"]) == 3 and len(out["per_piece"]) == 3
+    assert 0 <= out["baseline"] <= 1 and 0 <= out["agreement"] <= 1
+    assert out["prompt_agreement"] > out["prompt_baseline"]  # each chord's first 0.5 s matches its own next second best
