@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -150,12 +151,26 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
 
 
+@contextlib.contextmanager
+def _training_run(args):
+    "Around a training command: its warnings as `jukebox-nb CMD: warning: ...` lines; `--fresh` on an existing run, one error line."
+    import warnings
+    fmt = warnings.formatwarning
+    warnings.formatwarning = lambda message, *a, **k: f"jukebox-nb {args.command}: warning: {message}\n"
+    try: yield
+    except FileExistsError:  # the library's message names `resume=True`, a Python argument
+        raise ValueError(f"{args.out} already holds checkpoints of a run: leave out --fresh to resume it, "
+                         f"or give a new --out") from None
+    finally: warnings.formatwarning = fmt
+
+
 def cmd_train_vqvae(args) -> int:
     "CLI: train (or resume training) a VQ-VAE on a corpus folder."
     from jukebox_nb.training import train_vqvae
     over = _train_overrides(args)
-    res = train_vqvae(args.data, preset=args.preset, steps=args.steps, out_dir=args.out, resume=not args.fresh,
-                      sample_length=args.sample_length, progress=True, **over)
+    with _training_run(args):
+        res = train_vqvae(args.data, preset=args.preset, steps=args.steps, out_dir=args.out, resume=not args.fresh,
+                          sample_length=args.sample_length, progress=True, **over)
     last = res.history[-1] if res.history else {}
     _say(f"trained to step {res.state.step}: loss {last.get('loss', float('nan')):.3f}; checkpoint {res.checkpoint}")
     _say(f"reconstruct with: jukebox-nb reconstruct --checkpoint {args.out}")
@@ -179,9 +194,10 @@ def cmd_train_prior(args) -> int:
     from jukebox_nb.training import train_prior
     over = _train_overrides(args)
     preset = args.preset or MINI_PRIOR_PRESETS[args.level]
-    res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
-                      resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
-                      progress=True, **over)
+    with _training_run(args):
+        res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
+                          resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
+                          progress=True, **over)
     last = res.history[-1] if res.history else {}
     _say(f"trained level-{args.level} prior to step {res.state.step}: loss {last.get('loss', float('nan')):.3f} bits/token; "
          f"checkpoint {res.checkpoint}")

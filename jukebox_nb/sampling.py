@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .conditioning import Metadata
+from .conditioning import Metadata, lyric_notes
 
 # %% auto #0
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'STEP_ROWS_WIDTH', 'PREFILL_ROWS_WIDTH', 'LARGE_MATRIX',
@@ -956,6 +956,15 @@ def _placed(prior: Prior, device: torch.device, offload: bool) -> Iterator[Prior
         for m, h in reversed(hooked): h.post_forward(m, None)
 
 
+def _lyric_notes(models: JukeboxModels, req: SampleRequest) -> list[str]:
+    "What becomes of the request's lyrics: ignored by a top prior without a lyric window, or characters transliterated / dropped."
+    top = models.priors.get(models.top)
+    texts = [m.lyrics for l in req.levels for m in (req.metadata_for(l) or ())]
+    if top is None or not any(texts): return []
+    if top.cfg.n_tokens and models.top not in req.levels: return []  # upsampling only: the lyrics are not read
+    return lyric_notes(texts, top.cfg.n_tokens, v3=top.cfg.n_vocab == 79)
+
+
 def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sample (`load_model`'s result or `JukeboxModels`)
                 request: SampleRequest, # what to sample
                 config: SampleConfig = SampleConfig(), # how to run it
@@ -967,6 +976,7 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
     dev, B = resolve_device(cfg.device), req.batch_size
     if cfg.cuda_graph and dev.type != "cuda": raise ValueError(f"cuda_graph=True needs a CUDA device, this run is on {dev}: leave it off there")
     known, notes = _known_tokens(models, req, totals, B, dev)
+    notes = notes + _lyric_notes(models, req)
     levels = sorted(req.levels, reverse=True)
     for l in levels:
         up = l + 1

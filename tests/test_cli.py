@@ -85,6 +85,28 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
                  "--sample-length", "4096", "--batch-size", "1", "--ckpt-every", "1"]) == 0
     assert main(["reconstruct", str(tmp_path / "missing.wav"), "--checkpoint", str(run)]) == 2
     assert "missing.wav" in capsys.readouterr().err
+    # --fresh on a run that has checkpoints: the flag to leave out, not the Python API's resume=True
+    train = ["train-vqvae", str(tmp_path / "corpus"), "--preset", "tiny", "--out", str(run), "--sample-length", "4096",
+             "--batch-size", "1", "--ckpt-every", "1"]
+    assert main([*train, "--steps", "2", "--fresh"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds checkpoints" in err and "--fresh" in err and "--out" in err and "resume=True" not in err, err
+    # its only checkpoint damaged: one line, no traceback
+    state = run / "checkpoints" / "step_00000001" / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    assert main([*train, "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no intact checkpoint" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_training_warnings_are_one_line_naming_the_command():
+    import warnings
+    from jukebox_nb.cli import _training_run, build_parser
+    args = build_parser().parse_args(["train-prior", "CODES"])
+    with _training_run(args):
+        line = warnings.formatwarning("damaged checkpoint (step_00000004: ...): resuming from step_00000002", UserWarning, "x.py", 1)
+    assert line == "jukebox-nb train-prior: warning: damaged checkpoint (step_00000004: ...): resuming from step_00000002\n"
+    assert warnings.formatwarning("w", UserWarning, "x.py", 1).startswith("x.py:1: UserWarning: w")  # restored after
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +174,8 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
     assert res.request.metadata_for(2)[0].total_length == 5 * 44100  # the first 0.5 s of a 5 s piece
     capsys.readouterr()
     assert demo(folder, tmp_path / "out2", "--artist", "Clara Schuman") == 2
-    assert "did you mean 'clara_schumann'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the name as the user knows it, not the table's internal key
+    assert "did you mean 'Clara Schumann'?" in err and "clara_schumann" not in err, err
     assert (tmp_path / "out2" / "index.html").exists()  # a refused request leaves the finished run in place
     assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out3")]) == 2
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
