@@ -409,3 +409,10 @@ def test_karaoke_lines_show_the_true_timing_beside_where_known():
     assert h.count("<p class='model'>") == 1 and h.count("<p class='true'>") == 1
     assert "data-s='0.400' data-e='1.100'" in h and "title='not reached in this sample'>oh<" in h
     assert "true timing" not in karaoke_html([WordTime("la", 0.0, 0.5)])
+
+
+def test_demo_of_lyrics_models_without_words_has_no_karaoke(lyrics_demo_models, tmp_path, capsys, short_clip):
+    assert demo(lyrics_demo_models, tmp_path / "o") == 0
+    err = capsys.readouterr().err
+    assert "lyrics:" not in err and not (tmp_path / "o" / "karaoke.json").exists()
+    assert "class='karaoke'" not in (tmp_path / "o" / "index.html").read_text()  # nothing to sing, no karaoke line
