@@ -725,11 +725,10 @@ _KARAOKE_JS = """if (!window.jbKaraoke) { window.jbKaraoke = true;
 
 class KaraokeView:
     "The lyrics of sample 0 as a karaoke line lit in step with the top level's player (only for a model with lyrics)."
-    _count = 0
-
     def __init__(self, info: ModelInfo):
-        KaraokeView._count += 1
-        self.info, self.words, self.uid = info, None, f"jb-kp-{KaraokeView._count}"
+        import uuid
+        self.info, self.words = info, None
+        self.uid = f"jb-kp-{uuid.uuid4().hex[:12]}"  # names the player's class on the page: unique across notebooks and kernels
         self.message = W.HTML("<small>sample with lyrics to see each word lit while it is sung</small>")
         self.line = W.HTML(); self.line.add_class("jb-karaoke"); self.errors = ErrorBox()
         lyrics = info.n_tokens > 0 and info.alignment is not None
