@@ -416,3 +416,7 @@ def test_demo_of_lyrics_models_without_words_has_no_karaoke(lyrics_demo_models, 
     err = capsys.readouterr().err
     assert "lyrics:" not in err and not (tmp_path / "o" / "karaoke.json").exists()
     assert "class='karaoke'" not in (tmp_path / "o" / "index.html").read_text()  # nothing to sing, no karaoke line
+    (lyrics_demo_models / "demo.json").write_text(json.dumps({"lyrics": "oh my"}))  # a lyrics model set's own words
+    try: assert demo(lyrics_demo_models, tmp_path / "p") == 0
+    finally: (lyrics_demo_models / "demo.json").unlink()
+    assert [w["word"] for w in json.loads((tmp_path / "p" / "karaoke.json").read_text())] == ["oh", "my"]
