@@ -184,7 +184,8 @@ def load_pretrained(folder: str | Path, # a folder written by `save_pretrained`
     if kind is not None and doc["kind"] != kind:
         raise CheckpointError(f"{folder} holds a {doc['kind']!r} model, but a {kind!r} was asked for")
     cfg_cls, model_cls = MODEL_KINDS[doc["kind"]]
-    cfg = cfg_cls.from_dict(doc["config"])
+    try: cfg = cfg_cls.from_dict(doc["config"])
+    except (TypeError, ValueError) as e: raise CheckpointError(f"{folder / CONFIG}: {e}") from None  # a wrong key or type
     if not (folder / WEIGHTS).exists(): raise CheckpointError(f"{folder}: {CONFIG} is there but {WEIGHTS} is missing")
     try: state = load_file(str(folder / WEIGHTS), device=str(device))
     except Exception as e: raise CheckpointError(f"{folder / WEIGHTS}: cannot read the weights ({e}); the file is damaged or truncated") from None

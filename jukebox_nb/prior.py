@@ -72,6 +72,7 @@ class PriorConfig:
     alignment_head: Optional[int] = None # None: head 0
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         if self.lyrics not in ("none", "separate", "single"):
             raise ValueError(f"lyrics must be 'none', 'separate' or 'single', got {self.lyrics!r}")
         if (self.lyrics == "none") != (self.n_tokens == 0):

@@ -112,6 +112,7 @@ class SampleConfig:
     step_threads: Optional[int] = None  # CPU threads of the one-token steps: None chooses (see "Threads"), 0 keeps the process's
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {self.dtype!r}")
         if self.step_threads is not None and self.step_threads < 0:

@@ -63,6 +63,7 @@ class TrainConfig:
     out_dir: str = "runs/train"      # checkpoints/ and metrics.csv go here
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         for k in ("total_steps", "batch_size", "grad_accum_steps", "ckpt_every", "keep_last", "log_every"):
             if getattr(self, k) < 1: raise ValueError(f"TrainConfig.{k} must be >= 1, got {getattr(self, k)}")
         for k in ("warmup_steps", "num_workers"):
@@ -920,17 +921,21 @@ def evaluate_vqvae(model: nn.Module, # a VQVAE (eval mode is set while evaluatin
                    seconds: float = 3.0, # length of each clip
                    valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
                   ) -> dict[str, dict[str, float]]:
-    "Per level: mean spectral convergence (linear and dB) over fixed clips of a split, and codebook usage on them."
+    "Per level: mean spectral convergence (linear and dB) over fixed clips of a split (silent clips skipped and counted), and codebook usage."
     from jukebox_nb.data import MusicDataset
-    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics
+    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics, silent_clips
     c = model.cfg
     n = int(seconds * c.sample_rate) // c.hop_lengths[-1] * c.hop_lengths[-1]
     ds = MusicDataset(data_dir, n, split=split, valid_fraction=valid_fraction, seed=seed, sr=c.sample_rate)
     if len(ds) == 0: raise ValueError(f"the {split} split of {data_dir} has no clip of {seconds} s (skipped: {ds.skipped[:3]})")
     idx = np.linspace(0, len(ds) - 1, min(n_clips, len(ds))).round().astype(int)
     x = torch.stack([ds[int(i)]["audio"] for i in idx])  # [N, 1, T]
+    loud = ~silent_clips(x)  # spectral convergence is undefined for a silent clip: leave those out, and say so
+    if not loud.any(): raise ValueError(f"all {len(idx)} clips picked from the {split} split of {data_dir} are silent; nothing to evaluate")
+    x = x[loud]
     was_training = model.training; model.eval()
-    out = {str(l): dict(reconstruction_metrics(x, y, codes, c.l_bins), clips=len(idx), seconds=n / c.sample_rate)
+    out = {str(l): dict(reconstruction_metrics(x, y, codes, c.l_bins), clips=len(x), silent_clips_skipped=len(idx) - len(x),
+                        seconds=n / c.sample_rate)
            for l, (codes, y) in reconstruct(model, x).items()}
     model.train(was_training)
     return out

@@ -124,3 +124,100 @@ def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
     assert "did you mean 'clara_schumann'" in capsys.readouterr().err
     assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
+
+
+# --- issue 17: bad arguments, long files, silent and truncated input ----------------------------------------------
+
+def tiny_checkpoint(folder, **cfg):
+    "A tiny random VQ-VAE saved as a model folder."
+    import torch
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+    torch.manual_seed(0)
+    save_pretrained(VQVAE(VQVAEConfig.preset("tiny", **cfg)).eval(), folder)
+    return folder
+
+
+def no_model(*a, **k):
+    raise AssertionError("a model was loaded before the arguments were checked")
+
+
+OUT_COMMANDS = [["reconstruct"], ["demo"], ["data"], ["train-vqvae", "CORPUS"], ["encode-codes", "CORPUS"], ["train-prior", "CODES"]]
+
+
+@pytest.mark.parametrize("argv", [["reconstruct", "--seconds", "inf"], ["reconstruct", "--seconds", "nan"],
+                                  ["reconstruct", "--seconds", "-1"], ["reconstruct", "--offset", "nan"],
+                                  ["demo", "--seconds", "inf"], ["demo", "--seconds", "nan"], ["demo", "--song-seconds", "inf"]])
+def test_non_finite_seconds_name_the_flag(argv, capsys, monkeypatch):
+    import jukebox_nb.cli as cli, jukebox_nb.sampling as sampling
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(sampling, "load_demo_models", no_model)
+    with pytest.raises(SystemExit) as e: main(argv)
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"jukebox-nb {argv[0]}: error: argument {argv[1]}: expected a finite number of seconds"), last
+
+
+@pytest.mark.parametrize("argv", OUT_COMMANDS)
+def test_out_naming_a_file_is_refused_before_any_model_loads(argv, tmp_path, capsys, monkeypatch):
+    import jukebox_nb.cli as cli, jukebox_nb.sampling as sampling
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(sampling, "load_demo_models", no_model)
+    f = tmp_path / "a_file"; f.write_text("not a folder")
+    for out in (f, f / "below"):
+        with pytest.raises(SystemExit) as e: main(argv + ["--out", str(out)])
+        assert e.value.code == 2
+        assert "error: argument --out: " in capsys.readouterr().err
+
+
+def test_config_value_of_the_wrong_type_is_one_clear_line(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    doc = json.loads((folder / "config.json").read_text())
+    doc["config"]["l_bins"] = "512"
+    (folder / "config.json").write_text(json.dumps(doc))
+    assert main(["reconstruct", "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config.json" in err and "VQVAEConfig.l_bins must be int, got '512' (str)" in err, err
+
+
+def test_reconstruct_of_silence_reports_no_perfect_score(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    sf.write(tmp_path / "silence.wav", np.zeros(44100, np.float32), 44100)
+    assert main(["reconstruct", str(tmp_path / "silence.wav"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "-200" not in err and "the input is silent, so spectral convergence is undefined" in err
+    for m in json.loads((tmp_path / "o" / "metrics.json").read_text())["levels"].values():
+        assert m["spectral_convergence_db"] is None and m["spectral_convergence"] is None and m["silent_inputs"] == 1
+        assert m["output_rms_db"] is None or m["output_rms_db"] < 0
+
+
+def test_reconstruct_warns_about_a_truncated_ogg(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    t = np.arange(6 * 44100) / 44100
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    sf.write(tmp_path / "whole.ogg", y, 44100)
+    data = (tmp_path / "whole.ogg").read_bytes()
+    (tmp_path / "cut.ogg").write_bytes(data[:len(data) // 2])
+    assert main(["reconstruct", str(tmp_path / "whole.ogg"), "--checkpoint", str(folder), "--out", str(tmp_path / "a")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["reconstruct", str(tmp_path / "cut.ogg"), "--checkpoint", str(folder), "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "jukebox-nb reconstruct: warning: " in err and "cut.ogg: truncated" in err, err
+
+
+def test_streamed_reconstruct_equals_one_pass(tmp_path):
+    "13 s through the command (several chunks, several score blocks) vs `reconstruct_clip` in one pass."
+    from jukebox_nb.audio import load_audio
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.cli import reconstruct_clip
+    folder = tiny_checkpoint(tmp_path / "vq")
+    t = np.arange(13 * 44100 + 77) / 44100
+    y = (0.4 * np.sin(2 * np.pi * 220 * t * (1 + t / 10)) * np.exp(-2 * (t % 0.5))).astype(np.float32)
+    sf.write(tmp_path / "long.wav", y, 44100, subtype="FLOAT")
+    assert main(["reconstruct", str(tmp_path / "long.wav"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
+    one = reconstruct_clip(load_pretrained(folder, kind="vqvae"), load_audio(tmp_path / "long.wav"))
+    doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    for l in range(3):
+        got = sf.read(tmp_path / "o" / f"level_{l}.wav", dtype="float32")[0]
+        np.testing.assert_allclose(got, one["audio"][l], atol=1 / 32768 + 1e-5)  # PCM_16 rounding
+        m = doc["levels"][str(l)]
+        assert m["codes_used"] == one["metrics"][l]["codes_used"] and m["tokens"] == one["metrics"][l]["tokens"]
+        assert m["spectral_convergence"] == pytest.approx(one["metrics"][l]["spectral_convergence"], rel=1e-2)  # block seams
