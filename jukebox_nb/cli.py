@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS', 'seconds', 'offset_seconds', 'positive_float',
-           'positive_int', 'natural', 'seed', 'INFERENCE_COMMANDS', 'package_path', 'reconstruct_clip',
-           'spectrogram_figure', 'reconstruct_stream', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
-           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'demo_metadata', 'html_page', 'cmd_demo',
-           'number_arg', 'out_folder', 'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS', 'seconds_arg', 'offset_arg',
+           'positive_float_arg', 'positive_int_arg', 'natural_arg', 'seed_arg', 'INFERENCE_COMMANDS', 'package_path',
+           'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream', 'cmd_reconstruct', 'cmd_data',
+           'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'demo_metadata', 'html_page',
+           'cmd_demo', 'number_arg', 'out_folder_arg', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -231,10 +231,10 @@ def _train_overrides(args) -> dict:
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     "The optimiser/schedule flags shared by `train-vqvae` and `train-prior`."
-    p.add_argument("--batch-size", type=positive_int); p.add_argument("--lr", type=positive_float); p.add_argument("--seed", type=seed)
-    p.add_argument("--warmup-steps", type=natural, help="linear warm-up steps (default: 100)")
+    p.add_argument("--batch-size", type=positive_int_arg); p.add_argument("--lr", type=positive_float_arg); p.add_argument("--seed", type=seed_arg)
+    p.add_argument("--warmup-steps", type=natural_arg, help="linear warm-up steps (default: 100)")
     p.add_argument("--lr-decay", choices=["none", "linear", "cosine"], help="after warm-up, decay to 0 at --steps (default: none)")
-    p.add_argument("--ckpt-every", type=positive_int, help="checkpoint every N steps")
+    p.add_argument("--ckpt-every", type=positive_int_arg, help="checkpoint every N steps")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
 
 
@@ -402,15 +402,15 @@ def number_arg(kind: type, # int or float
     return parse
 
 
-seconds = number_arg(float, 0, True, "a finite number of seconds > 0")  # not inf or nan
-offset_seconds = number_arg(float, 0, False, "a finite number of seconds >= 0")
-positive_float = number_arg(float, 0, True, "a finite number > 0")
-positive_int = number_arg(int, 1, False, "a whole number >= 1")
-natural = number_arg(int, 0, False, "a whole number >= 0")
-seed = number_arg(int, 0, False, "a seed, a whole number in [0, 2**63)", high=2 ** 63)
+seconds_arg = number_arg(float, 0, True, "a finite number of seconds > 0")  # not inf or nan
+offset_arg = number_arg(float, 0, False, "a finite number of seconds >= 0")
+positive_float_arg = number_arg(float, 0, True, "a finite number > 0")
+positive_int_arg = number_arg(int, 1, False, "a whole number >= 1")
+natural_arg = number_arg(int, 0, False, "a whole number >= 0")
+seed_arg = number_arg(int, 0, False, "a seed, a whole number in [0, 2**63)", high=2 ** 63)
 
 
-def out_folder(text: str) -> str:
+def out_folder_arg(text: str) -> str:
     "argparse type: a folder to write into; refuses a path that exists as a file or lies under one (before any model loads)."
     if not text.strip(): raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
     p = Path(text)
@@ -433,43 +433,43 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconstruct", help="encode audio at every VQ-VAE level and decode each level")
     r.add_argument("audio", nargs="?", help="audio file (default: the bundled 5 s clip)")
     r.add_argument("--checkpoint", help="VQ-VAE checkpoint folder (default: the bundled demo VQ-VAE)")
-    r.add_argument("--out", type=out_folder, default="out/reconstruct", help="output folder (default: %(default)s)")
-    r.add_argument("--offset", type=offset_seconds, default=0.0, help="start in the file, seconds")
-    r.add_argument("--seconds", type=seconds, default=None, help="length to reconstruct, seconds (default: all)")
+    r.add_argument("--out", type=out_folder_arg, default="out/reconstruct", help="output folder (default: %(default)s)")
+    r.add_argument("--offset", type=offset_arg, default=0.0, help="start in the file, seconds")
+    r.add_argument("--seconds", type=seconds_arg, default=None, help="length to reconstruct, seconds (default: all)")
     r.set_defaults(func=cmd_reconstruct)
     m = sub.add_parser("demo", help="sample a song through all three levels with our small models; HTML page with players")
-    m.add_argument("--out", type=out_folder, default="out/demo", help="output folder (default: %(default)s)")
+    m.add_argument("--out", type=out_folder_arg, default="out/demo", help="output folder (default: %(default)s)")
     m.add_argument("--models", help="folder with vqvae/ and prior_level_{2,1,0}/ (default: the bundled demo models)")
     m.add_argument("--artist", help="artist name from the top prior's table (default: the models' demo.json, else the table's first)")
     m.add_argument("--genre", help="genre name from the top prior's table (default: the models' demo.json, else the table's first)")
-    m.add_argument("--seconds", type=seconds, default=20.0, help="length to sample (default: %(default)s)")
-    m.add_argument("--song-seconds", type=seconds, default=None,
+    m.add_argument("--seconds", type=seconds_arg, default=20.0, help="length to sample (default: %(default)s)")
+    m.add_argument("--song-seconds", type=seconds_arg, default=None,
                    help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
-    m.add_argument("--seed", type=seed, default=0)
+    m.add_argument("--seed", type=seed_arg, default=0)
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.set_defaults(func=cmd_demo)
     d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales)")
-    d.add_argument("--out", type=out_folder, required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
+    d.add_argument("--out", type=out_folder_arg, required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")
-    d.add_argument("--max-minutes", type=positive_float, default=None, help="stop adding tracks beyond this much music")
-    d.add_argument("--min-seconds", type=offset_seconds, default=5.0, help="skip shorter files (default: %(default)s)")
-    d.add_argument("--sung-chorales", type=positive_int, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
-    d.add_argument("--seed", type=seed, default=0, help="with --sung-chorales: picks chorales, tempi, instruments (default: %(default)s)")
-    d.add_argument("--max-seconds", type=seconds, default=90.0, help="with --sung-chorales: skip longer songs (default: %(default)s)")
+    d.add_argument("--max-minutes", type=positive_float_arg, default=None, help="stop adding tracks beyond this much music")
+    d.add_argument("--min-seconds", type=offset_arg, default=5.0, help="skip shorter files (default: %(default)s)")
+    d.add_argument("--sung-chorales", type=positive_int_arg, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
+    d.add_argument("--seed", type=seed_arg, default=0, help="with --sung-chorales: picks chorales, tempi, instruments (default: %(default)s)")
+    d.add_argument("--max-seconds", type=seconds_arg, default=90.0, help="with --sung-chorales: skip longer songs (default: %(default)s)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")
     t.add_argument("--preset", default="mini", help="VQ-VAE preset: tiny, mini or released (default: %(default)s)")
-    t.add_argument("--steps", type=positive_int, default=1000, help="total optimizer steps of the run (default: %(default)s)")
-    t.add_argument("--out", type=out_folder, default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
+    t.add_argument("--steps", type=positive_int_arg, default=1000, help="total optimizer steps of the run (default: %(default)s)")
+    t.add_argument("--out", type=out_folder_arg, default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
     t.add_argument("--fresh", action="store_true", help="refuse to resume (fails if OUT already has checkpoints)")
-    t.add_argument("--sample-length", type=positive_int, default=32768, help="crop length in samples, a multiple of 128")
+    t.add_argument("--sample-length", type=positive_int_arg, default=32768, help="crop length in samples, a multiple of 128")
     _add_train_flags(t)
     t.set_defaults(func=cmd_train_vqvae)
     e = sub.add_parser("encode-codes", help="encode a corpus once into cached codes for prior training")
     e.add_argument("data", help="corpus folder with metadata.jsonl")
     e.add_argument("--vqvae", help="VQ-VAE model or run folder (default: the bundled demo VQ-VAE)")
-    e.add_argument("--out", type=out_folder, help="codes folder (default: inside the corpus folder, keyed by the VQ-VAE)")
+    e.add_argument("--out", type=out_folder_arg, help="codes folder (default: inside the corpus folder, keyed by the VQ-VAE)")
     e.add_argument("--levels", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2])
     e.set_defaults(func=cmd_encode_codes)
     q = sub.add_parser("train-prior", help="train the prior of one level on cached codes (resumable; Accelerate)")
@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--level", type=int, default=2, choices=[0, 1, 2], help="2 = top prior, 1 and 0 = upsamplers")
     q.add_argument("--preset", help="PriorConfig preset (default: our mini preset of the level)")
     q.add_argument("--init", help="fine-tune from this prior folder (ours or a released part)")
-    q.add_argument("--steps", type=positive_int, default=1000); q.add_argument("--out", type=out_folder, default="runs/prior")
+    q.add_argument("--steps", type=positive_int_arg, default=1000); q.add_argument("--out", type=out_folder_arg, default="runs/prior")
     q.add_argument("--fresh", action="store_true", help="refuse to resume")
     q.add_argument("--checkpoint-activations", action="store_true", help="recompute activations in backward (less memory)")
     _add_train_flags(q)
