@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .audio import MultiScaleSpectralLoss, spectral_convergence, stft_mag
 from .bottleneck import EMA_BUFFERS, AllReduce, Bottleneck, BottleneckConfig, BottleneckOutput, NoBottleneck
-from .core import exists
+from .core import check_types, exists
 
 # %% auto #0
 __all__ = ['VQVAE_PRESETS', 'SILENT_SPEC_NORM', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder',
@@ -187,6 +187,8 @@ class Bandwidth:
     l1: float  # mean absolute sample
     spec: float  # mean per-clip Frobenius norm of the STFT magnitude (n_fft 2048, hop 256, win 1536)
 
+    def __post_init__(self): check_types(self)  # numbers, not strings from a hand-edited config.json
+
 
 def measure_bandwidth(batches: Iterable[torch.Tensor], # waveforms [B, 1, T] or [B, T], values in [-1, 1]
                      ) -> dict: # dict(l2=variance, l1=mean |x|, spec=mean per-clip spectral norm)
@@ -262,10 +264,13 @@ class VQVAEConfig:
     bandwidth: Bandwidth | None = None  # loss normalisers from `measure_bandwidth`; needed by forward()
 
     def __post_init__(self):
-        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
+        check_types(self)  # a wrong type fails here, named, not in a comparison below
         for f in ("downs_t", "strides_t", "multipliers"):  # lists from JSON -> tuples
             object.__setattr__(self, f, tuple(getattr(self, f)))
-        if isinstance(self.bandwidth, dict): object.__setattr__(self, "bandwidth", Bandwidth(**self.bandwidth))
+        if isinstance(self.bandwidth, dict):
+            if set(self.bandwidth) != {"l2", "l1", "spec"}:
+                raise ValueError(f"VQVAEConfig.bandwidth needs exactly the keys l2, l1 and spec, got {sorted(self.bandwidth)}")
+            object.__setattr__(self, "bandwidth", Bandwidth(**self.bandwidth))
         if isinstance(self.revival_threshold, list): object.__setattr__(self, "revival_threshold", tuple(self.revival_threshold))
         if not len(self.downs_t) == len(self.strides_t) == len(self.multipliers) == self.levels:
             raise ValueError(f"downs_t {self.downs_t}, strides_t {self.strides_t} and multipliers {self.multipliers} "

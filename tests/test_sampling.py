@@ -634,3 +634,35 @@ def test_prior_loaded_in_bfloat16_samples_on_cpu(name):
     torch.manual_seed(1); want = logits(p)
     torch.manual_seed(1); got = logits(p.to(torch.bfloat16))  # same conditioning draws (the upsampler's codes)
     for g, w in zip(got, want): torch.testing.assert_close(g, w, atol=3e-2, rtol=3e-2)
+
+
+# ---- lyrics the model cannot read as given ------------------------------------------------------------
+def _first_events(models, r):
+    "The events sample_iter yields before its first level starts (its notices), without sampling anything."
+    gen, evs = sample_iter(models, r, SampleConfig(decode=False)), []
+    for e in gen:
+        if isinstance(e, LevelStarted): break
+        evs.append(e)
+    gen.close()
+    return evs
+
+
+def test_lyrics_to_a_model_without_lyric_conditioning_warn(models):
+    r = SampleRequest(metadata=[Metadata(total_length=SR * 10, lyrics="Here comes the sun")], seconds=secs(34))
+    with pytest.warns(UserWarning, match=r"lyrics 'Here comes the sun' are ignored: this model is not conditioned on lyrics"):
+        evs = _first_events(models, r)
+    assert [e.message for e in evs if isinstance(e, Notice)] == [
+        "lyrics 'Here comes the sun' are ignored: this model is not conditioned on lyrics (5b_lyrics and 1b_lyrics are)"]
+
+
+def test_lyrics_in_other_scripts_are_transliterated_and_the_user_is_told(models):
+    top = Prior(PriorConfig.preset("tiny_lyrics", bins=models.vqvae.cfg.l_bins)).eval()
+    lyr = JukeboxModels(models.vqvae, {**models.priors, 2: top}, "tiny_lyrics")
+    m = Metadata(artist=1, genres=(1,), total_length=SR * 10, lyrics="Пусть бегут 🎵")
+    from jukebox_nb.conditioning import LyricTokenizer
+    ids = top.tokenize([m])[0, -top.cfg.n_tokens:].tolist()
+    assert ids != [0] * 6 + LyricTokenizer().encode("  ")  # not reduced to two spaces (the fold without unidecode)
+    assert LyricTokenizer().decode(ids) == "Pust' be"  # the first 8 characters of the transliterated text (offset 0)
+    with pytest.warns(UserWarning, match=r"transliterated to ASCII \(П→P, у→u.*and 1 dropped \('🎵'\); the model reads \"Pust' begut \""):
+        evs = _first_events(lyr, SampleRequest(metadata=[m], seconds=secs(34)))
+    assert any(isinstance(e, Notice) and "transliterated" in e.message for e in evs)

@@ -20,7 +20,8 @@ import torch
 
 from jukebox_nb.audio import SAMPLE_RATE, example_clip, load_audio, save_wav
 from jukebox_nb.core import atomic_write
-from jukebox_nb.data import MusicDataset, Track, build_corpus, read_metadata, write_metadata
+from jukebox_nb.corpus import build_corpus
+from jukebox_nb.data import MusicDataset, Track, read_metadata, write_metadata
 from jukebox_nb.training import TrainConfig, read_metrics, train
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig, measure_bandwidth
 
