@@ -30,7 +30,8 @@ import torch  # noqa: E402
 
 from jukebox_nb.conditioning import Metadata  # noqa: E402
 from jukebox_nb.prior import Prior, PriorConfig  # noqa: E402
-from jukebox_nb.sampling import DecodeStep, JukeboxModels, SampleConfig, SampleRequest, draw, sample_iter  # noqa: E402
+from jukebox_nb.decode import DecodeStep  # noqa: E402
+from jukebox_nb.sampling import JukeboxModels, SampleConfig, SampleRequest, draw, sample_iter  # noqa: E402
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig  # noqa: E402
 
 BENCH_PRESETS = {

@@ -195,7 +195,8 @@ class FactoredAttention(nn.Module):
         self.record = False  # when True, `forward` also keeps its softmax weights in `self.weights`
         self.weights: Optional[torch.Tensor] = None  # (B, H, L, K) float32, see `attention_weights`
 
-    def _qkv(self, x, encoder_kv):
+    def qkv(self, x, encoder_kv=None):
+        "Queries, keys and values (B, L or n_enc, n_state) of `x` (keys/values of `encoder_kv` for `enc_dec`)."
         if self.pattern == "enc_dec":
             if encoder_kv is None: raise ValueError("an enc_dec layer needs encoder_kv (the lyric encoder states)")
             k, v = self.c_enc_kv(encoder_kv.to(x.dtype)).chunk(2, dim=-1)
@@ -207,12 +208,12 @@ class FactoredAttention(nn.Module):
                 encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) for `enc_dec`
                ) -> torch.Tensor:
         "Training path over a whole window; returns (B, L, n_in)."
-        q, k, v = self._qkv(x, encoder_kv)
+        q, k, v = self.qkv(x, encoder_kv)
         if self.record: self.weights = self._weights(q, k)
         return self.attend(q, k, v)
 
     def attend(self, q: torch.Tensor, # (B, L, n_state) queries of a whole window
-               k: torch.Tensor, v: torch.Tensor, # (B, L or n_enc, n_state) its keys and values (`_qkv`)
+               k: torch.Tensor, v: torch.Tensor, # (B, L or n_enc, n_state) its keys and values (`qkv`)
               ) -> torch.Tensor: # (B, L, n_in)
         "The training path after the projections: the pattern's attention by reshapes, then `c_proj`."
         L, bc, H = q.shape[1], self.block_ctx, self.n_head
@@ -241,7 +242,7 @@ class FactoredAttention(nn.Module):
                           encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) for `enc_dec`
                          ) -> torch.Tensor:
         "Softmax weights (B, H, L, K) of this layer: K = n_enc (enc_dec), min(prime_len, L) (prime), else L."
-        q, k, _ = self._qkv(x, encoder_kv)
+        q, k, _ = self.qkv(x, encoder_kv)
         return self._weights(q, k)
 
     def cache_slots(self) -> int:
@@ -253,7 +254,8 @@ class FactoredAttention(nn.Module):
         "An empty, preallocated cache for `batch` sequences."
         return KVCache(batch, self.n_head, self.cache_slots(), self.n_state // self.n_head, device, dtype)
 
-    def _slots(self, pos):
+    def slot_of(self, pos: torch.Tensor) -> torch.Tensor:
+        "The cache slot of each position in `pos` (a ring for the block patterns)."
         n = self.cache_slots()
         if self.pattern in ("block", "prev_block"): return pos % n
         return pos
@@ -287,7 +289,7 @@ class FactoredAttention(nn.Module):
         "One new position p: write it, then attend to the slots it may see (no mask needed)."
         bc, ck, cv = self.block_ctx, cache.k, cache.v
         keep = self.pattern != "prime" or p < self.prime_len
-        if keep: cache.write(k, v, torch.tensor([p], device=q.device), self._slots(torch.tensor([p], device=q.device)))
+        if keep: cache.write(k, v, torch.tensor([p], device=q.device), self.slot_of(torch.tensor([p], device=q.device)))
         if self.pattern == "dense": kk, vv = ck[:, :, :p + 1], cv[:, :, :p + 1]
         elif self.pattern == "transpose_block": kk, vv = ck[:, :, p % bc:p + 1:bc], cv[:, :, p % bc:p + 1:bc]
         elif self.pattern == "block": kk, vv = ck[:, :, :p % bc + 1], cv[:, :, :p % bc + 1]
@@ -309,13 +311,13 @@ class FactoredAttention(nn.Module):
         a = _sdpa(q, keys_k, keys_v, mask=mask | empty[:, None])
         a = a.masked_fill(empty[None, None, :, None], 0.0)
         keep = pos < self.prime_len if self.pattern == "prime" else torch.ones_like(pos, dtype=torch.bool)
-        if keep.any(): cache.write(k[:, :, keep], v[:, :, keep], pos[keep], self._slots(pos[keep]))
+        if keep.any(): cache.write(k[:, :, keep], v[:, :, keep], pos[keep], self.slot_of(pos[keep]))
         return a
 
 # %% ../nbs/05_attention.ipynb #a9e65445
 def reference_attention(attn: FactoredAttention, x: torch.Tensor, encoder_kv: Optional[torch.Tensor] = None):
     "Dense masked O(L²) attention with `attn`'s weights and pattern (for tests at small sizes)."
-    q, k, v = attn._qkv(x, encoder_kv)
+    q, k, v = attn.qkv(x, encoder_kv)
     w = attn._weights(q, k)  # (B, H, L, K): K = all keys, or the prime keys
     v = split_heads(v[:, :w.shape[-1]], attn.n_head)
     return attn.c_proj(merge_heads((w @ v.float()).to(x.dtype)))

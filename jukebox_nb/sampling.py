@@ -8,24 +8,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .conditioning import Metadata
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'STEP_ROWS_WIDTH', 'PREFILL_ROWS_WIDTH', 'LARGE_MATRIX',
-           'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig', 'LevelStarted', 'TokensSampled',
-           'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice', 'FakeSampler',
-           'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models', 'demo_defaults',
-           'window_starts', 'split_columns', 'decode_layers', 'static_decode_layers', 'intra_op_threads',
-           'compiled_decode_layers', 'scripted_decode_layers', 'DecodeStep', 'gumbel', 'draw', 'sample_tokens',
-           'accelerate_state', 'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result',
-           'continue_request', 'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result',
-           'Node', 'Composition', 'progress', 'sample_distributed']
+__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
+           'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
+           'Notice', 'FakeSampler', 'JukeboxModels', 'song_seconds_for', 'demo_models_folder', 'load_demo_models',
+           'demo_defaults', 'window_starts', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state', 'resolve_device',
+           'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
+           'upsample_request', 'resample_request', 'resume_request', 'save_result', 'load_result', 'Node',
+           'Composition', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -244,13 +241,12 @@ import warnings
 from pathlib import Path
 
 import contextlib
-from types import SimpleNamespace
 
 from .audio import audio_info, load_audio, resample, save_wav, to_mono
 from .core import atomic_path, atomic_write
-from .attention import split_heads
 from .checkpoints import Jukebox
-from .prior import Prior, PriorConfig, PriorConditioning, PriorState, filter_logits
+from .decode import DecodeStep
+from .prior import Prior, PriorConfig, PriorConditioning, filter_logits
 from .vqvae import VQVAE, VQVAEConfig
 
 
@@ -354,343 +350,6 @@ def window_starts(total: int, # tokens of the level
     if hop < 1: raise ValueError(f"hop must be >= 1 token, got {hop}")
     if total <= n_ctx: return [0]
     return [min(s, total - n_ctx) for s in range(0, total - n_ctx + hop, hop)]
-
-# %% ../nbs/10_sampling.ipynb #35c89d38
-_PATTERN_CODES = {"dense": 0, "block": 1, "transpose_block": 2, "prev_block": 3, "enc_dec": 6, "prime": 7}
-
-
-def _affine(b: torch.Tensor, x: torch.Tensor, w: torch.Tensor, linear: bool) -> torch.Tensor:
-    """x·w + b for `w` stored (in, out), or (out, in) when `linear` (a CPU's bf16/fp16 products are only fast in that
-    layout), or split into k column blocks, a (k, in, out / k) view of an (in, out) matrix (see `split_columns`)."""
-    if w.dim() == 3:  # k products of one batched call, which a CPU runs on k threads
-        N = x.shape[0]
-        return torch.bmm(x.unsqueeze(0).expand(w.shape[0], N, x.shape[1]), w).transpose(0, 1).reshape(N, -1) + b
-    return F.linear(x, w, b) if linear else torch.addmm(b, x, w)
-
-
-def split_columns(w: torch.Tensor, # (in, out) weight matrix
-                  k: int, # blocks; out must divide by k
-                 ) -> torch.Tensor: # (k, in, out / k), a view: no copy
-    "Column blocks of `w` for `_affine`: one row times a large matrix uses one CPU thread, k blocks in one `bmm` use k."
-    return w.view(w.shape[0], k, w.shape[1] // k).permute(1, 0, 2)
-
-
-def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position p
-                  p: int, # position in the window
-                  codes: List[int], # per layer: pattern code (`_PATTERN_CODES`)
-                  ints: List[int], # per layer: heads, attention width, block_ctx, prime_len
-                  eps: List[float], # per layer: LayerNorm eps
-                  ws: List[torch.Tensor], # per layer 12 tensors: ln0 w/b, ln1 w/b, qkv b/w, proj b/w, fc b/w, out b/w
-                  ks: List[torch.Tensor], vs: List[torch.Tensor], # per layer cache keys/values (N, H, slots, hd)
-                  scales: List[float], # per layer attention scale (1.0 where 1/√hd is folded into the weights)
-                  folded_gelu: bool, # 1.702 folded into fc/out weights: the activation is a plain silu
-                  linear: bool = False, # weight matrices stored (out, in) and applied with `F.linear` (else (in, out), `addmm`)
-                 ) -> torch.Tensor: # (N, W) output of the last layer
-    "Every layer for one position: the decode step's inner loop (plain tensors and ints, so TorchScript can compile it)."
-    N, W = h.shape[0], h.shape[1]
-    for i in range(len(codes)):
-        pat, H, Sd, bc, prime = codes[i], ints[4 * i], ints[4 * i + 1], ints[4 * i + 2], ints[4 * i + 3]
-        w = ws[12 * i:12 * i + 12]
-        x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
-        ck, cv, hd = ks[i], vs[i], Sd // H
-        if pat == 6:  # enc_dec: keys are the lyric encoder states, cached once
-            q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
-        else:
-            qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
-            q = qkv[:, 0]
-            slot = p % ck.shape[2] if (pat == 1 or pat == 3) else p  # block patterns keep a ring of slots
-            if pat != 7 or p < prime:
-                ck[:, :, slot:slot + 1].copy_(qkv[:, 1]); cv[:, :, slot:slot + 1].copy_(qkv[:, 2])
-        if pat == 0: ck, cv = ck[:, :, :p + 1], cv[:, :, :p + 1]
-        elif pat == 2: ck, cv = ck[:, :, p % bc:p + 1:bc], cv[:, :, p % bc:p + 1:bc]
-        elif pat == 1: ck, cv = ck[:, :, :p % bc + 1], cv[:, :, :p % bc + 1]
-        elif pat == 7: ck, cv = ck[:, :, :min(p + 1, prime)], cv[:, :, :min(p + 1, prime)]
-        elif pat == 3:
-            s = ((p // bc - 1) % 2) * bc
-            ck, cv = ck[:, :, s:s + bc], cv[:, :, s:s + bc]
-        if pat == 3 and p < bc: a = torch.zeros(N, Sd, dtype=h.dtype, device=h.device)  # block 0 has no previous block
-        else: a = F.scaled_dot_product_attention(q, ck, cv, scale=scales[i]).view(N, Sd)
-        h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
-    return h
-
-
-def _layer_out(h: torch.Tensor, a: torch.Tensor, w: List[torch.Tensor], eps: float, folded_gelu: bool, linear: bool) -> torch.Tensor:
-    "The rest of a layer after attention `a`: output projection, residual, LayerNorm, MLP, residual."
-    h = h + _affine(w[6], a, w[7], linear)
-    x = torch.native_layer_norm(h.float(), [h.shape[1]], w[2], w[3], eps)[0].to(h.dtype)
-    m = _affine(w[8], x, w[9], linear)
-    return h + _affine(w[10], F.silu(m) if folded_gelu else m * torch.sigmoid(1.702 * m), w[11], linear)
-
-
-def static_decode_layers(h: torch.Tensor, # (N, W) input of the first layer
-                         p: torch.Tensor, # 0-d long tensor on h's device: the position in the window
-                         codes: List[int], ints: List[int], eps: List[float], ws: List[torch.Tensor],
-                         ks: List[torch.Tensor], vs: List[torch.Tensor], scales: List[float], folded_gelu: bool,
-                         linear: bool = False, # as in `decode_layers`
-                        ) -> torch.Tensor: # (N, W) output of the last layer
-    """`decode_layers` with the same shapes and kernels at every position, which is what a CUDA graph replays: the
-    position is a tensor, the cache is written by `index_copy_`, and each pattern attends to a fixed set of slots under
-    a mask instead of a slice that grows with the position."""
-    N, W = h.shape[0], h.shape[1]
-    for i in range(len(codes)):
-        pat, H, Sd, bc, prime = codes[i], ints[4 * i], ints[4 * i + 1], ints[4 * i + 2], ints[4 * i + 3]
-        w = ws[12 * i:12 * i + 12]
-        x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
-        ck, cv, hd, mask = ks[i], vs[i], Sd // H, None
-        n = ck.shape[2]
-        if pat == 6: q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
-        else:
-            qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
-            q, k1, v1 = qkv[:, 0], qkv[:, 1].to(ck.dtype), qkv[:, 2].to(cv.dtype)
-            slot = (p % n if pat == 1 or pat == 3 else p.clamp(max=n - 1)).view(1)
-            if pat == 7:  # past prime_len nothing is kept: the last slot is rewritten with what it holds
-                keep = p < prime
-                k1, v1 = torch.where(keep, k1, ck.index_select(2, slot)), torch.where(keep, v1, cv.index_select(2, slot))
-            ck.index_copy_(2, slot, k1); cv.index_copy_(2, slot, v1)
-        if pat == 0 or pat == 7: mask = torch.arange(n, device=h.device) <= p
-        elif pat == 1: mask = torch.arange(n, device=h.device) <= p % bc
-        elif pat == 2:  # every bc-th slot from p % bc: a fixed number of slots, those after p masked
-            idx = torch.arange((n + bc - 1) // bc, device=h.device) * bc + p % bc
-            mask, idx = idx <= p, idx.clamp(max=n - 1)
-            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
-        elif pat == 3:  # the half of the ring that holds the previous block
-            idx = (p // bc + 1) % 2 * bc + torch.arange(bc, device=h.device)
-            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
-        a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=None if mask is None else mask.view(1, 1, 1, -1),
-                                           scale=scales[i]).view(N, Sd)
-        if pat == 3: a = torch.where(p >= bc, a, torch.zeros_like(a))  # block 0 has no previous block
-        h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
-    return h
-
-
-STEP_ROWS_WIDTH, PREFILL_ROWS_WIDTH = 8192, 65536  # below these rows × width a CPU step / prefill runs on one thread
-LARGE_MATRIX = 2 ** 20  # elements (4 MB in float32): a prior with a matrix this large steps on all CPU threads (split in float32)
-
-
-@contextlib.contextmanager
-def intra_op_threads(n: Optional[int]):
-    "Run the block with `n` intra-op threads (`torch.set_num_threads`), then restore the setting; None: leave it."
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield; return
-    torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
-
-def _capture_graph(fn, device: torch.device):
-    "Capture `fn()` (no arguments: it reads fixed buffers) in a CUDA graph after one warm-up run on a side stream; (graph, output)."
-    with torch.cuda.device(device):
-        s = torch.cuda.Stream()
-        s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s): fn()  # warm-up (lazy cuBLAS/SDPA set-up); a decode step may run twice: it rewrites its own slot
-        torch.cuda.current_stream().wait_stream(s)
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g): out = fn()
-    return g, out
-
-
-_SCRIPTED, _COMPILED = {}, {}
-
-
-def compiled_decode_layers():
-    "`decode_layers` through `torch.compile` with dynamic shapes (the position moves every step); compiled on first call."
-    if "fn" not in _COMPILED: _COMPILED["fn"] = torch.compile(decode_layers, dynamic=True)
-    return _COMPILED["fn"]
-
-
-def scripted_decode_layers():
-    "`decode_layers` compiled by TorchScript (deprecated in PyTorch 2 but ~25% faster here), or None where that fails."
-    if "fn" not in _SCRIPTED:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                _SCRIPTED["fn"] = torch.jit.script(decode_layers)
-        except Exception: _SCRIPTED["fn"] = None  # no TorchScript, or no source to compile (e.g. a notebook cell)
-    return _SCRIPTED["fn"]
-
-
-class DecodeStep:
-    "One-token incremental step over a `Prior`'s weights, reading and writing the prior's `PriorState` caches."
-    def __init__(self, prior: Prior, dtype: torch.dtype = torch.float32,
-                 script: bool = True, # run the layer loop through TorchScript when it is available
-                 fold: Optional[bool] = None, # fold scales into weight copies (None: when the prior is under 256 MB)
-                 compile: bool = False, # run the layer loop through `torch.compile` instead (overrides `script`)
-                 static: bool = False, # fixed-shape step (`static_decode_layers`) on caches it keeps (`start`): what a CUDA graph replays
-                 cuda_graph: bool = False, # static, captured in one CUDA graph per batch size and replayed every step (CUDA only)
-                 threads: Optional[int] = None, # intra-op threads of a step on a CPU; None: `step_threads`' rule, 0: the process's setting
-                 split: Optional[int] = None, # column blocks of float32 matrices on a CPU (None: the process's threads where
-                                              # a matrix has `LARGE_MATRIX` elements or more, see "Threads"; 0 or 1: none)
-                ):
-        ap, c = prior.prior, prior.cfg
-        dev = next(prior.parameters()).device
-        if cuda_graph and dev.type != "cuda":
-            raise ValueError(f"cuda_graph=True needs the prior on a CUDA device, it is on {dev}: leave cuda_graph off there")
-        if compile and (static or cuda_graph): raise ValueError("compile=True and static/cuda_graph=True are alternatives: pick one")
-        self.static, self.cuda_graph, self._kept = static or cuda_graph, cuda_graph, {}
-        if threads is not None and threads < 0: raise ValueError(f"threads must be >= 0 (0: the process's setting), got {threads}")
-        self.threads, self.on_cpu, self.width = threads, dev.type == "cpu", c.width
-        if fold is None: fold = sum(q.numel() * q.element_size() for q in prior.parameters()) < 2 ** 28
-        # folding needs copies of the weights; large priors use theirs unscaled (cast only if dtype differs)
-        w = (lambda t, s=1.0: (t.detach().float() * s).to(dtype).contiguous()) if fold else (lambda t, s=1.0: t.detach().to(dtype))
-        # a CPU multiplies a row by a bf16/fp16 matrix at memory speed only when the matrix is stored (out, in) (about 2x faster
-        # than float32 for a large prior); in the (in, out) layout of `Conv1D` that product is about 20x slower than float32
-        self.linear = dtype != torch.float32 and dev.type == "cpu"
-        m = (lambda t, s=1.0: w(t, s).t().contiguous()) if self.linear else w  # weight matrices
-        # one row times a large float32 matrix runs on one CPU thread whatever the setting; k column blocks in one `bmm`
-        # run on k threads and read the weights about 1.3-1.5x faster with 2 (views: no copies)
-        self.large = max(t.numel() for blk in ap.transformer._attn_mods
-                         for t in (blk.attn.c_attn.w, blk.attn.c_proj.w, blk.mlp.c_fc.w, blk.mlp.c_proj.w)) >= LARGE_MATRIX
-        if split is None: split = torch.get_num_threads() if dev.type == "cpu" and not self.linear and self.large else 0
-        self.split = split if split > 1 and not self.linear else 0
-        if self.split:
-            plain = m
-            def m(t, s=1.0):
-                u = plain(t, s)
-                return split_columns(u, self.split) if u.shape[1] % self.split == 0 else u
-        self.dtype, self.fold, self.codes, self.ints, self.eps, self.ws, self.attns = dtype, fold, [], [], [], [], []
-        self.scales = []
-        for blk in ap.transformer._attn_mods:
-            a, hd = blk.attn, blk.attn.n_state // blk.attn.n_head
-            qs = torch.ones(a.c_attn.w.shape[1])  # fold the attention scale 1/√hd into the query projection
-            qs[:a.n_state] = hd ** -0.5
-            self.codes.append(_PATTERN_CODES[a.pattern]); self.attns.append(a)
-            self.ints += [a.n_head, a.n_state, a.block_ctx, a.prime_len]
-            self.eps.append(blk.ln_0.eps); self.scales.append(1.0 if fold else hd ** -0.5)
-            f = lambda t: t.detach().float()
-            # quick_gelu(m) = m·σ(1.702 m) = silu(1.702 m) / 1.702: fold 1.702 into c_fc and 1/1.702 into c_proj
-            self.ws += [f(blk.ln_0.weight), f(blk.ln_0.bias), f(blk.ln_1.weight), f(blk.ln_1.bias),
-                        w(a.c_attn.b, qs), m(a.c_attn.w, qs), w(a.c_proj.b), m(a.c_proj.w),
-                        w(blk.mlp.c_fc.b, 1.702), m(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), m(blk.mlp.c_proj.w, 1 / 1.702)]
-        if self.static: self.layers_fn = static_decode_layers
-        else: self.layers_fn = compiled_decode_layers() if compile else (scripted_decode_layers() if script else None) or decode_layers
-        self.scripted = self.layers_fn not in (decode_layers, static_decode_layers) and not compile
-        self.compiled = compile
-        off = c.n_vocab if c.lyrics == "single" else 0  # music ids follow the lyric ids in a single-sequence prior
-        self.emb = ap.x_emb.weight.detach()[off:]  # (bins, W)
-        head = ap.x_emb.weight if ap.head == "tied" else ap.x_out.weight
-        self.head = head.detach()[off:]  # (bins, W): logits of music codes only
-        self.head_lp = self.head.to(dtype)
-        self.pos = ap.pos_emb().detach()
-        self.add_cond_after, self.prior = ap.add_cond_after, prior
-
-    def inputs(self, state: PriorState, p0: int, p1: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        "Position + conditioning embeddings of positions [p0, p1): (N, p1 - p0, W), and the conditioning alone."
-        xc = state.cond.x_cond
-        if xc is None: return self.pos[None, p0:p1].expand(state.caches[0].k.shape[0], -1, -1), None
-        xc = xc[:, p0:p1] if xc.shape[1] > 1 else xc.expand(-1, p1 - p0, -1)
-        return self.pos[p0:p1] + xc, xc
-
-    def prefill(self, state: PriorState, # fresh (nothing fed yet)
-                z: torch.Tensor, # (N, P) known codes of the window (P may be 0)
-               ) -> torch.Tensor: # (N, bins) logits of the next token
-        "Feed the start and `z` in one pass of the training path (factorized reshapes, no masks), filling the caches."
-        with intra_op_threads(self.step_threads(z.shape[0] * (z.shape[1] + 1), PREFILL_ROWS_WIDTH)):
-            return self._prefill(state, z)
-
-    def _prefill(self, state: PriorState, z: torch.Tensor) -> torch.Tensor:
-        prior, ap, cond = self.prior, self.prior.prior, state.cond
-        if state.t: raise ValueError("prefill needs a fresh state (use `Prior.extend` to feed more codes)")
-        if z.shape[1] > prior.cfg.n_ctx - 1: raise ValueError(f"{z.shape[1]} codes fill the window; at most n_ctx - 1 = {prior.cfg.n_ctx - 1}")
-        x = prior._sequence(z, cond)  # (N, L) with the lyric prefix of a single-sequence prior
-        N, T, dt = x.shape[0], x.shape[1] + 1, state.caches[0].k.dtype
-        h = ap.x_emb(x)
-        h = torch.cat([ap._start(N, cond.y_cond).to(h.dtype), h], 1) + ap.pos_emb()[:T]  # (N, T, W)
-        xc = None if cond.x_cond is None else (cond.x_cond[:, :T] if cond.x_cond.shape[1] > 1 else cond.x_cond)
-        if xc is not None: h = h + xc
-        # a CPU without bf16 units (AVX2) multiplies bf16/fp16 matrices far slower than float32: the prefill (many positions,
-        # compute-bound) runs in float32 there and the caches take its keys and values in their own dtype; the one-token
-        # steps (bandwidth-bound) read the low-precision weights
-        h, pos = h.to(dt if h.device.type != "cpu" else torch.float32), torch.arange(T, device=h.device)
-        for blk, cache in zip(ap.transformer._attn_mods, state.caches):
-            a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
-            xl = blk.ln_0(h)
-            q, k, v = a._qkv(xl, enc)  # (N, T or n_enc, S)
-            n = a.prime_len if a.pattern == "prime" else k.shape[1]  # a prime layer keeps the keys of the lyric prefix
-            kp = (pos if a.pattern != "enc_dec" else torch.arange(k.shape[1], device=h.device))[:n]
-            cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp,
-                        a._slots(kp) if a.pattern != "enc_dec" else kp)
-            cache.filled, cache.t = True, T
-            att = a.attend(q, k, v)  # the same projections: the training path without computing them again
-            h = h + att + blk.mlp(blk.ln_1(h + att))
-        state.n_music += z.shape[1]
-        h = h[:, -1]
-        if self.add_cond_after and xc is not None: h = h + xc[:, -1]
-        head = self.head if h.dtype == self.head.dtype else self.head_lp  # a prior loaded in bf16 meets a float32 prefill on a CPU
-        return F.linear(h.to(head.dtype), head)
-
-    def __call__(self, tok: torch.Tensor, # (N,) the token just sampled
-                 state: PriorState, # advanced by one position
-                 pc: Optional[torch.Tensor] = None, # row of `inputs(state, p, p + 1)[0]`: (N, W), if precomputed
-                 xc: Optional[torch.Tensor] = None, # row of `inputs(...)[1]` (the conditioning alone)
-                ) -> torch.Tensor: # (N, bins) logits of the next token
-        p = state.caches[0].t
-        if pc is None:
-            pc, xc = self.inputs(state, p, p + 1)
-            pc, xc = pc[:, 0], (xc[:, 0] if xc is not None else None)
-        with intra_op_threads(self.step_threads(tok.shape[0])):
-            logits = self._static_step(tok, state, pc, xc, p) if self.static else self._forward(tok, pc, xc, p, state.caches)
-        for cache in state.caches: cache.t = p + 1
-        state.n_music += 1
-        return logits
-
-    def step_threads(self, rows: int, # rows of the products: the batch for a step, batch × positions for a prefill
-                     limit: int = STEP_ROWS_WIDTH, # one thread below this many rows × width
-                    ) -> Optional[int]:
-        """Intra-op threads for products of `rows` rows, None to leave the process's setting. On a CPU a small prior's
-        step is many tiny products, and waking a second thread for each costs more than it saves: one thread while
-        rows · width < `limit`, unless a matrix has `LARGE_MATRIX` elements or more (see "Threads"). On other devices,
-        with split matrices, or with `threads=0`, None."""
-        if self.threads is not None: return self.threads or None
-        return 1 if self.on_cpu and not self.large and not self.split and rows * self.width < limit else None
-
-    def _forward(self, tok, pc, xc, p, caches) -> torch.Tensor:
-        "Embed `tok`, add the position/conditioning row `pc`, run the layer loop at position `p` over `caches`, project to logits."
-        h = F.embedding(tok, self.emb)
-        h = h + pc if self.dtype == torch.float32 else (h.to(self.dtype) + pc).to(self.dtype)  # (N, W)
-        h = self.layers_fn(h, p, self.codes, self.ints, self.eps, self.ws, [c.k for c in caches], [c.v for c in caches],
-                           self.scales, self.fold, self.linear)
-        if self.add_cond_after and xc is not None: h = h + xc
-        return F.linear(h, self.head if h.dtype == self.head.dtype else self.head_lp)
-
-    def start(self, cond: PriorConditioning, batch: int, dtype: Optional[torch.dtype] = None) -> PriorState:
-        """Empty caches for `batch` windows, as `Prior.start`. A static step hands out the same preallocated caches every
-        time (a CUDA graph reads fixed addresses), so its state lasts until the next `start` with that batch size."""
-        if not self.static: return self.prior.start(cond, batch, dtype)
-        key = (batch, dtype or self.emb.dtype)
-        if key not in self._kept:
-            dev = self.emb.device
-            self._kept[key] = SimpleNamespace(caches=self.prior.prior.new_caches(batch, dev, key[1]), graph=None, out=None,
-                                              p=torch.zeros((), dtype=torch.long, device=dev), tok=None, pc=None, xc=None)
-        io = self._kept[key]
-        for cache in io.caches:
-            cache.t, cache.filled = 0, False
-            cache.pos.fill_(-1)
-        return PriorState(cond, io.caches)
-
-    def _static_step(self, tok, state: PriorState, pc, xc, p: int) -> torch.Tensor:
-        "Copy the step's inputs into the kept buffers, then run the static step (or replay its CUDA graph, captured on first use)."
-        io = next((b for b in self._kept.values() if b.caches is state.caches), None)
-        if io is None: raise ValueError("a static DecodeStep steps only the states its own `start` made (not `Prior.start`'s)")
-        if io.tok is None: io.tok, io.pc, io.xc = torch.empty_like(tok), torch.empty_like(pc), (None if xc is None else torch.empty_like(xc))
-        io.tok.copy_(tok); io.pc.copy_(pc); io.p.fill_(p)
-        if xc is not None: io.xc.copy_(xc)
-        run = lambda: self._forward(io.tok, io.pc, io.xc, io.p, io.caches)
-        if not self.cuda_graph: return run()
-        if io.graph is None: io.graph, io.out = _capture_graph(run, io.p.device)
-        io.graph.replay()
-        return io.out.clone()  # the next replay overwrites io.out
-
-    def sync_positions(self, state: PriorState, first: int):
-        "Record in each cache which positions the steps since `first` wrote (for a later `Prior.extend`)."
-        t = state.caches[0].t
-        if t <= first: return
-        for a, cache in zip(self.attns, state.caches):
-            if a.pattern == "enc_dec": continue
-            pos = torch.arange(first, t, device=cache.pos.device)
-            if a.pattern == "prime": pos = pos[pos < a.prime_len]
-            pos = pos[-cache.slots:]
-            if pos.numel(): cache.pos[a._slots(pos)] = pos
 
 # %% ../nbs/10_sampling.ipynb #0b269329
 def gumbel(shape, device=None, generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -169,7 +169,8 @@ class AutoregressiveTransformer(nn.Module):
             self._register_state_dict_hook(_add_tied_x_out)
             self._register_load_state_dict_pre_hook(_drop_tied_x_out)
 
-    def _start(self, n: int, y_cond: Optional[torch.Tensor]) -> torch.Tensor:
+    def start_vector(self, n: int, y_cond: Optional[torch.Tensor]) -> torch.Tensor:
+        "The first input (n, 1, width): the label vector `y_cond`, else the learned start token."
         if y_cond is not None: return y_cond.reshape(n, 1, self.width)
         if not hasattr(self, "start_token"): raise ValueError("this model is label-conditioned: pass y_cond (N, 1, width)")
         return self.start_token.view(1, 1, self.width).expand(n, 1, self.width)
@@ -182,7 +183,7 @@ class AutoregressiveTransformer(nn.Module):
         "Final activations (N, L, width); `logits` turns them into (N, L, bins)."
         N, L = x.shape
         h = self.x_emb(x)  # (N, L, W)
-        h = torch.cat([self._start(N, y_cond).to(h.dtype), h[:, :-1]], 1)  # shift right, start vector first
+        h = torch.cat([self.start_vector(N, y_cond).to(h.dtype), h[:, :-1]], 1)  # shift right, start vector first
         h = h + self.pos_emb()[:L]
         if x_cond is not None: h = h + x_cond
         h = self.transformer(h, encoder_kv)
@@ -207,7 +208,7 @@ class AutoregressiveTransformer(nn.Module):
         "Incremental path: feed inputs (start vector on the first call, then tokens); logits (N, T_in, bins) of the next tokens."
         N, t = tokens.shape[0], caches[0].t
         h = self.x_emb(tokens)
-        if t == 0: h = torch.cat([self._start(N, y_cond).to(h.dtype), h], 1)
+        if t == 0: h = torch.cat([self.start_vector(N, y_cond).to(h.dtype), h], 1)
         else: h = h.to(caches[0].k.dtype)
         T = h.shape[1]
         h = h + self.pos_emb()[t:t + T]

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+import jukebox_nb.decode as D
 import jukebox_nb.sampling as S
 from cpu_launch import accelerate_launch
 from jukebox_nb.conditioning import Metadata
 from jukebox_nb.prior import Prior, PriorConfig
-from jukebox_nb.sampling import (Composition, Decoded, DecodeStep, Finished, JukeboxModels, LevelStarted,
+from jukebox_nb.decode import DecodeStep
+from jukebox_nb.sampling import (Composition, Decoded, Finished, JukeboxModels, LevelStarted,
                                  Notice, ResultError, SampleConfig, SampleRequest, SampleResult, TokensSampled,
                                  WindowSampled, continue_request, load_result, progress, resample_request, resume_request,
                                  sample, sample_iter, save_result, upsample_request)
@@ -153,7 +155,7 @@ def test_split_matrices_match_extend(name, script):
 def test_large_matrices_step_on_every_thread():
     "A prior with a LARGE_MATRIX: float32 steps split its matrices over the process's threads; bf16 steps keep the threads too."
     p, old = Prior(PriorConfig.preset("tiny", width=1024)).eval(), torch.get_num_threads()
-    assert max(q.numel() for q in p.prior.transformer.parameters()) >= S.LARGE_MATRIX
+    assert max(q.numel() for q in p.prior.transformer.parameters()) >= D.LARGE_MATRIX
     try:
         torch.set_num_threads(2)
         fp32, bf16 = DecodeStep(p), DecodeStep(p, torch.bfloat16)
@@ -187,7 +189,7 @@ def test_small_steps_run_on_one_cpu_thread(models):
         step._prefill = lambda *a: seen.append(torch.get_num_threads()) or f(*a)
         with torch.inference_mode(): step.prefill(step.start(cond, 2), torch.zeros(2, 3, dtype=torch.long))
         assert seen == [1] and torch.get_num_threads() == 2
-        assert step.step_threads(S.PREFILL_ROWS_WIDTH // p.cfg.width, S.PREFILL_ROWS_WIDTH) is None
+        assert step.step_threads(D.PREFILL_ROWS_WIDTH // p.cfg.width, D.PREFILL_ROWS_WIDTH) is None
         assert DecodeStep(p, threads=3).step_threads(1) == 3
     finally: torch.set_num_threads(old)
     with pytest.raises(ValueError, match="step_threads must be >= 0"): SampleConfig(step_threads=-1)
