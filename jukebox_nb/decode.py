@@ -18,12 +18,9 @@ from .prior import Prior, PriorConditioning, PriorState
 
 # %% auto #0
 __all__ = ['STEP_ROWS_WIDTH', 'PREFILL_ROWS_WIDTH', 'LARGE_MATRIX', 'split_columns', 'decode_layers', 'static_decode_layers',
-           'intra_op_threads', 'compiled_decode_layers', 'scripted_decode_layers', 'DecodeStep']
+           'intra_op_threads', 'compiled_decode_layers', 'scripted_decode_layers', 'read_tables', 'DecodeStep']
 
 # %% ../nbs/08b_decode.ipynb #35c89d38
-_PATTERN_CODES = {"dense": 0, "block": 1, "transpose_block": 2, "prev_block": 3, "enc_dec": 6, "prime": 7}
-
-
 def _affine(b: torch.Tensor, x: torch.Tensor, w: torch.Tensor, linear: bool) -> torch.Tensor:
     """x·w + b for `w` stored (in, out), or (out, in) when `linear` (a CPU's bf16/fp16 products are only fast in that
     layout), or split into k column blocks, a (k, in, out / k) view of an (in, out) matrix (see `split_columns`)."""
@@ -42,8 +39,8 @@ def split_columns(w: torch.Tensor, # (in, out) weight matrix
 # %% ../nbs/08b_decode.ipynb #a35f047f
 def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position p
                   p: int, # position in the window
-                  codes: List[int], # per layer: pattern code (`_PATTERN_CODES`)
-                  ints: List[int], # per layer: heads, attention width, block_ctx, prime_len
+                  win: List[int], # per read table: the (start, stop, step) of the slots read at p (`read_tables`)
+                  ints: List[int], # per layer 8 ints (`read_tables`): heads, attention width, keep, cross, table, width, mode, empty
                   eps: List[float], # per layer: LayerNorm eps
                   ws: List[torch.Tensor], # per layer 12 tensors: ln0 w/b, ln1 w/b, qkv b/w, proj b/w, fc b/w, out b/w
                   ks: List[torch.Tensor], vs: List[torch.Tensor], # per layer cache keys/values (N, H, slots, hd)
@@ -51,30 +48,26 @@ def decode_layers(h: torch.Tensor, # (N, W) input of the first layer at position
                   folded_gelu: bool, # 1.702 folded into fc/out weights: the activation is a plain silu
                   linear: bool = False, # weight matrices stored (out, in) and applied with `F.linear` (else (in, out), `addmm`)
                  ) -> torch.Tensor: # (N, W) output of the last layer
-    "Every layer for one position: the decode step's inner loop (plain tensors and ints, so TorchScript can compile it)."
+    """Every layer for one position: the decode step's inner loop (plain tensors and ints, so TorchScript can compile it).
+    It holds no pattern logic: which slot a position is written to and which slots it reads come from the pattern
+    rules (`Pattern.kept`, `Pattern.reads`) as integers."""
     N, W = h.shape[0], h.shape[1]
-    for i in range(len(codes)):
-        pat, H, Sd, bc, prime = codes[i], ints[4 * i], ints[4 * i + 1], ints[4 * i + 2], ints[4 * i + 3]
+    for i in range(len(eps)):
+        H, Sd, keep, cross, r = ints[8 * i], ints[8 * i + 1], ints[8 * i + 2], ints[8 * i + 3], ints[8 * i + 4]
         w = ws[12 * i:12 * i + 12]
         x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
         ck, cv, hd = ks[i], vs[i], Sd // H
-        if pat == 6:  # enc_dec: keys are the lyric encoder states, cached once
+        if cross == 1:  # keys are the lyric encoder states, cached once
             q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
         else:
             qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
             q = qkv[:, 0]
-            slot = p % ck.shape[2] if (pat == 1 or pat == 3) else p  # block patterns keep a ring of slots
-            if pat != 7 or p < prime:
+            if keep < 0 or p < keep:
+                slot = p % ck.shape[2]  # the block patterns keep a ring of slots
                 ck[:, :, slot:slot + 1].copy_(qkv[:, 1]); cv[:, :, slot:slot + 1].copy_(qkv[:, 2])
-        if pat == 0: ck, cv = ck[:, :, :p + 1], cv[:, :, :p + 1]
-        elif pat == 2: ck, cv = ck[:, :, p % bc:p + 1:bc], cv[:, :, p % bc:p + 1:bc]
-        elif pat == 1: ck, cv = ck[:, :, :p % bc + 1], cv[:, :, :p % bc + 1]
-        elif pat == 7: ck, cv = ck[:, :, :min(p + 1, prime)], cv[:, :, :min(p + 1, prime)]
-        elif pat == 3:
-            s = ((p // bc - 1) % 2) * bc
-            ck, cv = ck[:, :, s:s + bc], cv[:, :, s:s + bc]
-        if pat == 3 and p < bc: a = torch.zeros(N, Sd, dtype=h.dtype, device=h.device)  # block 0 has no previous block
-        else: a = F.scaled_dot_product_attention(q, ck, cv, scale=scales[i]).view(N, Sd)
+        s, e, st = win[3 * r], win[3 * r + 1], win[3 * r + 2]
+        if e <= s: a = torch.zeros(N, Sd, dtype=h.dtype, device=h.device)  # it reads nothing (prev_block's block 0)
+        else: a = F.scaled_dot_product_attention(q, ck[:, :, s:e:st], cv[:, :, s:e:st], scale=scales[i]).view(N, Sd)
         h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
     return h
 
@@ -89,41 +82,41 @@ def _layer_out(h: torch.Tensor, a: torch.Tensor, w: List[torch.Tensor], eps: flo
 # %% ../nbs/08b_decode.ipynb #98b11486
 def static_decode_layers(h: torch.Tensor, # (N, W) input of the first layer
                          p: torch.Tensor, # 0-d long tensor on h's device: the position in the window
-                         codes: List[int], ints: List[int], eps: List[float], ws: List[torch.Tensor],
+                         reads: List[torch.Tensor], # per read table: (3, n_ctx) start, stop, step of the slots read at each position
+                         ints: List[int], eps: List[float], ws: List[torch.Tensor],
                          ks: List[torch.Tensor], vs: List[torch.Tensor], scales: List[float], folded_gelu: bool,
                          linear: bool = False, # as in `decode_layers`
                         ) -> torch.Tensor: # (N, W) output of the last layer
     """`decode_layers` with the same shapes and kernels at every position, which is what a CUDA graph replays: the
-    position is a tensor, the cache is written by `index_copy_`, and each pattern attends to a fixed set of slots under
-    a mask instead of a slice that grows with the position."""
+    position is a tensor, the cache is written by `index_copy_`, and each layer reads a fixed number of slots (`width`)
+    under a mask instead of a slice that grows with the position."""
     N, W = h.shape[0], h.shape[1]
-    for i in range(len(codes)):
-        pat, H, Sd, bc, prime = codes[i], ints[4 * i], ints[4 * i + 1], ints[4 * i + 2], ints[4 * i + 3]
+    for i in range(len(eps)):
+        H, Sd, keep, cross, r = ints[8 * i], ints[8 * i + 1], ints[8 * i + 2], ints[8 * i + 3], ints[8 * i + 4]
+        width, mode, empty = ints[8 * i + 5], ints[8 * i + 6], ints[8 * i + 7]
         w = ws[12 * i:12 * i + 12]
         x = torch.native_layer_norm(h.float(), [W], w[0], w[1], eps[i])[0].to(h.dtype)
         ck, cv, hd, mask = ks[i], vs[i], Sd // H, None
         n = ck.shape[2]
-        if pat == 6: q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
+        if cross == 1: q = _affine(w[4], x, w[5], linear).view(N, H, 1, hd)
         else:
             qkv = _affine(w[4], x, w[5], linear).view(N, 3, H, 1, hd)
             q, k1, v1 = qkv[:, 0], qkv[:, 1].to(ck.dtype), qkv[:, 2].to(cv.dtype)
-            slot = (p % n if pat == 1 or pat == 3 else p.clamp(max=n - 1)).view(1)
-            if pat == 7:  # past prime_len nothing is kept: the last slot is rewritten with what it holds
-                keep = p < prime
-                k1, v1 = torch.where(keep, k1, ck.index_select(2, slot)), torch.where(keep, v1, cv.index_select(2, slot))
+            slot = (p % n).view(1)
+            if keep >= 0:  # from position `keep` on nothing is cached: the slot is rewritten with what it holds
+                kp = p < keep
+                k1, v1 = torch.where(kp, k1, ck.index_select(2, slot)), torch.where(kp, v1, cv.index_select(2, slot))
             ck.index_copy_(2, slot, k1); cv.index_copy_(2, slot, v1)
-        if pat == 0 or pat == 7: mask = torch.arange(n, device=h.device) <= p
-        elif pat == 1: mask = torch.arange(n, device=h.device) <= p % bc
-        elif pat == 2:  # every bc-th slot from p % bc: a fixed number of slots, those after p masked
-            idx = torch.arange((n + bc - 1) // bc, device=h.device) * bc + p % bc
-            mask, idx = idx <= p, idx.clamp(max=n - 1)
-            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
-        elif pat == 3:  # the half of the ring that holds the previous block
-            idx = (p // bc + 1) % 2 * bc + torch.arange(bc, device=h.device)
-            ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
+        rd = reads[r].index_select(1, p.view(1)).view(3)  # start, stop, step at this position
+        if mode != 2:  # 2: every slot, always; 1: the first slots (a mask); 0: a strided or moving set of slots (gathered)
+            idx = torch.arange(width, device=h.device) * rd[2] + rd[0]
+            mask = idx < rd[1]
+            if mode == 0:
+                idx = idx.clamp(max=n - 1)
+                ck, cv = ck.index_select(2, idx), cv.index_select(2, idx)
         a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=None if mask is None else mask.view(1, 1, 1, -1),
                                            scale=scales[i]).view(N, Sd)
-        if pat == 3: a = torch.where(p >= bc, a, torch.zeros_like(a))  # block 0 has no previous block
+        if empty == 1: a = torch.where(rd[1] > rd[0], a, torch.zeros_like(a))  # a position that reads nothing gets zeros
         h = _layer_out(h, a, w, eps[i], folded_gelu, linear)
     return h
 
@@ -175,26 +168,49 @@ def scripted_decode_layers():
     return _SCRIPTED["fn"]
 
 # %% ../nbs/08b_decode.ipynb #4c5bfa8e
+def read_tables(attns: list, # the `FactoredAttention` of every layer
+               ) -> tuple[list[int], list[list[int]]]: # 8 ints per layer, and the read tables
+    """What the decode kernels need of the patterns, as integers: per layer [heads, attention width, keep (positions
+    from here on are not cached; -1: all are), cross (1: encoder keys), table, width, mode, empty], and per distinct
+    pattern and size a table of the (start, stop, step) of the slots that each position reads (`Pattern.reads`),
+    flattened. `width` is the most slots a position reads; `mode` is 2 when every position reads every slot, 1 when
+    each reads the first ones, else 0; `empty` is 1 when some position reads nothing."""
+    ints, tables, index = [], [], {}
+    for a in attns:
+        n = a.cache_slots()
+        key = (a.pattern, a.n_ctx, a.block_ctx, a.prime_len, n)
+        if key not in index:
+            t = [x for p in range(a.n_ctx) for x in a.rule.reads(p, a.block_ctx, a.prime_len, n)]
+            spans = [(t[j], t[j + 1], t[j + 2]) for j in range(0, len(t), 3)]
+            width = max(len(range(*s)) for s in spans)
+            prefix = all(s == 0 and st == 1 for s, _, st in spans) and width == n
+            mode = 2 if all(sp == (0, n, 1) for sp in spans) else 1 if prefix else 0
+            index[key] = (len(tables), width, mode, int(any(e <= s for s, e, _ in spans)))
+            tables.append(t)
+        r, width, mode, empty = index[key]
+        keep = -1 if a.cross or a.kept >= a.n_ctx else a.kept
+        ints += [a.n_head, a.n_state, keep, int(a.cross), r, width, mode, empty]
+    return ints, tables
+
+
 def _layer_weights(prior: Prior, # whose layers are copied
                    w, # (tensor, scale) -> vector copy (biases)
                    m, # (tensor, scale) -> matrix copy (in the layout and blocks the step multiplies)
                    fold: bool, # attention scale folded into the query projection (else passed to the attention)
-                  ) -> tuple[list, list, list, list, list, list]: # codes, ints, eps, ws, scales, attns
-    "The per-layer lists `decode_layers` takes, from `prior.layers` (12 tensors per layer, see `decode_layers`)."
-    codes, ints, eps, ws, scales, attns = [], [], [], [], [], []
+                  ) -> tuple[list, list, list, list]: # eps, ws, scales, attns
+    "The per-layer weight lists `decode_layers` takes, from `prior.layers` (12 tensors per layer, see `decode_layers`)."
+    eps, ws, scales, attns = [], [], [], []
     f = lambda t: t.detach().float()
     for blk in prior.layers:
         a, hd = blk.attn, blk.attn.n_state // blk.attn.n_head
         qs = torch.ones(a.c_attn.w.shape[1])  # fold the attention scale 1/√hd into the query projection
         qs[:a.n_state] = hd ** -0.5
-        codes.append(_PATTERN_CODES[a.pattern]); attns.append(a)
-        ints += [a.n_head, a.n_state, a.block_ctx, a.prime_len]
-        eps.append(blk.ln_0.eps); scales.append(1.0 if fold else hd ** -0.5)
+        attns.append(a); eps.append(blk.ln_0.eps); scales.append(1.0 if fold else hd ** -0.5)
         # quick_gelu(m) = m·σ(1.702 m) = silu(1.702 m) / 1.702: fold 1.702 into c_fc and 1/1.702 into c_proj
         ws += [f(blk.ln_0.weight), f(blk.ln_0.bias), f(blk.ln_1.weight), f(blk.ln_1.bias),
                w(a.c_attn.b, qs), m(a.c_attn.w, qs), w(a.c_proj.b), m(a.c_proj.w),
                w(blk.mlp.c_fc.b, 1.702), m(blk.mlp.c_fc.w, 1.702), w(blk.mlp.c_proj.b), m(blk.mlp.c_proj.w, 1 / 1.702)]
-    return codes, ints, eps, ws, scales, attns
+    return eps, ws, scales, attns
 
 # %% ../nbs/08b_decode.ipynb #4349ed6d
 def _prefill_layers(step: "DecodeStep", state: PriorState, z: torch.Tensor) -> torch.Tensor:
@@ -211,15 +227,14 @@ def _prefill_layers(step: "DecodeStep", state: PriorState, z: torch.Tensor) -> t
     # a CPU without bf16 units (AVX2) multiplies bf16/fp16 matrices far slower than float32: the prefill (many positions,
     # compute-bound) runs in float32 there and the caches take its keys and values in their own dtype; the one-token
     # steps (bandwidth-bound) read the low-precision weights
-    h, pos = h.to(dt if h.device.type != "cpu" else torch.float32), torch.arange(T, device=h.device)
+    h = h.to(dt if h.device.type != "cpu" else torch.float32)
     for blk, cache in zip(prior.layers, state.caches):
-        a, enc = blk.attn, (cond.encoder_kv if blk.pattern == "enc_dec" else None)
+        a, enc = blk.attn, (cond.encoder_kv if blk.attn.cross else None)
         xl = blk.ln_0(h)
         q, k, v = a.qkv(xl, enc)  # (N, T or n_enc, S)
-        n = a.prime_len if a.pattern == "prime" else k.shape[1]  # a prime layer keeps the keys of the lyric prefix
-        kp = (pos if a.pattern != "enc_dec" else torch.arange(k.shape[1], device=h.device))[:n]
-        cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp,
-                    a.slot_of(kp) if a.pattern != "enc_dec" else kp)
+        n = min(k.shape[1], a.kept)  # the positions (encoder states) it caches: a prime layer's, the lyric prefix
+        kp = torch.arange(n, device=h.device)
+        cache.write(split_heads(k[:, :n], a.n_head), split_heads(v[:, :n], a.n_head), kp, a.slot_of(kp))
         cache.filled, cache.t = True, T
         att = a.attend(q, k, v)  # the same projections: the training path without computing them again
         h = h + att + blk.mlp(blk.ln_1(h + att))
@@ -269,7 +284,11 @@ class DecodeStep:
                 u = plain(t, s)
                 return split_columns(u, self.split) if u.shape[1] % self.split == 0 else u
         self.dtype, self.fold = dtype, fold
-        self.codes, self.ints, self.eps, self.ws, self.scales, self.attns = _layer_weights(prior, w, m, fold)
+        self.eps, self.ws, self.scales, self.attns = _layer_weights(prior, w, m, fold)
+        self.ints, tables = read_tables(self.attns)
+        # a step reads the slots of its position from each table: as ints (`wins`), or on the device (static)
+        self.wins = [[x for t in tables for x in t[3 * p:3 * p + 3]] for p in range(ap.n_ctx)]
+        self.reads = [torch.tensor(t, device=dev).view(-1, 3).t().contiguous() for t in tables] if self.static else []
         if self.static: self.layers_fn = static_decode_layers
         else: self.layers_fn = compiled_decode_layers() if compile else (scripted_decode_layers() if script else None) or decode_layers
         self.scripted = self.layers_fn not in (decode_layers, static_decode_layers) and not compile
@@ -328,7 +347,8 @@ class DecodeStep:
         "Embed `tok`, add the position/conditioning row `pc`, run the layer loop at position `p` over `caches`, project to logits."
         h = F.embedding(tok, self.emb)
         h = h + pc if self.dtype == torch.float32 else (h.to(self.dtype) + pc).to(self.dtype)  # (N, W)
-        h = self.layers_fn(h, p, self.codes, self.ints, self.eps, self.ws, [c.k for c in caches], [c.v for c in caches],
+        reads = self.reads if self.static else self.wins[p]  # the slots each layer reads at p
+        h = self.layers_fn(h, p, reads, self.ints, self.eps, self.ws, [c.k for c in caches], [c.v for c in caches],
                            self.scales, self.fold, self.linear)
         if self.add_cond_after and xc is not None: h = h + xc
         return F.linear(h, self.head if h.dtype == self.head.dtype else self.head_lp)
@@ -366,8 +386,7 @@ class DecodeStep:
         t = state.caches[0].t
         if t <= first: return
         for a, cache in zip(self.attns, state.caches):
-            if a.pattern == "enc_dec": continue
+            if a.cross: continue
             pos = torch.arange(first, t, device=cache.pos.device)
-            if a.pattern == "prime": pos = pos[pos < a.prime_len]
-            pos = pos[-cache.slots:]
+            pos = pos[pos < a.kept][-cache.slots:]  # a prime layer caches only the lyric prefix
             if pos.numel(): cache.pos[a.slot_of(pos)] = pos

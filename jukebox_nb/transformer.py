@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .attention import PATTERNS, OFFICIAL_ATTN_FUNC, Conv1D, FactoredAttention, KVCache
+from .attention import ATTENTION_PATTERNS, PATTERNS, OFFICIAL_ATTN_FUNC, Conv1D, FactoredAttention, KVCache
 
 # %% auto #0
 __all__ = ['LayerNorm', 'quick_gelu', 'MLP', 'attn_schedule', 'ResAttnBlock', 'Transformer', 'PositionEmbedding',
@@ -84,11 +84,11 @@ class ResAttnBlock(nn.Module):
     def pattern(self) -> str: return self.attn.pattern
 
     def forward(self, x, encoder_kv=None):
-        a = self.attn(self.ln_0(x), encoder_kv if self.pattern == "enc_dec" else None)
+        a = self.attn(self.ln_0(x), encoder_kv if self.attn.cross else None)
         return x + a + self.mlp(self.ln_1(x + a))
 
     def step(self, x, cache: KVCache, encoder_kv=None):
-        a = self.attn.step(self.ln_0(x), cache, encoder_kv if self.pattern == "enc_dec" else None)
+        a = self.attn.step(self.ln_0(x), cache, encoder_kv if self.attn.cross else None)
         return x + a + self.mlp(self.ln_1(x + a))
 
 
@@ -110,7 +110,7 @@ class Transformer(nn.Module):
         self.patterns = attn_schedule(attn_order, n_depth)
         self._attn_mods = nn.ModuleList([
             ResAttnBlock(n_in, n_ctx, n_head, p, blocks, prime_len, n_enc, m_attn, m_mlp,
-                         zero_out=(p == "enc_dec"), init_scale=init_scale) for p in self.patterns])
+                         zero_out=ATTENTION_PATTERNS[p].cross, init_scale=init_scale) for p in self.patterns])
 
     def forward(self, x: torch.Tensor, # (B, L, n_in)
                 encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) when the schedule has enc_dec layers
