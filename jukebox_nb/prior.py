@@ -232,9 +232,7 @@ class Prior(nn.Module):
             add_cond_after=not c.merged_decoder, checkpoint=c.checkpoint)
 
     @property
-    def layers(self) -> nn.ModuleList:
-        "The transformer's blocks (`ResAttnBlock`s, each with `.attn` and `.mlp`), first layer first."
-        return self.prior.transformer._attn_mods
+    def layers(self) -> nn.ModuleList: "The transformer's blocks (`ResAttnBlock`s: `.attn`, `.mlp`)."; return self.prior.transformer._attn_mods
 
     @property
     def lyric_encoder(self) -> Optional[LyricEncoder]:
@@ -357,11 +355,11 @@ class Prior(nn.Module):
         if c.lyrics == "single": w = w[:, c.n_tokens:, :c.n_tokens]  # music queries over the lyric keys
         return w[:, :T]
 
-
-class _Recorded(Exception):
-    "Raised by the alignment hook once the alignment layer has run."
-
 # %% ../nbs/08_prior.ipynb #94b31238
+class _Recorded(Exception):
+    "Raised by the alignment hook of `Prior.alignment` once the alignment layer has run."
+
+
 @dataclass
 class SongAlignment:
     "Alignment of one song: attention of each top-level token over every lyric character of the song."

@@ -237,7 +237,6 @@ class FakeSampler:
         return (0.3 * torch.sin(phase)).numpy().astype(np.float32)
 
 # %% ../nbs/10_sampling.ipynb #37c3c651
-import warnings
 from pathlib import Path
 
 import contextlib
@@ -258,7 +257,7 @@ class JukeboxModels(Jukebox):
 
     def __post_init__(self):
         self.priors = {int(l): p for l, p in self.priors.items()}
-        v = self.vqvae.cfg
+        v = self.vqvae  # any `vqvae.Codec`
         for l, p in self.priors.items():
             c = p.cfg
             if not 0 <= l < v.levels: raise ValueError(f"prior given for level {l}, but the VQ-VAE has levels 0..{v.levels - 1}")
@@ -269,10 +268,10 @@ class JukeboxModels(Jukebox):
             if c.upsampler != (l < self.top): raise ValueError(f"level {l} needs {'an upsampler' if l < self.top else 'a top-level prior'}")
 
     @property
-    def top(self) -> int: return self.vqvae.cfg.levels - 1
+    def top(self) -> int: return self.vqvae.levels - 1
     @property
-    def sample_rate(self) -> int: return self.vqvae.cfg.sample_rate
-    def hop(self, level: int) -> int: return self.vqvae.cfg.hop_lengths[level]
+    def sample_rate(self) -> int: return self.vqvae.sample_rate
+    def hop(self, level: int) -> int: return self.vqvae.hop_lengths[level]
 
     def prior(self, level: int) -> Prior:
         if level not in self.priors: raise ValueError(f"no prior for level {level} in {self.name or 'these models'} (have {sorted(self.priors)})")
@@ -485,7 +484,7 @@ def _known_tokens(models: JukeboxModels, req: SampleRequest, totals: dict, B: in
         if req.prime_seconds >= req.seconds: raise ValueError(f"prime_seconds={req.prime_seconds} leaves nothing to sample in a {req.seconds} s song")
         known, notes = _prime_audio_codes(models, req, B)
     elif req.prime_tokens is not None:
-        bins = models.vqvae.cfg.l_bins
+        bins = models.vqvae.l_bins
         for l, t in req.prime_tokens.items():
             l = int(l); t = torch.as_tensor(t)
             if l not in totals: raise ValueError(f"prime_tokens has level {l}; levels are {sorted(totals)}")
@@ -636,8 +635,7 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
     res.request, res.sample_rate, res.model, res.complete = req, models.sample_rate, models.name, False
     res.tokens = {l: t.cpu().clone() for l, t in known.items()}
     res.audio = {}
-    for n in notes:
-        warnings.warn(n); yield Notice(n)
+    for n in notes: yield Notice(n)  # an event, not also a warning: a consumer shows it once
     state = dict(device=dev, dtype=_DTYPES[cfg.dtype], batch=cfg.max_batch_size,
                  generator=torch.Generator(dev).manual_seed(req.seed))
     models.vqvae.to(dev)
@@ -678,8 +676,8 @@ def check_result(models: JukeboxModels, result: SampleResult) -> SampleResult:
     if result.sample_rate != models.sample_rate:
         raise ResultError(f"this result is at {result.sample_rate} Hz, the models at {models.sample_rate} Hz")
     for l, t in result.tokens.items():
-        if l > models.top or (t.numel() and int(t.max()) >= models.vqvae.cfg.l_bins):
-            raise ResultError(f"level {l} tokens of this result do not fit these models ({models.vqvae.cfg.l_bins} codes, "
+        if l > models.top or (t.numel() and int(t.max()) >= models.vqvae.l_bins):
+            raise ResultError(f"level {l} tokens of this result do not fit these models ({models.vqvae.l_bins} codes, "
                               f"levels 0..{models.top})")
     return result
 
