@@ -15,7 +15,7 @@ import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -455,24 +455,50 @@ def label_version(cfg: PriorConfig) -> str:
 
 @dataclass
 class Jukebox:
-    "A loaded release: VQ-VAE, priors by official level (2 = top), label vocabulary, placement."
+    "A VQ-VAE (any `vqvae.Codec`) and priors by official level (2 = top) checked to sample together, with a label vocabulary."
     vqvae: VQVAE
-    priors: dict[int, Prior]
-    name: str = ""
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    offload: bool = False # keep priors on the CPU; move the one in use to `device`
+    priors: dict[int, Prior] # {level: Prior}; a level without one can be given as tokens
+    name: str = "" # recorded in results; continuing a result of another model is refused
     vocab: Optional["Vocab"] = None # artist / genre names -> ids (when the folder has the tables)
 
-    @contextlib.contextmanager
-    def sampling_level(self, level: int) -> Iterator[Prior]:
-        "The prior of `level` on the device for the duration of the block (moved back after if offloading)."
-        if level not in self.priors: raise KeyError(f"level {level} is not loaded; loaded levels: {sorted(self.priors)}")
-        p = self.priors[level]
-        if getattr(p, "hf_device_map", None) is not None: yield p; return  # placed by Accelerate
-        p.to(self.device)
-        try: yield p
-        finally:
-            if self.offload: p.to("cpu")
+    def __post_init__(self):
+        self.priors = {int(l): p for l, p in self.priors.items()}
+        v = self.vqvae
+        for l, p in self.priors.items():
+            c = p.cfg
+            if not 0 <= l < v.levels: raise ValueError(f"prior given for level {l}, but the VQ-VAE has levels 0..{v.levels - 1}")
+            if c.level != l: raise ValueError(f"the prior given for level {l} models level {c.level}")
+            if c.bins != v.l_bins: raise ValueError(f"level {l} prior has {c.bins} codes, the VQ-VAE {v.l_bins}")
+            if c.hop_length != v.hop_lengths[l]:
+                raise ValueError(f"level {l} prior has hop {c.hop_length}, the VQ-VAE {v.hop_lengths[l]}")
+            if c.upsampler != (l < self.top): raise ValueError(f"level {l} needs {'an upsampler' if l < self.top else 'a top-level prior'}")
+
+    @property
+    def top(self) -> int: return self.vqvae.levels - 1
+    @property
+    def sample_rate(self) -> int: return self.vqvae.sample_rate
+    def hop(self, level: int) -> int: return self.vqvae.hop_lengths[level]
+
+    def prior(self, level: int) -> Prior:
+        if level not in self.priors: raise ValueError(f"no prior for level {level} in {self.name or 'these models'} (have {sorted(self.priors)})")
+        return self.priors[level]
+
+    @classmethod
+    def of(cls, models) -> "Jukebox":
+        "`models`, checked to be a `Jukebox` (a clear error for anything else)."
+        if not isinstance(models, cls): raise TypeError(f"expected a Jukebox (checkpoints.load_model, Jukebox.tiny), got {type(models).__name__}")
+        return models
+
+    @classmethod
+    def tiny(cls, seed: int = 0, name: str = "tiny") -> "Jukebox":
+        "Random tiny VQ-VAE and priors with matching codebooks and hops (tests, demos)."
+        torch.manual_seed(seed)
+        vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
+        bins = vq.cfg.l_bins
+        priors = {2: Prior(PriorConfig.preset("tiny", bins=bins, min_duration=0.01)),
+                  1: Prior(PriorConfig.preset("tiny_upsampler", bins=bins)),
+                  0: Prior(PriorConfig.preset("tiny_upsampler", level=0, hop_length=8, bins=bins))}
+        return cls(vq, {l: p.eval() for l, p in priors.items()}, name)
 
     def metadata(self, artist: str, genre: str, total_length: int, offset: int = 0, lyrics: str = "",
                  level: int = 2) -> Metadata:
@@ -512,7 +538,7 @@ def load_openai(folder: str | Path, # folder with vqvae.pth.tar and prior_level_
                 levels: Sequence[int] = (0, 1, 2), # priors to load (official levels; 2 = top)
                 device: str | torch.device = "cpu", # where the VQ-VAE and (unless offload) the priors go
                 dtype: Optional[torch.dtype] = torch.float32, # prior weights (the VQ-VAE stays float32)
-                offload: bool = False, # priors stay on the CPU until `Jukebox.sampling_level` needs them
+                offload: bool = False, # priors stay on the CPU (the sampling engine moves one at a time to its device)
                 configs: Optional[dict] = None, # override the release configs (tests, fine-tunes)
                 check_memory: bool = True, # estimate memory first and refuse if it will not fit
                ) -> Jukebox:
@@ -527,7 +553,7 @@ def load_openai(folder: str | Path, # folder with vqvae.pth.tar and prior_level_
     prior_dev = "cpu" if offload else device
     vq = load_openai_part(paths["vqvae"], "vqvae", cfgs["vqvae"], model, device, torch.float32)
     priors = {l: load_openai_part(paths[l], l, cfgs[l], model, prior_dev, dtype) for l in levels}
-    return Jukebox(vq, priors, model, torch.device(device), offload)
+    return Jukebox(vq, priors, model)
 
 # %% ../nbs/09_checkpoints.ipynb #67140299
 HUB_INDEX = "pytorch_model.bin.index.json"
@@ -596,7 +622,7 @@ def load_hub(folder: str | Path, # a copy of openai/jukebox-1b-lyrics or -5b-lyr
         state = _cast(state, dt, dev)
         with torch.device(dev): built[part] = build_and_load(cls, cfgs[part], state, f"{folder} ({part})").eval()
     vq = built.pop("vqvae")
-    return Jukebox(vq, built, model, torch.device(device), offload, Vocab.find(folder))
+    return Jukebox(vq, built, model, Vocab.find(folder))
 
 # %% ../nbs/09_checkpoints.ipynb #d82dd3db
 def place_with_accelerate(prior: Prior, # a loaded prior (on the CPU)
@@ -623,7 +649,7 @@ def load_model(name: str = "1b_lyrics", # "5b", "5b_lyrics" or "1b_lyrics"
                levels: Sequence[int] = (0, 1, 2), # official levels to load (2 = top)
                device: str | torch.device = "cpu",
                dtype: Optional[torch.dtype] = torch.float32, # prior weights: float16 / bfloat16 halve the memory
-               offload: bool = False, # one prior on the device at a time (moved while `sampling_level` is active)
+               offload: bool = False, # priors stay on the CPU (the sampling engine moves one at a time to its device)
                device_map: Optional[str] = None, # "auto": Accelerate places each prior's layers over GPU/CPU(/disk)
                max_memory: Optional[dict] = None, offload_dir: Optional[str | Path] = None, # for device_map="auto"
                configs: Optional[dict] = None, # override the release configs
@@ -638,7 +664,7 @@ def load_model(name: str = "1b_lyrics", # "5b", "5b_lyrics" or "1b_lyrics"
     hub = (folder / HUB_INDEX).is_file() or (folder / "pytorch_model.bin").is_file()
     jb = load_hub(folder, name, device=load_dev, **common) if hub else load_openai(folder, name, device=load_dev, **common)
     if device_map:
-        jb.vqvae.to(device); jb.device = torch.device(device)
+        jb.vqvae.to(device)
         jb.priors = {l: place_with_accelerate(p, max_memory, offload_dir) for l, p in jb.priors.items()}
     if jb.vocab is None: jb.vocab = Vocab.find(folder)
     return jb

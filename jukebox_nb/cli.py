@@ -189,7 +189,7 @@ def cmd_download(args) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #d5d2d445
-def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
+def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `sampling.load_demo_models`)
                   artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
                   seconds: float, folder: Path | None = None,
                   song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least

@@ -182,12 +182,12 @@ def test_align_song_stitches_windows_by_lyric_index(name):
 # --- the studio ---------------------------------------------------------------------------------------
 
 def lyrics_models():
-    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.checkpoints import Jukebox
     from jukebox_nb.vqvae import VQVAE, VQVAEConfig
     torch.manual_seed(0)
     vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
     top = lively("tiny_lyrics", bins=vq.cfg.l_bins)
-    return JukeboxModels(vq, {2: top}, "tiny lyrics")
+    return Jukebox(vq, {2: top}, "tiny lyrics")
 
 
 def test_model_info_alignment_of_a_lyrics_prior():

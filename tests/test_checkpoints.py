@@ -94,8 +94,7 @@ def check_against_oracle(jb, vq_tensors, prior_tensors, top: str):
                                vq_tensors["vqvae/x_hat_from_level0"].permute(0, 2, 1), rtol=1e-5, atol=1e-5)
     for level, name in ((2, top), (1, "up1"), (0, "up0")):
         t = lambda k: prior_tensors.get(f"{name}/{k}")
-        with torch.no_grad(), jb.sampling_level(level) as p:
-            out = p(t("z"), t("y"), t("z_cond0"))
+        with torch.no_grad(): out = jb.prior(level)(t("z"), t("y"), t("z_cond0"))
         torch.testing.assert_close(out.logits, t("preds"), atol=1e-4, rtol=0)
 
 
@@ -372,8 +371,8 @@ def test_accelerate_disk_offload_gives_same_outputs(tmp_path, prior_tensors):
 def test_loaded_release_samples_like_the_original_models(tmp_path):
     "Official files written from tiny models, loaded by load_model, sample exactly the tokens the originals sample."
     from jukebox_nb.conditioning import Metadata
-    from jukebox_nb.sampling import JukeboxModels, SampleConfig, SampleRequest, sample
-    orig = JukeboxModels.tiny(seed=3, name="1b_lyrics")
+    from jukebox_nb.sampling import SampleConfig, SampleRequest, sample
+    orig = ck.Jukebox.tiny(seed=3, name="1b_lyrics")
     for part, m in [("vqvae", orig.vqvae), *orig.priors.items()]:
         save_openai(m, tmp_path / ("vqvae.pth.tar" if part == "vqvae" else f"prior_level_{part}.pth.tar"))
     cfgs = {"vqvae": orig.vqvae.cfg, **{l: p.cfg for l, p in orig.priors.items()}}

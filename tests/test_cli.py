@@ -89,9 +89,9 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
 
 def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
     from jukebox_nb.checkpoints import save_pretrained
-    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.checkpoints import Jukebox
     from jukebox_nb.training import write_label_tables
-    models = JukeboxModels.tiny()
+    models = Jukebox.tiny()
     folder = tmp_path / "models"
     save_pretrained(models.vqvae, folder / "vqvae")
     for level, prior in models.priors.items(): save_pretrained(prior, folder / f"prior_level_{level}")

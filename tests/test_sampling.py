@@ -16,7 +16,9 @@ from cpu_launch import accelerate_launch
 from jukebox_nb.conditioning import Metadata
 from jukebox_nb.prior import Prior, PriorConfig
 from jukebox_nb.decode import DecodeStep
-from jukebox_nb.sampling import (Composition, Decoded, Finished, JukeboxModels, LevelStarted,
+from jukebox_nb.checkpoints import Jukebox
+from jukebox_nb.compose import Composition
+from jukebox_nb.sampling import (Decoded, Finished, LevelStarted,
                                  Notice, ResultError, SampleConfig, SampleRequest, SampleResult, TokensSampled,
                                  WindowSampled, continue_request, load_result, progress, resample_request, resume_request,
                                  sample, sample_iter, save_result, upsample_request)
@@ -33,7 +35,7 @@ def secs(top_tokens: int) -> float:
 @pytest.fixture(scope="module")
 def models():
     torch.set_num_threads(1)
-    return JukeboxModels.tiny()
+    return Jukebox.tiny()
 
 
 def req(n_top=34, B=2, **kw):
@@ -222,7 +224,7 @@ def test_cuda_graph_step_matches_eager_on_gpu(dtype):
             eager.prefill(a, z[:, :P]); graph.prefill(b, z[:, :P])
             for i in range(P, p.cfg.n_ctx - 1):
                 torch.testing.assert_close(graph(z[:, i], b).float(), eager(z[:, i], a).float(), atol=1e-3, rtol=1e-3)
-    m = JukeboxModels.tiny()
+    m = Jukebox.tiny()
     res = sample(m, req(34, levels=(2, 1)), SampleConfig(device="cuda", cuda_graph=True, decode=False, dtype=str(dtype).split(".")[1]))
     assert res.complete and res.tokens[1].shape == (2, 136)
 
@@ -263,7 +265,7 @@ def test_oracle_window_starts(models):
     big = PriorConfig.preset("tiny", bins=32, n_ctx=256, blocks=16, depth=2, min_duration=0.01)
     up = PriorConfig.preset("tiny_upsampler", bins=32, n_ctx=256, blocks=16, depth=1)
     torch.manual_seed(0)
-    m = JukeboxModels(models.vqvae, {2: Prior(big).eval(), 1: Prior(up).eval()}, "oracle-shaped")
+    m = Jukebox(models.vqvae, {2: Prior(big).eval(), 1: Prior(up).eval()}, "oracle-shaped")
     r = SampleRequest(batch=1, seconds=secs(320), levels=(2, 1), hop_fraction=(0.5, 0.5, 0.125))
     evs = list(sample_iter(m, r, SampleConfig(decode=False, chunk_size=256)))
     starts = {l: [e.start for e in evs if isinstance(e, WindowSampled) and e.level == l] for l in (2, 1)}
@@ -358,7 +360,7 @@ def test_save_load_roundtrip(models, tmp_path):
 def test_result_from_another_model_is_refused(models, tmp_path):
     res = sample(models, req(34, levels=(2,)), SampleConfig(decode=False))
     save_result(res, tmp_path / "r")
-    other = JukeboxModels(models.vqvae, models.priors, "other")
+    other = Jukebox(models.vqvae, models.priors, "other")
     with pytest.raises(ResultError, match="sampled by model 'tiny', not 'other'"):
         load_result(tmp_path / "r", other)
     with pytest.raises(ResultError, match="not 'other'"):
@@ -440,7 +442,7 @@ def test_cocomposition_tree_is_saved_and_loaded(models, tmp_path):
     (more,) = back.extend(1, secs(24))  # the loaded tree goes on growing from its current node
     assert torch.equal(back.nodes[more].tokens[:, :16], c.nodes[kids[0]].tokens) and back.nodes[more].parent == kids[0]
     with pytest.raises(ResultError, match="made with model 'tiny'"):
-        Composition.load(tmp_path / "tree", JukeboxModels(models.vqvae, models.priors, "other"))
+        Composition.load(tmp_path / "tree", Jukebox(models.vqvae, models.priors, "other"))
 
 
 def test_progress_bars(models):
@@ -565,8 +567,7 @@ def test_level_metadata_follows_batch_splits_and_compositions(models):
 
 
 def test_a_checkpoints_jukebox_drives_the_engine(models, tmp_path):
-    "`load_model`'s `Jukebox` goes straight into sample / Composition / result helpers: same tokens as JukeboxModels."
-    from jukebox_nb.checkpoints import Jukebox
+    "`load_model`'s `Jukebox` goes straight into sample / Composition / result helpers: the same tokens as `Jukebox.tiny()`'s."
     jb = Jukebox(models.vqvae, models.priors, models.name)
     cfg = SampleConfig(decode=False)
     a, b = sample(jb, req(34, levels=(2,)), cfg), sample(models, req(34, levels=(2,)), cfg)
@@ -583,9 +584,9 @@ def test_accelerate_placed_prior_is_sampled_in_place(tmp_path):
     "A prior spilled to disk by `place_with_accelerate` is not moved; it samples the tokens of an unplaced copy."
     pytest.importorskip("accelerate")
     import copy
-    from jukebox_nb.checkpoints import Jukebox, place_with_accelerate
+    from jukebox_nb.checkpoints import place_with_accelerate
     torch.set_num_threads(1)
-    ref = JukeboxModels.tiny(seed=1)
+    ref = Jukebox.tiny(seed=1)
     placed = {l: copy.deepcopy(p) for l, p in ref.priors.items()}
     for l in (2, 1):
         size = sum(t.numel() * 4 for t in placed[l].parameters())
@@ -665,10 +666,10 @@ def test_sampling_through_another_codec(models):
     from jukebox_nb.vqvae import Codec
     codec = ToyCodec()
     assert isinstance(codec, Codec) and isinstance(models.vqvae, Codec)
-    toy = JukeboxModels(codec, models.priors, "toy")
+    toy = Jukebox(codec, models.priors, "toy")
     r = req(40, levels=(2, 1), prime_audio=np.full(SR // 8, 0.5, np.float32), prime_seconds=secs(16))
     res = sample(toy, r, SampleConfig(max_batch_size=2))
     assert res.tokens[2].shape == (2, 40) and torch.all(res.tokens[2][:, :16] == 15)  # the primed codes: loudness 0.5
     assert res.audio[2].shape == (2, 40 * 128) and res.audio[1].shape == (2, 160 * 32)
     with pytest.raises(ValueError, match="prior has 32 codes, the VQ-VAE 64"):
-        JukeboxModels(type("Wide", (ToyCodec,), {"l_bins": 64})(), models.priors)
+        Jukebox(type("Wide", (ToyCodec,), {"l_bins": 64})(), models.priors)
