@@ -24,9 +24,12 @@ setuptools.setup(
     keywords=cfg["keywords"].split(),
     classifiers=["Programming Language :: Python :: 3"],
     python_requires=">=" + cfg["min_python"],
-    packages=setuptools.find_packages(include=[cfg["lib_name"], cfg["lib_name"] + ".*"]),
+    # Namespace discovery: the data folders under assets/ (models/vqvae, ...) have no __init__.py but are
+    # importable names, so plain find_packages leaves them "ambiguous" and setuptools prints a warning per
+    # folder. Listed as (namespace) packages, their files ship through MANIFEST.in + include_package_data.
+    packages=setuptools.find_namespace_packages(
+        include=[cfg["lib_name"], cfg["lib_name"] + ".*"], exclude=["*.__pycache__", "*.__pycache__.*"]),
     include_package_data=True,
-    package_data={cfg["lib_name"]: ["assets/*", "assets/**/*"]},
     install_requires=cfg["requirements"].split(),
     extras_require={"dev": cfg["dev_requirements"].split()},
     entry_points={

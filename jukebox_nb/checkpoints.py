@@ -27,12 +27,12 @@ from .vqvae import VQVAE, VQVAEConfig
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL',
-           'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'check_state',
-           'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained', 'read_config', 'load_pretrained',
-           'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify', 'load_openai_part',
-           'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox', 'load_openai', 'load_hub',
-           'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab', 'check_lyrics_vocab',
-           'DownloadError', 'remote_size', 'download_model', 'save_openai']
+           'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'RELEASE_FILES',
+           'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained', 'read_config',
+           'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify',
+           'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox',
+           'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab',
+           'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model', 'save_openai']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -317,6 +317,18 @@ def hub_to_official(key: str, # a key of a hub shard
     raise KeyError(f"{key}: not under any of {sorted(HUB_PREFIX.values())}; is this a Jukebox hub checkpoint?")
 
 # %% ../nbs/09_checkpoints.ipynb #9fea9b5c
+def _unpickling_reason(text: str) -> tuple[str | None, str]:
+    "(the Python name a refused pickle would call, or None; torch's one-line reason) from a weights_only error."
+    # torch >= 2.6 wraps the reason in advice to turn the check off (weights_only=False): never repeat those lines
+    lines = [l.strip() for l in text.splitlines() if l.strip() and "weights_only" not in l]
+    m = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    why = m.group(1) if m else next((l for l in lines if "GLOBAL" in l), None) or \
+          next((l for l in lines if not l.startswith(("Check the documentation", "Please file"))), "unknown unpickling error")
+    why = why.strip().split(". Please")[0].rstrip(".")
+    m = re.search(r"GLOBAL\s+([\w.]+)", why)  # "Unsupported global: GLOBAL x.y ..." / "Trying to load unsupported GLOBAL x.y ..."
+    return (m.group(1) if m else None), why
+
+
 def read_pickle(path: str | Path) -> Any:
     "Load a pickled checkpoint with `torch.load(weights_only=True)` (mmap when possible); clear errors otherwise."
     import pickle, zipfile
@@ -327,13 +339,13 @@ def read_pickle(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
-        m = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
-        why = m.group(1).strip().split(". Please")[0] if m else str(e).splitlines()[0]
-        if "Unsupported global" in why:
+        name, why = _unpickling_reason(str(e))
+        if name:  # a GLOBAL: the pickle names a Python function or class that loading it would call
+            hint = "" if "blocked" in why else (
+                "; if you made this file yourself and trust it, allow that type with torch.serialization.add_safe_globals and retry")
             raise CheckpointError(
-                f"{path}: refused, the file needs Python objects beyond tensors and plain containers, and loading those "
-                f"can run code; jukebox-nb only loads weights_only pickles ({why}; if you trust the file's origin, allow "
-                f"that type with torch.serialization.add_safe_globals and retry)") from None
+                f"{path}: refused: the file contains code (loading it would call {name}); jukebox-nb only loads tensors "
+                f"and plain containers, so nothing was run. Use a checkpoint from the official source{hint}") from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({why}); the file is truncated or corrupt, download it again") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} ({size:,} bytes): cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
@@ -683,6 +695,7 @@ class LabelTable:
     version: str
     ids: dict[str, int]
     source: str = ""
+    shown: dict[int, str] = field(default_factory=dict) # id -> the name a person knows (label_names.json), for hints
 
     def key(self, name: str) -> str: return normalise_v2(name) if self.version == "v2" else name.lower().strip()
 
@@ -691,8 +704,10 @@ class LabelTable:
         k = self.key(name)
         if k in self.ids: return self.ids[k]
         near = difflib.get_close_matches(k, list(self.ids), n=3, cutoff=0.6)
+        near = list(dict.fromkeys(self.shown.get(self.ids[n], n) for n in near))  # display names, not internal keys
         hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else "; use 'unknown' (id 0) for an unlisted one"
-        raise KeyError(f"{self.version} {self.kind} {name!r} (looked up as {k!r}) is not in {self.source or 'the table'}{hint}")
+        looked = "" if self.shown else f" (looked up as {k!r})"
+        raise KeyError(f"{self.version} {self.kind} {name!r}{looked} is not in {self.source or 'the table'}{hint}")
 
     def genre_ids(self, genre: str) -> list[int]:
         "Genre ids of a genre string: a bag of words for v2, one genre for v3."
@@ -765,6 +780,8 @@ class Vocab:
         if tables and (folder / LABEL_NAMES).is_file():  # ours: the corpus' own spelling of the names
             doc = json.loads((folder / LABEL_NAMES).read_text())
             display = {k: {str(n): int(i) for n, i in doc.get(k, {}).items()} for k in ("artist", "genre")}
+            for (kind, v), t in tables.items():  # they spell the ids of our (v2) tables
+                if v == "v2": t.shown = {i: n for n, i in reversed(display[kind].items())}  # the first name of an id
         return cls(tables, display) if tables else None
 
 
@@ -808,16 +825,82 @@ def _open(url: str, start: int = 0, timeout: float = 60.0, method: str = "GET"):
     return urllib.request.build_opener(_Redirect).open(req, timeout=timeout)
 
 
+@dataclass(frozen=True)
+class ReleaseFile:
+    "What is known of one official file, to check a download against."
+    min_bytes: int                  # its unique tensors at 2 bytes each (fp16): no smaller file can hold the model
+    size: Optional[int] = None      # exact size in bytes, where published
+    sha256: Optional[str] = None    # checksum, where published
+
+
+# OpenAI published neither sizes nor checksums of the release files (the repository, its README and issues
+# give none), so only the floor from the released state dicts is known (tests/fixtures/release_tensor_elements.json,
+# from the reference manifests). A mirror serving an error page or a cut file as "complete" fails it.
+RELEASE_FILES: dict[str, ReleaseFile] = {
+    "5b/vqvae.pth.tar": ReleaseFile(3_757_958),
+    "5b/prior_level_0.pth.tar": ReleaseFile(1_962_596_352),
+    "5b/prior_level_1.pth.tar": ReleaseFile(1_962_596_352),
+    "5b/prior_level_2.pth.tar": ReleaseFile(10_120_905_600),
+    "5b_lyrics/prior_level_2.pth.tar": ReleaseFile(11_281_013_600),
+    "1b_lyrics/prior_level_2.pth.tar": ReleaseFile(1_885_286_400),
+}
+
+
+def _check_release_size(rel: str, url: str, size: int) -> None:
+    "Raise when the size a server announces for official file `rel` cannot be the official file's."
+    known = RELEASE_FILES.get(rel)
+    if known is None: return
+    if known.size is not None and size != known.size:
+        raise DownloadError(f"{url}: the server announces {size:,} bytes, but the official file has {known.size:,} bytes; "
+                            f"this is not the release file (check the base URL)")
+    if size < known.min_bytes:
+        raise DownloadError(f"{url}: the server announces {size:,} bytes, too small to hold the model (at least "
+                            f"{known.min_bytes:,}); it serves something else (an error page?): check the base URL")
+
+
+def _check_sha256(rel: str, url: str, part: Path, chunk: int = 1 << 24) -> None:
+    "Compare a finished download with the official checksum, where one is known; a mismatch deletes it."
+    import hashlib
+    known = RELEASE_FILES.get(rel)
+    if known is None or known.sha256 is None: return
+    h = hashlib.sha256()
+    with open(part, "rb") as f:
+        while blk := f.read(chunk): h.update(blk)
+    if h.hexdigest() != known.sha256:
+        part.unlink()
+        raise DownloadError(f"{url}: the SHA-256 of the downloaded file ({h.hexdigest()[:16]}...) differs from the official "
+                            f"file's ({known.sha256[:16]}...); it was deleted: run the download again")
+
+
 def remote_size(url: str, timeout: float = 60.0) -> int:
-    "The size the server announces for `url` (HEAD)."
-    with _open(url, timeout=timeout, method="HEAD") as r:
-        n = r.headers.get("Content-Length")
+    "The size the server announces for `url` (HEAD); a `DownloadError` naming the URL when it cannot be reached."
+    import urllib.error
+    try:
+        with _open(url, timeout=timeout, method="HEAD") as r:
+            n = r.headers.get("Content-Length")
+    except urllib.error.HTTPError as e:
+        raise DownloadError(f"{url}: the server answers {e.code} {e.reason}: no such file there; check the base URL "
+                            f"(the official files are under {RELEASE_URL})") from None
+    except (urllib.error.URLError, OSError) as e:
+        why = getattr(e, "reason", None) or e
+        raise DownloadError(f"{url}: cannot connect ({why}); check the network and the base URL, then run the download again") from None
     if n is None: raise DownloadError(f"{url}: the server gives no Content-Length, so the download could not be verified")
     return int(n)
 
 # %% ../nbs/09_checkpoints.ipynb #c9d70a30
-def _fetch(url: str, dest: Path, size: int, progress: bool, retries: int, timeout: float, chunk: int = 1 << 20) -> None:
-    "Download `url` to `dest` via `dest.part`, resuming after dropped connections; rename when the size is right."
+def _range_problem(r, have: int, size: int) -> Optional[str]:
+    "Why a 206 reply to `Range: bytes=have-` does not continue the `size`-byte file at byte `have`; None when it does."
+    said = r.headers.get("Content-Range")
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (said or "").strip())
+    if m is None: return f"Content-Range {said!r} is not a byte range"
+    if int(m.group(1)) != have: return f"Content-Range {said!r} starts at byte {int(m.group(1)):,}, not at {have:,} as asked"
+    if m.group(3) not in ("*", str(size)): return f"Content-Range {said!r}: the file is not the {size:,} bytes announced"
+    return None
+
+
+def _fetch(url: str, dest: Path, size: int, progress: bool, retries: int, timeout: float, chunk: int = 1 << 20,
+           rel: str = "") -> None:
+    "Download `url` to `dest` via `dest.part`, resuming after dropped connections; rename when the size (and checksum) is right."
     from tqdm.auto import tqdm
     import http.client, socket, urllib.error
     part = dest.with_name(dest.name + ".part")
@@ -830,6 +913,11 @@ def _fetch(url: str, dest: Path, size: int, progress: bool, retries: int, timeou
                 with _open(url, have, timeout) as r, open(part, "ab" if have else "wb") as f:
                     if have and r.status != 206:  # server ignored the Range header: start over
                         f.truncate(0); have = 0; bar.reset(total=size)
+                    elif have and (why := _range_problem(r, have, size)):  # never append bytes from another offset
+                        f.truncate(0); have = 0; bar.reset(total=size); failures += 1
+                        if failures > retries:
+                            raise DownloadError(f"{url}: a resumed request was answered wrongly ({why}); use another mirror")
+                        continue  # ask again from byte 0 (no Range header)
                     while blk := r.read(chunk):
                         f.write(blk); have += len(blk); bar.update(len(blk))
             except (http.client.IncompleteRead, ConnectionError, socket.timeout, urllib.error.URLError) as e:
@@ -846,6 +934,7 @@ def _fetch(url: str, dest: Path, size: int, progress: bool, retries: int, timeou
                                                          f"{part} is kept: run the download again to resume")
     if part.stat().st_size != size:
         raise DownloadError(f"{url}: got {part.stat().st_size:,} bytes, the server announced {size:,}; {part} is kept for inspection")
+    _check_sha256(rel, url, part)
     os.replace(part, dest)
 
 
@@ -862,12 +951,16 @@ def download_model(name: str, # "5b", "5b_lyrics" or "1b_lyrics"
     if name not in RELEASES: raise DownloadError(f"unknown model {name!r}; the releases are {sorted(RELEASES)}")
     base = (base_url or RELEASE_URL).rstrip("/") + "/"
     _check_url(base)
-    to = Path(to).expanduser(); to.mkdir(parents=True, exist_ok=True)
+    to = Path(to).expanduser()
+    if to.exists() and not to.is_dir(): raise DownloadError(f"{to} is a file, not a folder: give a folder to download into (it is created if missing)")
+    try: to.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise DownloadError(f"{to}: cannot create this folder ({e.strerror}); give a folder you can write to") from None
     todo, out = [], []
     for part in ("vqvae", *levels):
         rel = RELEASES[name][part]
         url, dest = base + rel, to / Path(rel).name
         size = remote_size(url, timeout)
+        _check_release_size(rel, url, size)
         out.append(dest)
         if dest.exists():
             if dest.stat().st_size == size: continue  # a complete file: keep it
@@ -875,12 +968,12 @@ def download_model(name: str, # "5b", "5b_lyrics" or "1b_lyrics"
                 raise DownloadError(f"{dest} exists with {dest.stat().st_size:,} bytes but the server has {size:,}; "
                                     f"it may be another model's file: move it away or pass overwrite=True")
         part_file = dest.with_name(dest.name + ".part")
-        todo.append((url, dest, size, size - (part_file.stat().st_size if part_file.exists() else 0)))
+        todo.append((url, dest, size, size - (part_file.stat().st_size if part_file.exists() else 0), rel))
     need = sum(t[3] for t in todo)
     free = shutil.disk_usage(to).free
     if need > free:
         raise DownloadError(f"{to}: {need / 2**30:.2f} GiB still to download but only {free / 2**30:.2f} GiB free; make room first")
-    for url, dest, size, _ in todo: _fetch(url, dest, size, progress, retries, timeout)
+    for url, dest, size, _, rel in todo: _fetch(url, dest, size, progress, retries, timeout, rel=rel)
     return out
 
 # %% ../nbs/09_checkpoints.ipynb #162c7338

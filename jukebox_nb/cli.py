@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -13,9 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'INFERENCE_COMMANDS', 'package_path', 'reconstruct_clip',
-           'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes',
-           'cmd_train_prior', 'cmd_download', 'demo_metadata', 'html_page', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS', 'DEMO_STATE', 'DEMO_STATE_VERSION',
+           'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'INFERENCE_COMMANDS', 'package_path',
+           'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
+           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed', 'demo_metadata', 'time_ticks',
+           'spectrogram_strip', 'PageSection', 'html_page', 'demo_folder', 'cmd_demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -142,12 +145,26 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
 
 
+@contextlib.contextmanager
+def _training_run(args):
+    "Around a training command: its warnings as `jukebox-nb CMD: warning: ...` lines; `--fresh` on an existing run, one error line."
+    import warnings
+    fmt = warnings.formatwarning
+    warnings.formatwarning = lambda message, *a, **k: f"jukebox-nb {args.command}: warning: {message}\n"
+    try: yield
+    except FileExistsError:  # the library's message names `resume=True`, a Python argument
+        raise ValueError(f"{args.out} already holds checkpoints of a run: leave out --fresh to resume it, "
+                         f"or give a new --out") from None
+    finally: warnings.formatwarning = fmt
+
+
 def cmd_train_vqvae(args) -> int:
     "CLI: train (or resume training) a VQ-VAE on a corpus folder."
     from jukebox_nb.training import train_vqvae
     over = _train_overrides(args)
-    res = train_vqvae(args.data, preset=args.preset, steps=args.steps, out_dir=args.out, resume=not args.fresh,
-                      sample_length=args.sample_length, progress=True, **over)
+    with _training_run(args):
+        res = train_vqvae(args.data, preset=args.preset, steps=args.steps, out_dir=args.out, resume=not args.fresh,
+                          sample_length=args.sample_length, progress=True, **over)
     last = res.history[-1] if res.history else {}
     _say(f"trained to step {res.state.step}: loss {last.get('loss', float('nan')):.3f}; checkpoint {res.checkpoint}")
     _say(f"reconstruct with: jukebox-nb reconstruct --checkpoint {args.out}")
@@ -171,9 +188,10 @@ def cmd_train_prior(args) -> int:
     from jukebox_nb.training import train_prior
     over = _train_overrides(args)
     preset = args.preset or MINI_PRIOR_PRESETS[args.level]
-    res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
-                      resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
-                      progress=True, **over)
+    with _training_run(args):
+        res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
+                          resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
+                          progress=True, **over)
     last = res.history[-1] if res.history else {}
     _say(f"trained level-{args.level} prior to step {res.state.step}: loss {last.get('loss', float('nan')):.3f} bits/token; "
          f"checkpoint {res.checkpoint}")
@@ -189,13 +207,37 @@ def cmd_download(args) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #d5d2d445
+DEMO_LEVELS = (2, 1, 0)  # sampled top first
+DEMO_STATE = "demo_state.json"  # the request and the finished levels of a demo run: what `--resume` reads
+DEMO_STATE_VERSION = 1
+DEMO_REQUEST_FLAGS = {"out": "--out", "models": "--models", "artist": "--artist", "genre": "--genre", "seconds": "--seconds",
+                      "song_seconds": "--song-seconds", "seed": "--seed"}  # what `--resume` takes from the saved state
+
+
+def level_seed(seed: int, # the run's seed (`--seed`)
+               level: int, # 2 = top prior, 1 and 0 = upsamplers
+              ) -> int:
+    "The seed of `level`'s generator: `seed` itself at the top level, below it a `SeedSequence` of (seed, level)."
+    import numpy as np
+    if level == DEMO_LEVELS[0]: return seed
+    return int(np.random.SeedSequence([seed % 2**64, level]).generate_state(1)[0])
+
+
+def _display_names(models, meta) -> tuple[str, str]:
+    "Artist and genre of a top-level `Metadata` as the model's tables spell them for a person."
+    from jukebox_nb.checkpoints import label_version
+    shown = lambda kind: {i: n for n, i in models.vocab.names(kind, label_version(models.priors[2].cfg)).items()}
+    artists, genres = shown("artist"), shown("genre")
+    return artists.get(meta.artist, str(meta.artist)), " ".join(genres.get(g, str(g)) for g in meta.genres)
+
+
 def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `sampling.load_demo_models`)
                   artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
                   seconds: float, folder: Path | None = None,
                   song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least
                                              # `seconds`, at most the top prior's `max_duration`)
                  ):
-    "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and the names used."
+    "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and their display names."
     from jukebox_nb.conditioning import Metadata
     from jukebox_nb.sampling import demo_defaults, song_seconds_for
     total = int(max(seconds, song_seconds_for(models.priors[2], song_seconds)) * models.vqvae.cfg.sample_rate)
@@ -207,87 +249,331 @@ def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `sampling.
     genre = genre or defaults.get("genre") or first("genre")
     try: meta = models.request_metadata(artist, genre, total_length=total)
     except KeyError as e: raise ValueError(e.args[0]) from None  # unknown name: "did you mean ..." on one line
-    return meta, (artist, genre)
+    return meta, _display_names(models, meta[2])
+
+# %% ../nbs/13_cli.ipynb #04418b0f
+from dataclasses import dataclass
+
+SPEC_SIZE = (1100, 170)  # (width, height) in pixels of a page spectrogram: the page's content width
+SPEC_AXIS = 22  # pixels of its time-axis strip (the plot fills the rest, edge to edge)
 
 
-def html_page(title: str, # page title
-              sections: Sequence[tuple[str, str, Sequence[tuple[str, bytes, bytes]]]], # (heading, text, [(label, wav, png)])
-             ) -> str:
-    "A self-contained HTML page: each section a heading, a paragraph and rows of player + spectrogram."
-    import base64, html
-    b64 = lambda b: base64.b64encode(b).decode()
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-           "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}figure{margin:1em 0}"
-           "img{max-width:100%}audio{width:100%}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
-    for heading, text, rows in sections:
-        out += [f"<h2>{html.escape(heading)}</h2>", f"<p>{html.escape(text)}</p>"]
-        for label, wav, png in rows:
-            out += [f"<figure><figcaption>{html.escape(label)}</figcaption>",
-                    f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio>",
-                    f"<img alt='spectrogram: {html.escape(label)}' src='data:image/png;base64,{b64(png)}'></figure>"]
-    return "\n".join(out + ["</body></html>"])
+def time_ticks(seconds: float, # length of the time axis
+              ) -> list[float]:
+    "Tick times for a time axis of `seconds`: at most 10 ticks, at whole seconds from 3 s on."
+    steps = ([0.1, 0.25, 0.5] if seconds < 3 else []) + [1, 2, 5, 10, 15, 30, 60, 120, 300, 600]
+    step = next((s for s in steps if seconds / s <= 10), steps[-1])
+    return [round(i * step, 6) for i in range(int(seconds / step + 1e-9) + 1)]
 
 
-def _wav_png(path: Path, y, sr: int, title: str) -> tuple[bytes, bytes]:
-    "Write `y` as `path`.wav and its spectrogram as `path`.png; return both files' bytes."
-    import matplotlib.pyplot as plt
+def _tick_label(t: float, step: float) -> str:
+    return f"{int(t) // 60}:{int(t) % 60:02d}" if step >= 1 else f"{t:g} s"  # m:ss as a player shows time
+
+
+def spectrogram_strip(y, # mono waveform [T]
+                      sr: int, # its sample rate
+                      size: tuple[int, int] = SPEC_SIZE, # (width, height) in pixels
+                     ):
+    "A mel spectrogram (dB) whose plot spans the full figure width, time ticks below it, a few frequencies inside it."
+    import librosa, numpy as np
+    from matplotlib.figure import Figure
+    x = np.asarray(y, dtype=np.float32)
+    n_mels, dur, (w, h) = 128, len(x) / sr, size
+    S = librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=sr, n_fft=2048, hop_length=512, n_mels=n_mels),
+                            ref=np.max, top_db=80.0)
+    fig = Figure(figsize=(w / 100, h / 100), dpi=100, facecolor="#171a21")
+    ax = fig.add_axes((0, SPEC_AXIS / h, 1, 1 - SPEC_AXIS / h))  # edge to edge: the player below has the same width
+    ax.imshow(S, origin="lower", aspect="auto", extent=(0, dur, 0, n_mels), cmap="magma", vmin=-80, vmax=0)
+    ax.set_xlim(0, dur); ax.set_yticks([])
+    for side in ax.spines.values(): side.set_visible(False)
+    centres = librosa.mel_frequencies(n_mels, fmin=0.0, fmax=sr / 2)
+    for f in (f for f in (1000, 4000, 16000) if f < 0.9 * sr / 2):  # frequencies, inside the plot
+        ax.text(0.004 * dur, np.interp(f, centres, np.arange(n_mels)), f"{f / 1000:g} kHz",
+                color="white", alpha=0.75, fontsize=7.5, va="center")
+    ticks = time_ticks(dur); step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    ax.set_xticks(ticks, [_tick_label(t, step) for t in ticks])
+    ax.tick_params(axis="x", colors="#9aa3b2", labelsize=9, length=4, pad=2)
+    for t, lab in zip(ticks, ax.get_xticklabels()):  # the edge labels stay inside the picture
+        lab.set_horizontalalignment("left" if t < 0.02 * dur else "right" if t > 0.98 * dur else "center")
+    for t in ticks[1:]:  # faint guides at the inner ticks (none on the edges, which stay spectrogram)
+        if t < dur: ax.axvline(t, color="white", alpha=0.12, linewidth=0.8)
+    return fig
+
+
+def _wav_png(path: Path, y, sr: int) -> tuple[bytes, bytes]:
+    "Write `y` as `path`.wav and its spectrogram strip as `path`.png (256 colours: a fifth of the bytes, the same look)."
+    import io
+    from PIL import Image
     from jukebox_nb.audio import save_wav
-    from jukebox_nb.core import atomic_path
+    from jukebox_nb.core import atomic_write
     save_wav(path.with_suffix(".wav"), y, sr)
-    fig = spectrogram_figure([(title, y)], sr)
-    with atomic_path(path.with_suffix(".png")) as tmp: fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    buf = io.BytesIO(); spectrogram_strip(y, sr).savefig(buf, format="png")
+    with atomic_write(path.with_suffix(".png")) as f:
+        Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(f, format="PNG", optimize=True)
     return path.with_suffix(".wav").read_bytes(), path.with_suffix(".png").read_bytes()
 
 
+@dataclass(frozen=True)
+class PageSection:
+    "One section of the demo page."
+    heading: str
+    text: str = ""
+    tables: Sequence = ()  # (caption, header cells, rows of cells) per small table
+    tracks: Sequence = ()  # (label, WAV bytes, PNG bytes): a full-width spectrogram with its player below; the
+                           # label's part before the first " · " is shown in bold
+
+
+PAGE_CSS = """:root{color-scheme:dark;--bg:#0e1014;--card:#171a21;--line:#2a2f3a;--text:#e8e6e3;--dim:#9aa3b2;--accent:#f8b84e}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--text);font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+main{max-width:%(page)dpx;margin:0 auto;padding:28px 24px 40px}
+h1{font-size:28px;margin:0 0 2px}h2{font-size:20px;margin:34px 0 6px}.lede{color:var(--dim);margin:0 0 18px}
+.tables{display:flex;flex-wrap:wrap;gap:14px 40px;margin:10px 0 18px}
+table{border-collapse:collapse;font-size:14px}
+caption{text-align:left;color:var(--dim);font-size:12px;text-transform:uppercase;letter-spacing:.06em;padding-bottom:4px}
+th,td{padding:3px 18px 3px 0;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap}
+th{color:var(--dim);font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:0 0 18px;padding:10px;background:var(--card);border-radius:10px}
+figcaption{font-size:14px;margin:0 0 6px}figcaption b{color:var(--accent)}
+.spec{position:relative;cursor:pointer}.spec img{display:block;width:100%%;height:auto}
+.playhead{position:absolute;top:0;bottom:%(axis).2f%%;left:0;width:2px;background:#fff;opacity:0;pointer-events:none}
+audio{display:block;width:100%%;height:36px;margin-top:4px}
+footer{color:var(--dim);font-size:12px;margin-top:28px}"""
+
+PAGE_JS = """for (const f of document.querySelectorAll('figure')) {
+  const a = f.querySelector('audio'), s = f.querySelector('.spec'), h = f.querySelector('.playhead');
+  if (!a || !s) continue;
+  const draw = () => { h.style.opacity = a.currentTime > 0 ? 0.85 : 0;
+    h.style.left = (100 * a.currentTime / (a.duration || 1)) + '%'; if (!a.paused) requestAnimationFrame(draw); };
+  for (const e of ['play', 'seeked', 'timeupdate']) a.addEventListener(e, draw);
+  s.addEventListener('click', e => { const r = s.getBoundingClientRect();
+    if (a.duration) a.currentTime = a.duration * (e.clientX - r.left) / r.width; });
+}"""
+
+
+def _html_table(caption: str, # shown above the table
+                header: Sequence[str], # column names (empty: a two-column table of names and values)
+                rows: Sequence[Sequence[str]], # cells, as text
+               ) -> str:
+    "A small table; in a table with a header, the columns of numbers (\"1,378\", \"8.4 s\", blanks) are right-aligned."
+    import html, re
+    number = lambda c: re.fullmatch(r"-?[\d,.]+( \S+)?", str(c)) is not None
+    right = [bool(header) and any(map(number, col)) and all(number(c) or c == "" for c in col) for col in zip(*rows)]
+    td = lambda tag, c, r: f"<{tag}{' class=n' if r else ''}>{html.escape(str(c))}</{tag}>"
+    out = [f"<table><caption>{html.escape(caption)}</caption>"]
+    if header: out.append("<tr>" + "".join(td("th", h, r) for h, r in zip(header, right or [False] * len(header))) + "</tr>")
+    out += ["<tr>" + "".join(td("td", c, r) for c, r in zip(row, right)) + "</tr>" for row in rows]
+    return "".join(out) + "</table>"
+
+
+def html_page(title: str, # page title
+              sections: Sequence[PageSection], # the page's sections, in order
+              lede: str = "", # one line under the title
+              footer: str = "", # small print at the end
+             ) -> str:
+    "A self-contained HTML page: per section a heading, a paragraph, small tables and full-width spectrograms with players."
+    import base64, html
+    b64 = lambda b: base64.b64encode(b).decode()
+    esc = html.escape
+    css = PAGE_CSS % dict(page=SPEC_SIZE[0] + 2 * 24 + 2 * 10, axis=100 * SPEC_AXIS / SPEC_SIZE[1])
+    out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+           f"<title>{esc(title)}</title><style>{css}</style></head><body><main>", f"<h1>{esc(title)}</h1>"]
+    if lede: out.append(f"<p class='lede'>{esc(lede)}</p>")
+    for s in sections:
+        out.append(f"<section><h2>{esc(s.heading)}</h2>" + (f"<p>{esc(s.text)}</p>" if s.text else ""))
+        if s.tables: out.append("<div class='tables'>" + "".join(_html_table(*t) for t in s.tables) + "</div>")
+        for label, wav, png in s.tracks:
+            head, _, rest = label.partition(" · ")  # "Level 2 · top prior · ...": the first part in bold
+            out.append(f"<figure><figcaption><b>{esc(head)}</b>{' · ' + esc(rest) if rest else ''}</figcaption><div class='spec'>"
+                       f"<img alt='spectrogram' width='{SPEC_SIZE[0]}' height='{SPEC_SIZE[1]}' src='data:image/png;base64,{b64(png)}'>"
+                       f"<div class='playhead'></div></div>"
+                       f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio></figure>")
+        out.append("</section>")
+    if footer: out.append(f"<footer>{esc(footer)}</footer>")
+    return "\n".join(out + [f"</main><script>{PAGE_JS}</script></body></html>"])
+
+# %% ../nbs/13_cli.ipynb #e26d36af
+def _read_demo_state(out: Path) -> dict | None:
+    "The saved state of the demo run in `out`, or None when there is none; a damaged one is a clear error."
+    f = out / DEMO_STATE
+    if not f.is_file(): return None
+    try: doc = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{f} is damaged ({e}); remove {out} and start again") from None
+    if not isinstance(doc, dict) or doc.get("format_version") != DEMO_STATE_VERSION or "request" not in doc:
+        raise ValueError(f"{f} is not a demo state this jukebox-nb reads (format {DEMO_STATE_VERSION}); remove {out} and start again")
+    return doc
+
+
+def _write_demo_state(out: Path, state: dict) -> None:
+    from jukebox_nb.core import atomic_write
+    with atomic_write(out / DEMO_STATE, "w") as f: json.dump(state, f, indent=1)
+
+
+def demo_folder(args) -> tuple[Path, dict | None]:
+    "The demo's output folder, checked (and created) before any model loads; with `--resume`, the state of the run to continue."
+    if args.resume:
+        defaults = build_parser().parse_args(["demo"])
+        given = [flag for dest, flag in DEMO_REQUEST_FLAGS.items() if getattr(args, dest) != getattr(defaults, dest)]
+        if given: raise ValueError(f"--resume continues the request saved in {args.resume}; drop {', '.join(given)}")
+        out = Path(args.resume); state = _read_demo_state(out) if out.is_dir() else None
+        if state is None: raise ValueError(f"{out} holds no demo run to resume (no {DEMO_STATE}); start one with `jukebox-nb demo --out {out}`")
+        if state.get("finished"):
+            raise ValueError(f"the demo run in {out} is finished (open {out / 'index.html'}); start a new one with `jukebox-nb demo --out DIR`")
+        return out, state
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file, not a folder; give a folder path")
+    state = _read_demo_state(out) if out.is_dir() else None
+    if state is not None and not state.get("finished"):
+        raise ValueError(f"{out} holds an unfinished demo run; continue it with `jukebox-nb demo --resume {out}`, "
+                         f"or remove it, or give another --out")
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"cannot create the output folder {out}: {e.strerror}; give another --out") from None
+    return out, None
+
+
+def _interrupted(out: Path) -> int:
+    "Say on one line what an interrupted demo run kept and how to continue it; exit status 130 (Ctrl-C)."
+    import shlex
+    try: state = _read_demo_state(out)
+    except ValueError: state = None
+    if state is None:
+        print(f"jukebox-nb demo: interrupted before sampling began; nothing to resume in {out}: run the command again", file=sys.stderr)
+        return 130
+    done = [l for l in DEMO_LEVELS if str(l) in state["levels"]]
+    kept = (f"level{'s' * (len(done) > 1)} {', '.join(map(str, done))} (tokens, audio, spectrograms)" if done
+            else "the request (no level was finished)")
+    print(f"jukebox-nb demo: interrupted; kept {kept} in {out}; resume with: jukebox-nb demo --resume {shlex.quote(str(out))}",
+          file=sys.stderr)
+    return 130
+
+
+def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
+    "The `SampleRequest` of the saved request `r` for `levels`."
+    from jukebox_nb.sampling import SampleRequest
+    return SampleRequest(level_metadata=meta, seconds=r["seconds"], levels=levels, seed=seed, prime_tokens=prime or None,
+                         temperature=tuple(r["temperature"]), top_k=r["top_k"], top_p=r["top_p"], hop_fraction=tuple(r["hop_fraction"]))
+
+
+def _start_demo(args, out: Path, state: dict | None):
+    "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
+    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan, load_demo_models
+    if state is None:
+        knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
+        r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
+                 song_seconds=SONG_SECONDS if args.song_seconds is None else args.song_seconds, seed=args.seed, **knobs)
+    else: r = state["request"]
+    t0 = time.perf_counter()
+    models = load_demo_models(r["models"])
+    if state is not None and state["model"] != models.name:
+        raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
+    meta, (artist, genre) = demo_metadata(models, r["artist"], r["genre"], r["seconds"], Path(r["models"]), r["song_seconds"])
+    _plan(models, _demo_request(meta, r, DEMO_LEVELS, r["seed"]))  # every level checked before anything is sampled
+    if state is None:  # a new run replaces a finished one: its page and levels go first, so nothing stale is mixed in
+        for p in [out / "index.html", out / "summary.json", *out.glob("tokens_level_*.npy"), *out.glob("sample_level_*")]: p.unlink(missing_ok=True)
+        state = dict(format_version=DEMO_STATE_VERSION, request={**r, "artist": artist, "genre": genre}, model=models.name,
+                     levels={}, resumed=0, finished=False)
+    else: state["resumed"] += 1
+    state["load_s"] = round(time.perf_counter() - t0, 2)
+    _write_demo_state(out, state)
+    return models, meta, state
+
+
+def _sample_demo(models, meta, state: dict, out: Path, quiet: bool) -> tuple[dict, dict]:
+    "Sample the levels the state lacks, each with its own seed; each level's tokens, audio and spectrogram are saved when done."
+    import numpy as np, torch
+    from jukebox_nb.core import atomic_write
+    from jukebox_nb.sampling import Decoded, LevelFinished, SampleConfig, progress, sample_iter
+    r, sr, tokens, audio = state["request"], models.sample_rate, {}, {}
+    for l in (l for l in DEMO_LEVELS if str(l) in state["levels"]):  # finished before an interruption
+        try: tokens[l] = torch.from_numpy(np.load(out / f"tokens_level_{l}.npy"))
+        except (OSError, ValueError) as e:  # lost or damaged: sampled again below (the same tokens, as seeds are per level)
+            _say(f"tokens_level_{l}.npy in {out} is unreadable ({e}); sampling level {l} again"); break
+        with torch.inference_mode(): audio[l] = models.vqvae.decode(tokens[l], l)[:, 0].float().cpu().numpy()
+        if not (out / f"sample_level_{l}.png").exists(): _wav_png(out / f"sample_level_{l}", audio[l][0], sr)
+    for l in (l for l in DEMO_LEVELS if l not in tokens):
+        t0, req = time.perf_counter(), _demo_request(meta, r, (l,), level_seed(r["seed"], l), dict(tokens))
+        events = sample_iter(models, req, SampleConfig())
+        for ev in events if quiet else progress(events):
+            if isinstance(ev, LevelFinished):
+                tokens[l] = ev.tokens.cpu()
+                with atomic_write(out / f"tokens_level_{l}.npy") as f: np.save(f, tokens[l].numpy())
+                state["levels"][str(l)] = dict(tokens=int(tokens[l].shape[1]), seed=req.seed, sample_s=round(time.perf_counter() - t0, 2))
+                _write_demo_state(out, state)
+            elif isinstance(ev, Decoded):
+                audio[l] = ev.audio; _wav_png(out / f"sample_level_{l}", ev.audio[0], sr)
+    return tokens, audio
+
+
+def _demo_page(models, state: dict, rec: dict, out: Path) -> str:
+    "The demo page: the request and the time per level as tables, then each sampled level and each reconstruction."
+    r, lv, seconds = state["request"], state["levels"], state["request"]["seconds"]
+    role = {2: "top prior", 1: "middle upsampler", 0: "bottom upsampler"}
+    files = lambda name: ((out / name).with_suffix(".wav").read_bytes(), (out / name).with_suffix(".png").read_bytes())
+    request = [("Artist", r["artist"]), ("Genre", r["genre"]), ("Length", f"{seconds:g} s (the opening of a {state['song_seconds']:g} s piece)"),
+               ("Seed", str(r["seed"])), ("Models", models.name),
+               ("Sampling", f"temperature {r['temperature'][0]:g}, top-k {r['top_k'] or 'off'}, top-p {'off' if r['top_p'] >= 1 else r['top_p']}")]
+    timing = [("load models", "", f"{state['load_s']:.1f} s", "")]
+    timing += [(f"level {l} ({role[l]})", f"{lv[str(l)]['tokens']:,}", f"{lv[str(l)]['sample_s']:.1f} s",
+                f"{lv[str(l)]['tokens'] / max(lv[str(l)]['sample_s'], 1e-9):,.0f}") for l in DEMO_LEVELS]
+    note = " This run was interrupted and resumed: each level's time is that of the session that sampled it." if state["resumed"] else ""
+    song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes first, then each upsampler's codes "
+                       f"conditioned on the level above; each level is decoded by the VQ-VAE on its own.{note}",
+                       tables=[("Request", [], request), ("Time", ["step", "tokens", "time", "tokens/s"], timing)],
+                       tracks=[(f"Level {l} · {role[l]} · hop {models.hop(l)} · {lv[str(l)]['tokens']:,} tokens", *files(f"sample_level_{l}"))
+                               for l in DEMO_LEVELS])
+    metrics = [(f"level {l}", f"{m['hop']}", f"{m['spectral_convergence_db']:.1f} dB", f"{m['codes_used']} / {m['codebook_size']}")
+               for l, m in sorted(rec["metrics"].items(), reverse=True)]
+    clip = PageSection("The bundled clip through each level", "Encoded at each level and decoded from that level alone (paper Figure 4): "
+                       "the bottom level keeps most detail, the top level the gist.",
+                       tables=[("Reconstruction", ["level", "hop", "spectral convergence", "codes used"], metrics)],
+                       tracks=[("Original · the bundled 5 s clip", *files("clip_original"))] +
+                              [(f"Level {l} · decoded from the level-{l} codes only · {rec['metrics'][l]['spectral_convergence_db']:.1f} dB",
+                                *files(f"clip_level_{l}")) for l in sorted(rec["audio"], reverse=True)])
+    return html_page("jukebox-nb demo", [song, clip], lede=f"{r['artist']} · {r['genre']} · {seconds:g} s · seed {r['seed']}",
+                     footer=f"Spectrograms: mel scale, 0 to {models.sample_rate / 2000:g} kHz, 80 dB range (black: quiet, yellow: loud). "
+                            f"Click a spectrogram to play from there. Files beside this page: WAVs, PNGs, tokens_level_*.npy, sample/.")
+
+
 def cmd_demo(args) -> int:
-    "CLI: sample a song through all three levels with our small models, reconstruct the clip, write an HTML page."
+    "CLI: sample a song through all three levels with our small models (resumable), reconstruct the clip, write an HTML page."
+    out, state = demo_folder(args)  # a bad --out fails here, before any model loads
+    try: return _run_demo(args, out, state)
+    except KeyboardInterrupt: return _interrupted(out)
+
+
+def _run_demo(args, out: Path, state: dict | None) -> int:
+    "The demo in a checked folder: start or resume, sample, save the result, reconstruct the clip, write the page."
     from jukebox_nb.audio import example_clip, load_audio
     from jukebox_nb.core import atomic_write
-    from jukebox_nb.sampling import SONG_SECONDS, SampleConfig, SampleRequest, load_demo_models, progress, sample_iter, save_result
-    t0, out, folder = time.perf_counter(), Path(args.out), Path(args.models or DEFAULT_DEMO)
-    models = load_demo_models(folder); sr = models.vqvae.cfg.sample_rate
-    meta, (artist, genre) = demo_metadata(models, args.artist, args.genre, args.seconds, folder,
-                                          SONG_SECONDS if args.song_seconds is None else args.song_seconds)
-    song = round(meta[2].total_length / sr, 2)  # the song length the top prior is told
-    t_load = time.perf_counter()
-    _say(f"sampling the first {args.seconds:g} s of a {song:g} s piece as artist {artist!r}, genre {genre!r} "
-         "through levels 2, 1, 0")
-    req = SampleRequest(level_metadata=meta, seconds=args.seconds, levels=(2, 1, 0), seed=args.seed)
-    events = sample_iter(models, req, SampleConfig())
-    result = _drain(events if args.quiet else progress(events))
+    from jukebox_nb.sampling import SampleResult, save_result
+    t0 = time.perf_counter()
+    models, meta, state = _start_demo(args, out, state)
+    r, sr = state["request"], models.sample_rate
+    state["song_seconds"] = round(meta[2].total_length / sr, 2)  # the song length the top prior is told
+    todo = [l for l in DEMO_LEVELS if str(l) not in state["levels"]]
+    _say(f"{'resuming' if state['resumed'] else 'sampling'} the first {r['seconds']:g} s of a {state['song_seconds']:g} s piece "
+         f"as {r['artist']} ({r['genre']}), seed {r['seed']}: levels {', '.join(map(str, todo))} into {out}")
+    tokens, audio = _sample_demo(models, meta, state, out, args.quiet)
     t_sample = time.perf_counter()
-    save_result(result, out / "sample")
-    rows = [(f"level {l} (hop {models.hop(l)})", *_wav_png(out / f"sample_level_{l}", result.audio[l][0], sr, f"sampled, level {l}"))
-            for l in (2, 1, 0)]
+    full = _demo_request(meta, r, DEMO_LEVELS, r["seed"])
+    save_result(SampleResult(full, tokens, audio, sr, models.name), out / "sample")
     rec = reconstruct_clip(models.vqvae, load_audio(example_clip(), sr=sr))
-    rrows = [("original", *_wav_png(out / "clip_original", rec["original"], sr, "original"))]
-    rrows += [(f"level {l}: {m['spectral_convergence_db']:.1f} dB spectral convergence",
-               *_wav_png(out / f"clip_level_{l}", rec["audio"][l], sr, f"reconstruction, level {l}")) for l, m in rec["metrics"].items()]
-    page = html_page("jukebox-nb demo", [
-        ("A new song", f"{args.seconds:g} s sampled by {models.name} as artist '{artist}', genre '{genre}' (seed {args.seed}): "
-                       "the top prior's codes, then each upsampler's, each decoded by the VQ-VAE.", rows),
-        ("The bundled clip through each level", "Encoded at each level and decoded from that level alone (paper Figure 4).", rrows)])
-    with atomic_write(out / "index.html", "w") as f: f.write(page)
-    t_end = time.perf_counter()
-    summary = dict(models=str(folder), artist=artist, genre=genre, seconds=args.seconds, song_seconds=song, seed=args.seed,
-                   timings_s=dict(load=round(t_load - t0, 2), sample=round(t_sample - t_load, 2), rest=round(t_end - t_sample, 2)),
-                   tokens={str(l): int(t.shape[1]) for l, t in result.tokens.items()},
+    _wav_png(out / "clip_original", rec["original"], sr)
+    for l, y in rec["audio"].items(): _wav_png(out / f"clip_level_{l}", y, sr)
+    with atomic_write(out / "index.html", "w") as f: f.write(_demo_page(models, state, rec, out))
+    summary = dict(models=r["models"], artist=r["artist"], genre=r["genre"], seconds=r["seconds"], song_seconds=state["song_seconds"],
+                   seed=r["seed"], level_seeds={str(l): level_seed(r["seed"], l) for l in DEMO_LEVELS},
+                   timings_s=dict(load=state["load_s"], **{f"level_{l}": state["levels"][str(l)]["sample_s"] for l in DEMO_LEVELS},
+                                  page=round(time.perf_counter() - t_sample, 2)),
+                   tokens={str(l): int(t.shape[1]) for l, t in tokens.items()}, resumed=state["resumed"],
                    reconstruction={str(l): m for l, m in rec["metrics"].items()})
     with atomic_write(out / "summary.json", "w") as f: json.dump(summary, f, indent=1)
-    _say(f"sampled {args.seconds:g} s in {t_sample - t_load:.1f} s ({', '.join(f'level {l}: {n} tokens' for l, n in summary['tokens'].items())})")
-    _say(f"wrote {out}/index.html (open it in a browser), WAVs and spectrograms in {t_end - t0:.1f} s")
+    state["finished"] = True; _write_demo_state(out, state)
+    _say(f"sampled {r['seconds']:g} s ({', '.join(f'level {l}: {n} tokens' for l, n in summary['tokens'].items())})")
+    _say(f"wrote {out}/index.html (open it in a browser), WAVs and spectrograms in {time.perf_counter() - t0:.1f} s")
     return 0
 
-
-def _drain(events):
-    "The `SampleResult` of the `Finished` event at the end of `events`."
-    from jukebox_nb.sampling import Finished
-    for ev in events:
-        if isinstance(ev, Finished): return ev.result
-    raise RuntimeError("sampling ended without a result")
-
-# %% ../nbs/13_cli.ipynb #f2a392fd
+# %% ../nbs/13_cli.ipynb #3d3d68a4
 INFERENCE_COMMANDS = {"reconstruct", "demo", "encode-codes"}  # big convolutions without backward
 
 
@@ -312,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quiet", action="store_true", help="no progress bars")
+    m.add_argument("--resume", metavar="DIR", help="continue the interrupted demo run in DIR with its saved request (Ctrl-C prints this)")
     m.set_defaults(func=cmd_demo)
     d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales)")
     d.add_argument("--out", required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")

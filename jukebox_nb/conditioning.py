@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -20,8 +19,8 @@ from .transformer import AutoregressiveTransformer, LayerNorm
 from .vqvae import ResConv1DBlock
 
 # %% auto #0
-__all__ = ['Metadata', 'LyricTokenizer', 'tokenize', 'SimpleEmbedding', 'RangeEmbedding', 'LabelConditioner', 'LyricEncoder',
-           'check_tokens', 'Resnet1D', 'UpsamplerConditioner']
+__all__ = ['Metadata', 'LyricTokenizer', 'lyric_notes', 'tokenize', 'SimpleEmbedding', 'RangeEmbedding', 'LabelConditioner',
+           'LyricEncoder', 'check_tokens', 'Resnet1D', 'UpsamplerConditioner']
 
 # %% ../nbs/07_conditioning.ipynb #5c35d9c2
 @dataclass(frozen=True)
@@ -48,11 +47,9 @@ _V2 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.,:;!?-+'\"
 
 
 def _ascii(text: str) -> str:
-    try:
-        from unidecode import unidecode
-        return unidecode(text)
-    except ImportError:  # close enough without the optional dependency: strip accents, drop the rest
-        return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    "Transliterate to ASCII as the official code does (`unidecode`: 'Пусть' -> \"Pust'\", 'さくら' -> 'sakura')."
+    from unidecode import unidecode
+    return unidecode(text)
 
 
 class LyricTokenizer:
@@ -68,6 +65,15 @@ class LyricTokenizer:
     def clean(self, text: str) -> str:
         "ASCII-fold, turn '\\' into newlines, drop characters outside the vocabulary."
         return "".join(c for c in _ascii(text).replace("\\", "\n") if c in self.vocab)
+
+    def changes(self, text: str) -> tuple[dict[str, str], list[str]]:
+        "({character: what it becomes} for those transliterated, [characters dropped]), each once, in order of appearance."
+        moved, dropped = {}, []
+        for c in dict.fromkeys(text):
+            if c in self.vocab or c == "\\": continue
+            if new := self.clean(c): moved[c] = new
+            else: dropped.append(c)
+        return moved, dropped
 
     def encode(self, text: str) -> list[int]:
         "Cleaned text -> ids."
@@ -90,6 +96,29 @@ class LyricTokenizer:
         mid = min(max(mid, n_tokens // 2), len(ids) - n_tokens // 2)
         idx = list(range(mid - n_tokens // 2, mid + n_tokens // 2))
         return [ids[i] for i in idx], idx
+
+# %% ../nbs/07_conditioning.ipynb #66567e4c
+def lyric_notes(texts: Sequence[str], # lyrics as given (empty ones are skipped)
+                n_tokens: int, # the prior's lyric window (0: not conditioned on lyrics)
+                v3: bool = False, # v3 lyric vocabulary (1b_lyrics)
+                shown: int = 6, # characters listed per kind
+               ) -> list[str]:
+    "One line per distinct text: what the tokenizer transliterated or dropped, or that the lyrics are ignored."
+    tok, notes = LyricTokenizer(v3), []
+    for text in dict.fromkeys(t for t in texts if t):
+        head = text if len(text) <= 40 else text[:40] + "..."
+        if not n_tokens:
+            notes.append(f"lyrics {head!r} are ignored: this model is not conditioned on lyrics (5b_lyrics and 1b_lyrics are)")
+            continue
+        moved, dropped = tok.changes(text)
+        if not (moved or dropped): continue
+        parts = []
+        if moved: parts.append(f"{len(moved)} character(s) transliterated to ASCII ("
+                               + ", ".join(f"{c}→{n}" for c, n in list(moved.items())[:shown]) + (", ..." if len(moved) > shown else "") + ")")
+        if dropped: parts.append(f"{len(dropped)} dropped ({', '.join(repr(c) for c in dropped[:shown])}{', ...' if len(dropped) > shown else ''})")
+        seen = tok.clean(text)
+        notes.append(f"lyrics: {' and '.join(parts)}; the model reads {(seen if len(seen) <= 60 else seen[:60] + '...')!r}")
+    return notes
 
 # %% ../nbs/07_conditioning.ipynb #056fd03e
 def tokenize(metas: Sequence[Metadata], # one per batch item

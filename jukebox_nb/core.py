@@ -61,11 +61,28 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+def _fsync_file(path: Path) -> None:
+    "Flush a closed file's data to disk (writers such as soundfile or safetensors close it themselves)."
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    "Make a rename in `folder` durable by syncing the folder itself, where the OS allows (POSIX; not Windows)."
+    if not hasattr(os, "O_DIRECTORY"): return
+    try: fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass  # some file systems refuse to sync a folder; the file itself is already on disk
+    finally: os.close(fd)
+
+
 @contextmanager
 def atomic_write(path: str | Path, # final file name
                  mode: str = "wb", # `open` mode of the temporary file ("w" for text)
                 ) -> Iterator[Any]:
-    "Open a temporary file next to `path`; on success flush, fsync and rename it to `path`."
+    "Open a temporary file next to `path`; on success flush, fsync and rename it to `path` (then sync the folder)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -75,13 +92,14 @@ def atomic_write(path: str | Path, # final file name
             f.flush(); os.fsync(f.fileno())
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def atomic_path(path: str | Path) -> "AtomicPath":
-    "Context manager giving a temporary path next to `path`, renamed to `path` on success."
+    "Context manager giving a temporary path next to `path`, synced to disk and renamed to `path` on success."
     return AtomicPath(Path(path))
 
 
@@ -95,6 +113,10 @@ class AtomicPath:
         return self.tmp
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.chmod(self.tmp, _umask_mode()); os.replace(self.tmp, self.path)
+            try:
+                _fsync_file(self.tmp); os.chmod(self.tmp, _umask_mode()); os.replace(self.tmp, self.path)
+            except BaseException:
+                self.tmp.unlink(missing_ok=True); raise
+            _fsync_dir(self.path.parent)
         else: self.tmp.unlink(missing_ok=True)
         return False

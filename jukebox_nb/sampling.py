@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .conditioning import Metadata
+from .conditioning import Metadata, lyric_notes
 
 # %% auto #0
 __all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
@@ -240,6 +240,7 @@ class FakeSampler:
 from pathlib import Path
 
 import contextlib
+import warnings
 
 from .audio import audio_info, load_audio, resample, save_wav, to_mono
 from .core import atomic_path, atomic_write
@@ -473,6 +474,15 @@ def _plan(models: Jukebox, req: SampleRequest):
                                  f"{c.cond_downsample} (the upsampling factor)")
     return raw, totals
 
+
+def _lyric_notes(models: Jukebox, req: SampleRequest) -> list[str]:
+    "What becomes of the request's lyrics: ignored by a top prior without a lyric window, or characters transliterated / dropped."
+    top = models.priors.get(models.top)
+    texts = [m.lyrics for l in req.levels for m in (req.metadata_for(l) or ())]
+    if top is None or not any(texts): return []
+    if top.cfg.n_tokens and models.top not in req.levels: return []  # upsampling only: the lyrics are not read
+    return lyric_notes(texts, top.cfg.n_tokens, v3=top.cfg.n_vocab == 79)
+
 # %% ../nbs/10_sampling.ipynb #976cb18e
 def _is_oom(e: BaseException) -> bool:
     "An out-of-memory error that a smaller batch may avoid (Accelerate's test, plus torch's OOM class)."
@@ -578,6 +588,7 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
     dev, B = resolve_device(cfg.device), req.batch_size
     if cfg.cuda_graph and dev.type != "cuda": raise ValueError(f"cuda_graph=True needs a CUDA device, this run is on {dev}: leave it off there")
     known, notes = _known_tokens(models, req, totals, B, dev)
+    notes = notes + _lyric_notes(models, req)
     levels = sorted(req.levels, reverse=True)
     for l in levels:
         up = l + 1
@@ -606,12 +617,13 @@ def sample_iter(models: Jukebox, # the VQ-VAE and the priors of the levels to sa
 
 
 def sample(models: Jukebox, request: SampleRequest, config: SampleConfig = SampleConfig(),
-           on_event=None, # called with every event
+           on_event=None, # called with every event (None: each `Notice` becomes a warning, so it is not lost)
            into: Optional[SampleResult] = None,
           ) -> SampleResult:
     "Drain `sample_iter` into a `SampleResult`."
     for ev in sample_iter(models, request, config, into):
         if on_event is not None: on_event(ev)
+        elif isinstance(ev, Notice): warnings.warn(ev.message)
         if isinstance(ev, Finished): return ev.result
     raise RuntimeError("sample_iter ended without a Finished event")
 

@@ -14,7 +14,7 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -31,10 +31,11 @@ __all__ = ['PRECISIONS', 'LR_DECAYS', 'STATE_VERSION', 'ORDER_KEYS', 'CODES_FILE
            'resolve_precision', 'lr_factor', 'make_optimizer', 'ResumableBatchSampler', 'EpochItems', 'make_all_reduce',
            'inject_all_reduce', 'audio_inputs', 'TrainState', 'to_device', 'output_metrics', 'train_step', 'rng_state',
            'set_rng_state', 'checkpoint_dirs', 'latest_checkpoint', 'is_sharded', 'full_state', 'load_full_state',
-           'save_checkpoint', 'load_checkpoint', 'MetricsCSV', 'read_metrics', 'ToneDataset', 'TrainResult',
-           'make_accelerator', 'make_loader', 'train', 'vqvae_from_checkpoint', 'train_vqvae', 'vqvae_fingerprint',
-           'encode_corpus', 'read_codes_index', 'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables',
-           'prior_from_checkpoint', 'train_prior', 'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
+           'save_checkpoint', 'DamagedCheckpoint', 'load_checkpoint', 'newest_intact_checkpoint', 'MetricsCSV',
+           'read_metrics', 'ToneDataset', 'TrainResult', 'make_accelerator', 'make_loader', 'train',
+           'vqvae_from_checkpoint', 'train_vqvae', 'vqvae_fingerprint', 'encode_corpus', 'read_codes_index',
+           'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables', 'prior_from_checkpoint', 'train_prior',
+           'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
 
 # %% ../nbs/11_training.ipynb #2d7f96dd
 PRECISIONS = ("no", "bf16", "fp16")
@@ -198,6 +199,7 @@ class TrainState:
     cfg: TrainConfig
     step: int = 0                        # optimizer steps taken
     inputs: Callable[[Mapping[str, Any]], tuple] = audio_inputs  # batch -> positional model inputs
+    pending: list = field(default_factory=list)  # per-step metric rows since the last metrics.csv row (checkpointed)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -360,7 +362,7 @@ def save_checkpoint(state: TrainState) -> Path:
                     "train_config": state.cfg.to_dict(), "model_config": _config_dict(model),
                     "model": None if pretrained else model.state_dict(),
                     "optimizer": optim if sharded else state.optimizer.state_dict(),
-                    "scheduler": state.scheduler.state_dict()}, tmp / "state.pt")
+                    "scheduler": state.scheduler.state_dict(), "pending_metrics": list(state.pending)}, tmp / "state.pt")
     acc.wait_for_everyone()
     if acc.is_main_process:
         if final.exists(): shutil.rmtree(final)
@@ -383,22 +385,40 @@ def _pretrained_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+class DamagedCheckpoint(ValueError):
+    "A checkpoint whose files do not read back (truncated or corrupt): resuming falls back to an older one."
+
+
+def _read_checkpoint(path: Path, rank: int = 0) -> tuple[dict, dict, dict | None]:
+    "(state.pt, model weights, this process's RNG states or None) of checkpoint `path`; `DamagedCheckpoint` if one does not read."
+    try:
+        ck = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        if ck.get("format_version", 0) > STATE_VERSION: return ck, {}, None  # `load_checkpoint` says to upgrade
+        weights = ck["model"] if exists(ck["model"]) else _pretrained_weights(path)
+        rng = path / f"rng_rank{rank}.pt"
+        return ck, weights, torch.load(rng, weights_only=True) if rng.exists() else None
+    except MemoryError: raise
+    except Exception as e:  # truncated zip/pickle, a bad safetensors header, a missing file, a key not there
+        why = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
+        raise DamagedCheckpoint(f"{path.name}: {type(e).__name__}: {why}") from None
+
+
 def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are filled in place
                     path: str | Path, # a checkpoint directory
+                    read: tuple | None = None, # what `_read_checkpoint(path)` returned, when already read
                    ) -> TrainState:
     "Restore model, optimizer, scheduler, step and this process's RNG states from checkpoint `path`."
     path, acc = Path(path), state.accelerator
-    ck = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    ck, weights, rng = read or _read_checkpoint(path, acc.process_index)
     if ck.get("format_version", 0) > STATE_VERSION:
         raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {STATE_VERSION}: upgrade it")
-    weights = ck["model"] if exists(ck["model"]) else _pretrained_weights(path)
     try:
         if is_sharded(acc): load_full_state(state.model, state.optimizer, weights, ck["optimizer"])
         else: acc.unwrap_model(state.model).load_state_dict(weights)
     except (RuntimeError, ValueError, KeyError) as e: raise ValueError(f"checkpoint {path} does not fit this model (another preset or config?): {e}") from None
     if not is_sharded(acc): state.optimizer.load_state_dict(ck["optimizer"])
     state.scheduler.load_state_dict(ck["scheduler"])
-    state.step = ck["step"]
+    state.step, state.pending = ck["step"], list(ck.get("pending_metrics", []))
     new_model_cfg = _config_dict(acc.unwrap_model(state.model))
     if exists(ck.get("model_config")) and exists(new_model_cfg) and ck["model_config"] != new_model_cfg:
         diff = sorted(k for k in new_model_cfg if ck["model_config"].get(k) != new_model_cfg[k])
@@ -407,10 +427,23 @@ def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are fille
     changed = [k for k in ORDER_KEYS if old.get(k) != getattr(state.cfg, k)]
     if ck.get("world_size") != acc.num_processes: changed.append("number of processes")
     if changed: warnings.warn(f"resuming {path} with a different {', '.join(changed)}: the data order differs from the original run")
-    rng = path / f"rng_rank{acc.process_index}.pt"
-    if rng.exists(): set_rng_state(torch.load(rng, weights_only=True))
-    else: warnings.warn(f"{rng.name} missing in {path}: RNG states not restored")
+    if exists(rng): set_rng_state(rng)
+    else: warnings.warn(f"rng_rank{acc.process_index}.pt missing in {path}: RNG states not restored")
     return state
+
+
+def newest_intact_checkpoint(ckpts: list[Path], # `checkpoint_dirs(out_dir)`, oldest first
+                             rank: int = 0, # this process (its RNG file is read too)
+                            ) -> tuple[Path, tuple]:
+    "The newest checkpoint whose files all read back, and what they hold; one warning line names any damaged newer ones."
+    damaged = []
+    for path in reversed(ckpts):
+        try: read = _read_checkpoint(path, rank)
+        except DamagedCheckpoint as e: damaged.append(str(e)); continue
+        if damaged: warnings.warn(f"damaged checkpoint ({'; '.join(damaged)}): resuming from {path.name}, the newest intact one")
+        return path, read
+    raise DamagedCheckpoint(f"no intact checkpoint in {ckpts[-1].parent} ({'; '.join(damaged)}); move the damaged ones "
+                            f"away to start again from step 0")
 
 # %% ../nbs/11_training.ipynb #019b7a2c
 class MetricsCSV:
@@ -545,12 +578,14 @@ def _setup(model, cfg: TrainConfig, resume: bool, inputs) -> tuple[TrainState, P
         warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
         model, opt = acc.prepare(model, opt)
     state = TrainState(model, opt, sched, acc, cfg, inputs=inputs)
-    if ckpts: load_checkpoint(state, ckpts[-1])
+    if ckpts:
+        ckpt, read = newest_intact_checkpoint(ckpts, acc.process_index)
+        load_checkpoint(state, ckpt, read)
     if acc.num_processes > 1:  # start from rank 0's buffers (DDP does not broadcast them with broadcast_buffers=False)
         from accelerate.utils import broadcast
         for b in acc.unwrap_model(state.model).buffers(): broadcast(b, from_process=0)
     state.model.train()
-    return state, (ckpts[-1] if ckpts else None)
+    return state, (ckpt if ckpts else None)
 
 
 def train(model: nn.Module | Callable[[AllReduce], nn.Module], # a model, or a builder taking the codebook `all_reduce`
@@ -563,7 +598,7 @@ def train(model: nn.Module | Callable[[AllReduce], nn.Module], # a model, or a b
     "Train `model` on `dataset` for `cfg.total_steps` optimizer steps with Accelerate; resumable."
     from tqdm.auto import tqdm
     state, ckpt = _setup(model, cfg, resume, inputs)
-    acc, history, pending, micro = state.accelerator, [], [], []
+    acc, history, micro = state.accelerator, [], []
     loader = make_loader(dataset, cfg, state.step * cfg.grad_accum_steps, acc.process_index, acc.num_processes)
     log = MetricsCSV(Path(cfg.out_dir) / "metrics.csv", keep_until=state.step) if acc.is_main_process else None
     if acc.log_with: acc.init_trackers("tensorboard", {k: str(v) for k, v in cfg.to_dict().items()})
@@ -573,9 +608,9 @@ def train(model: nn.Module | Callable[[AllReduce], nn.Module], # a model, or a b
         micro.append(train_step(state, next(batches)))
         if not acc.sync_gradients: continue
         row = {"step": state.step, **_process_mean(_mean(micro), acc)}
-        history.append(row); pending.append(row); micro = []; bar.update(1)
-        if state.step % cfg.log_every == 0 or state.step == cfg.total_steps:
-            mean = {**_mean(pending), "step": state.step, "seconds": time.perf_counter() - t0}; pending = []
+        history.append(row); state.pending.append(row); micro = []; bar.update(1)
+        if state.step % cfg.log_every == 0 or state.step == cfg.total_steps:  # the mean since the last row, resumes included
+            mean = {**_mean(state.pending), "step": state.step, "seconds": time.perf_counter() - t0}; state.pending = []
             if log: log.append(mean)
             acc.log({k: v for k, v in mean.items() if k != "step"}, step=state.step)
             bar.set_postfix(loss=f"{mean['loss']:.4g}")

@@ -238,8 +238,45 @@ class _NotATensor:
 def test_file_needing_code_is_refused(release):
     folder, cfgs = release
     torch.save({"model": oracle_sd("up1"), "step": 0, "extra": _NotATensor()}, folder / "prior_level_1.pth.tar")
-    with pytest.raises(CheckpointError, match=r"refused, the file needs Python objects beyond tensors"):
+    with pytest.raises(CheckpointError, match=r"refused: the file contains code"):
         load_model("1b_lyrics", folder, configs=cfgs)
+
+
+_RAN = []
+def _set_flag(*args):  # the payload of a "malicious" pickle: harmless, but we can see whether it ran
+    _RAN.append(args); return {}
+
+
+class _CallsFunction:
+    def __reduce__(self): return (_set_flag, ("ran",))
+
+
+class _CallsOsSystem:  # torch 2.13 words this "Trying to load unsupported GLOBAL posix.system ... is blocked"
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("payload", ["function", "os.system"])
+@pytest.mark.parametrize("writer", ["torch.save", "pickle protocol 2"])
+def test_pickle_that_runs_code_is_refused_as_code_never_as_corrupt(tmp_path, payload, writer):
+    "Under the installed torch's own wording: says 'contains code' and 'refused', no weights_only=False advice, nothing ran."
+    import pickle
+    marker = tmp_path / "payload_ran"
+    evil = _CallsFunction() if payload == "function" else _CallsOsSystem(marker)
+    path = tmp_path / "prior_level_1.pth.tar"
+    if writer == "torch.save": torch.save({"model": {"a": torch.ones(2)}, "x": evil}, path)
+    else: path.write_bytes(pickle.dumps({"model": {"a": torch.ones(2)}, "x": evil}, protocol=2))
+    _RAN.clear()
+    with pytest.raises(CheckpointError) as e:
+        ck.read_pickle(path)
+    msg = str(e.value)
+    assert "contains code" in msg and "refused" in msg, msg
+    assert "corrupt" not in msg and "download it again" not in msg, msg
+    assert "weights_only" not in msg.replace("weights_only=True", ""), msg  # never the advice to turn the check off
+    assert "\n" not in msg, msg  # one line
+    assert _RAN == [] and not marker.exists()  # the payload never ran
 
 
 def test_file_of_another_part_or_model(release):

@@ -85,25 +85,77 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
                  "--sample-length", "4096", "--batch-size", "1", "--ckpt-every", "1"]) == 0
     assert main(["reconstruct", str(tmp_path / "missing.wav"), "--checkpoint", str(run)]) == 2
     assert "missing.wav" in capsys.readouterr().err
+    # --fresh on a run that has checkpoints: the flag to leave out, not the Python API's resume=True
+    train = ["train-vqvae", str(tmp_path / "corpus"), "--preset", "tiny", "--out", str(run), "--sample-length", "4096",
+             "--batch-size", "1", "--ckpt-every", "1"]
+    assert main([*train, "--steps", "2", "--fresh"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds checkpoints" in err and "--fresh" in err and "--out" in err and "resume=True" not in err, err
+    # its only checkpoint damaged: one line, no traceback
+    state = run / "checkpoints" / "step_00000001" / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    assert main([*train, "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no intact checkpoint" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
-    from jukebox_nb.checkpoints import save_pretrained
-    from jukebox_nb.checkpoints import Jukebox
+def test_training_warnings_are_one_line_naming_the_command():
+    import warnings
+    from jukebox_nb.cli import _training_run, build_parser
+    args = build_parser().parse_args(["train-prior", "CODES"])
+    with _training_run(args):
+        line = warnings.formatwarning("damaged checkpoint (step_00000004: ...): resuming from step_00000002", UserWarning, "x.py", 1)
+    assert line == "jukebox-nb train-prior: warning: damaged checkpoint (step_00000004: ...): resuming from step_00000002\n"
+    assert warnings.formatwarning("w", UserWarning, "x.py", 1).startswith("x.py:1: UserWarning: w")  # restored after
+
+
+@pytest.fixture(scope="module")
+def demo_models(tmp_path_factory):
+    "A demo folder of tiny models (random weights) with two artists and two genres."
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
     from jukebox_nb.training import write_label_tables
     models = Jukebox.tiny()
-    folder = tmp_path / "models"
+    folder = tmp_path_factory.mktemp("demo") / "models"
     save_pretrained(models.vqvae, folder / "vqvae")
     for level, prior in models.priors.items(): save_pretrained(prior, folder / f"prior_level_{level}")
     write_label_tables(folder / "prior_level_2", {"Ada Lovelace": 1, "Clara Schumann": 2}, {"chamber": 1, "choral": 2})
-    out = tmp_path / "out"
-    assert main(["demo", "--models", str(folder), "--out", str(out), "--seconds", "0.5", "--quiet",
-                 "--artist", "Clara Schumann", "--genre", "choral"]) == 0
+    return folder
+
+
+def shorten_clip(mp):
+    "Make the demo reconstruct 0.3 s of the bundled clip instead of 5 s (the same code, less waiting)."
+    from jukebox_nb import cli
+    real = cli.reconstruct_clip
+    mp.setattr(cli, "reconstruct_clip", lambda vq, x: real(vq, x[:int(0.3 * vq.cfg.sample_rate)]))
+
+
+@pytest.fixture
+def short_clip(monkeypatch): shorten_clip(monkeypatch)
+
+
+def demo(models, out, *flags):
+    "Run `jukebox-nb demo` on the tiny models for 0.5 s; its exit status."
+    return main(["demo", "--models", str(models), "--out", str(out), "--seconds", "0.5", "--quiet", *flags])
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_models, tmp_path_factory):
+    "An uninterrupted demo run (Clara Schumann, choral, seed 0) on the tiny models."
+    out = tmp_path_factory.mktemp("demo") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        shorten_clip(mp)
+        assert demo(demo_models, out, "--artist", "Clara Schumann", "--genre", "choral") == 0
+    return out
+
+
+def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_path, capsys, short_clip):
+    folder, out = demo_models, demo_run
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["artist"], summary["genre"]) == ("Clara Schumann", "choral")
-    limit = models.priors[2].cfg.max_duration  # the song length (default 3 minutes) stays inside the timing range
+    from jukebox_nb.checkpoints import load_pretrained
+    limit = load_pretrained(folder / "prior_level_2", kind="prior").cfg.max_duration  # the song length (3 minutes) stays in range
     assert summary["song_seconds"] == round(min(180.0, limit - 1 / 44100), 2)
-    raw = int(0.5 * models.vqvae.cfg.sample_rate) // 128 * 128  # the song is a whole number of top-level tokens
+    raw = int(0.5 * 44100) // 128 * 128  # the song is a whole number of top-level tokens
     for level, hop in ((2, 128), (1, 32), (0, 8)):
         assert summary["tokens"][str(level)] == raw // hop
         assert sf.info(out / f"sample_level_{level}.wav").frames == summary["tokens"][str(level)] * hop
@@ -112,15 +164,146 @@ def test_demo_samples_all_levels_and_writes_a_page(tmp_path, capsys):
     assert "Clara Schumann" in page
     # defaults from the folder's demo.json; every level gets the ids of its own tables
     (folder / "demo.json").write_text(json.dumps({"artist": "Ada Lovelace", "genre": "chamber"}))
-    assert main(["demo", "--models", str(folder), "--out", str(tmp_path / "out2"), "--seconds", "0.5", "--quiet",
-                 "--song-seconds", "5"]) == 0
+    try: assert demo(folder, tmp_path / "out2", "--song-seconds", "5") == 0
+    finally: (folder / "demo.json").unlink()
     assert json.loads((tmp_path / "out2" / "summary.json").read_text())["artist"] == "Ada Lovelace"
     from jukebox_nb.sampling import load_result
     res = load_result(tmp_path / "out2" / "sample")
     assert {l: res.request.metadata_for(l)[0].artist for l in (2, 1, 0)} == {2: 1, 1: 1, 0: 1}
     assert res.request.metadata_for(2)[0].total_length == 5 * 44100  # the first 0.5 s of a 5 s piece
     capsys.readouterr()
-    assert main(["demo", "--models", str(folder), "--out", str(out), "--artist", "Clara Schuman", "--quiet"]) == 2
-    assert "did you mean 'clara_schumann'" in capsys.readouterr().err
-    assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert demo(folder, tmp_path / "out2", "--artist", "Clara Schuman") == 2
+    err = capsys.readouterr().err  # the name as the user knows it, not the table's internal key
+    assert "did you mean 'Clara Schumann'?" in err and "clara_schumann" not in err, err
+    assert (tmp_path / "out2" / "index.html").exists()  # a refused request leaves the finished run in place
+    assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out3")]) == 2
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
+
+
+def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
+    from jukebox_nb import sampling
+    def no_loading(*a, **k): raise AssertionError("models were loaded before --out was checked")
+    monkeypatch.setattr(sampling, "load_demo_models", no_loading)
+    (tmp_path / "taken").write_text("a file")
+    assert main(["demo", "--out", str(tmp_path / "taken"), "--quiet"]) == 2
+    assert f"--out {tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "taken" / "sub"), "--quiet"]) == 2  # a file in the way of the path
+    assert "cannot create the output folder" in capsys.readouterr().err
+    (tmp_path / "run").mkdir(); (tmp_path / "run" / "demo_state.json").write_text("{not json")
+    assert main(["demo", "--resume", str(tmp_path / "run")]) == 2
+    assert "demo_state.json is damaged" in capsys.readouterr().err
+
+
+def interrupt_at(monkeypatch, level: int):
+    "Raise KeyboardInterrupt (as Ctrl-C does) at the first tokens sampled of `level`."
+    from jukebox_nb import sampling
+    real = sampling.sample_iter
+    def sample_iter(*a, **k):
+        for ev in real(*a, **k):
+            if isinstance(ev, sampling.TokensSampled) and ev.level == level: raise KeyboardInterrupt
+            yield ev
+    monkeypatch.setattr(sampling, "sample_iter", sample_iter)
+
+
+def tokens_of(out):
+    return {l: np.load(out / f"tokens_level_{l}.npy") for l in (2, 1, 0) if (out / f"tokens_level_{l}.npy").exists()}
+
+
+def test_demo_interrupted_keeps_finished_levels_and_resumes_to_the_same_tokens(demo_models, demo_run, tmp_path, capsys,
+                                                                             monkeypatch, short_clip):
+    out, flags = tmp_path / "run", ("--artist", "Clara Schumann", "--genre", "choral")
+    with monkeypatch.context() as mp:
+        interrupt_at(mp, 1)  # Ctrl-C during level 1
+        assert demo(demo_models, out, *flags) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"jukebox-nb demo: interrupted; kept level 2 (tokens, audio, spectrograms) in {out}; "
+                   f"resume with: jukebox-nb demo --resume {out}")
+    assert sorted(tokens_of(out)) == [2] and (out / "sample_level_2.wav").exists() and (out / "sample_level_2.png").exists()
+    assert not (out / "index.html").exists()
+    assert demo(demo_models, out, *flags) == 2  # a new run does not overwrite an unfinished one
+    assert f"continue it with `jukebox-nb demo --resume {out}`" in capsys.readouterr().err
+    assert main(["demo", "--resume", str(out), "--seed", "3"]) == 2  # the request is the saved one
+    assert "drop --seed" in capsys.readouterr().err
+    (out / "tokens_level_2.npy").write_bytes((out / "tokens_level_2.npy").read_bytes()[:100])  # damaged: sampled again
+    with monkeypatch.context() as mp:
+        interrupt_at(mp, 0)  # resumed, then Ctrl-C again during level 0
+        assert main(["demo", "--resume", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "tokens_level_2.npy" in err and "sampling level 2 again" in err
+    assert "kept levels 2, 1 (tokens, audio, spectrograms)" in err
+    assert sorted(tokens_of(out)) == [1, 2]
+    assert main(["demo", "--resume", str(out), "--quiet"]) == 0
+    want, got = tokens_of(demo_run), tokens_of(out)
+    assert sorted(got) == [0, 1, 2] and all(np.array_equal(got[l], want[l]) for l in (2, 1, 0))  # as if never interrupted
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] == 2 and summary["artist"] == "Clara Schumann"
+    from jukebox_nb.sampling import load_result
+    assert all(np.array_equal(load_result(out / "sample").tokens[l].numpy(), want[l]) for l in (2, 1, 0))
+    capsys.readouterr()
+    assert main(["demo", "--resume", str(out)]) == 2
+    assert "is finished" in capsys.readouterr().err
+    assert main(["demo", "--resume", str(tmp_path)]) == 2
+    assert "holds no demo run to resume" in capsys.readouterr().err
+
+
+def test_demo_ctrl_c_before_sampling_leaves_the_folder_and_says_so(demo_models, tmp_path, capsys, monkeypatch):
+    from jukebox_nb import sampling
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(sampling, "load_demo_models", interrupted)
+    assert demo(demo_models, tmp_path / "o") == 130
+    assert (tmp_path / "o").is_dir()
+    assert "interrupted before sampling began; nothing to resume" in capsys.readouterr().err
+
+
+class _Page(__import__("html.parser").parser.HTMLParser):
+    "Tables (caption -> rows of cell texts), images, players and the CSS of a page."
+    def __init__(self, text):
+        super().__init__(); self.tables, self.imgs, self.audios, self.css, self._cell, self._tag = {}, [], [], "", None, []
+        self.feed(text)
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs); self._tag.append(tag)
+        if tag == "table": self._rows = []
+        elif tag == "tr": self._rows.append([])
+        elif tag in ("td", "th"): self._cell = ""
+        elif tag == "img": self.imgs.append(a)
+        elif tag == "audio": self.audios.append(a)
+    def handle_endtag(self, tag):
+        self._tag.pop()
+        if tag in ("td", "th"): self._rows[-1].append(self._cell); self._cell = None
+        elif tag == "table": self.tables[self._caption] = self._rows
+    def handle_data(self, data):
+        if self._tag and self._tag[-1] == "caption": self._caption = data
+        elif self._tag and self._tag[-1] == "style": self.css += data
+        elif self._cell is not None: self._cell += data
+
+
+def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_run):
+    import base64, io
+    from PIL import Image
+    text = (demo_run / "index.html").read_text()
+    page = _Page(text)
+    request = dict(page.tables["Request"])
+    assert (request["Artist"], request["Genre"], request["Seed"]) == ("Clara Schumann", "choral", "0")
+    assert request["Length"].startswith("0.5 s (the opening of a ")
+    timing = page.tables["Time"]
+    assert timing[0] == ["step", "tokens", "time", "tokens/s"]
+    assert [r[0] for r in timing[1:]] == ["load models", "level 2 (top prior)", "level 1 (middle upsampler)", "level 0 (bottom upsampler)"]
+    assert [r[1] for r in timing[2:]] == ["172", "688", "2,752"] and all(r[2].endswith(" s") for r in timing[1:])
+    assert "'Clara" not in text and "&#x27;Clara" not in text and "&#x27;choral" not in text  # names, not Python reprs
+    assert "http://" not in text and "https://" not in text  # one file, no network
+    names = [f"sample_level_{l}" for l in (2, 1, 0)] + ["clip_original"] + [f"clip_level_{l}" for l in (2, 1, 0)]
+    assert len(page.imgs) == len(page.audios) == len(names) == 7
+    from jukebox_nb.cli import SPEC_AXIS, SPEC_SIZE
+    bg = (0x17, 0x1A, 0x21)  # the figure's background: what a margin would show
+    for name, img, audio in zip(names, page.imgs, page.audios):
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert png == (demo_run / f"{name}.png").read_bytes()  # the picture beside the page, inline
+        assert base64.b64decode(audio["src"].split(",", 1)[1]) == (demo_run / f"{name}.wav").read_bytes()
+        im = Image.open(io.BytesIO(png)).convert("RGB")
+        assert im.size == SPEC_SIZE and img["width"] == str(SPEC_SIZE[0])
+        plot = SPEC_SIZE[1] - SPEC_AXIS
+        for y in (plot // 4, plot // 2, 3 * plot // 4):  # the plot reaches both edges: no margins
+            assert im.getpixel((0, y)) != bg and im.getpixel((SPEC_SIZE[0] - 1, y)) != bg
+        assert im.getpixel((SPEC_SIZE[0] // 2, SPEC_SIZE[1] - 2)) == bg  # the time axis below the plot
+    css = page.css.replace(" ", "")
+    assert ".specimg{display:block;width:100%" in css and "audio{display:block;width:100%" in css  # the same width

@@ -143,6 +143,19 @@ def test_train_prior_resumes_on_the_same_loss_trajectory(codes, tmp_path):
         train_prior(codes, 2, "tiny", steps=7, out_dir=tmp_path / "b", prior_overrides={"depth": 4}, progress=False)
 
 
+def test_train_prior_resumes_past_a_truncated_newest_checkpoint(codes, tmp_path):
+    "Checkpoints at 3 and 6, step 6's weights cut short: the resume warns once and redoes steps 4-6 from step 3."
+    straight = run(codes, tmp_path / "a", 6)
+    run(codes, tmp_path / "b", 6)
+    w = checkpoint_dirs(tmp_path / "b")[-1] / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match=r"damaged checkpoint \(step_00000006: .*resuming from step_00000003"):
+        rest = run(codes, tmp_path / "b", 6)
+    assert [r["step"] for r in rest.history] == [4, 5, 6]
+    assert [r["loss"] for r in rest.history] == pytest.approx([r["loss"] for r in straight.history[3:]], rel=1e-6, abs=1e-7)
+    for k, v in straight.model.state_dict().items(): assert torch.allclose(v, rest.model.state_dict()[k], atol=1e-6), k
+
+
 def test_fine_tuning_starts_from_the_given_prior_with_checkpointing(codes, tmp_path):
     base = run(codes, tmp_path / "base", 2).model
     kw = dict(steps=2, batch_size=2, warmup_steps=1, lr=1e-12, progress=False)  # lr ~0: the weights stay where they start

@@ -2,6 +2,7 @@
 against the prior's own incremental path, saving/resuming, co-composition, progress, OOM back-off,
 bad input, and 2-process distributed sampling. Speed is measured by `benchmarks/sampling.py`, not here."""
 import io
+import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -313,6 +314,8 @@ def test_primed_from_a_file_at_another_rate(models, tmp_path):
     res = sample(models, req(40, levels=(2,), prime_audio=str(path), prime_seconds=secs(16)), SampleConfig(decode=False),
                  on_event=lambda e: seen.append(e.message) if isinstance(e, Notice) else None)
     assert seen == ["prime audio at 22050 Hz resampled to the model's 44100 Hz"]
+    with pytest.warns(UserWarning, match="22050 Hz resampled"):  # without on_event, sample() passes a Notice on as a warning
+        sample(models, req(40, levels=(2,), prime_audio=str(path), prime_seconds=secs(16)), SampleConfig(decode=False))
     assert res.tokens[2].shape == (2, 40) and torch.equal(res.tokens[2][0, :16], res.tokens[2][1, :16])
     with pytest.raises(Exception, match="no such file"):
         next(sample_iter(models, req(40, levels=(2,), prime_audio=str(tmp_path / "missing.wav"), prime_seconds=secs(16))))
@@ -673,3 +676,36 @@ def test_sampling_through_another_codec(models):
     assert res.audio[2].shape == (2, 40 * 128) and res.audio[1].shape == (2, 160 * 32)
     with pytest.raises(ValueError, match="prior has 32 codes, the VQ-VAE 64"):
         Jukebox(type("Wide", (ToyCodec,), {"l_bins": 64})(), models.priors)
+
+
+# ---- lyrics the model cannot read as given ------------------------------------------------------------
+def _first_events(models, r):
+    "The events sample_iter yields before its first level starts (its notices), without sampling anything."
+    gen, evs = sample_iter(models, r, SampleConfig(decode=False)), []
+    for e in gen:
+        if isinstance(e, LevelStarted): break
+        evs.append(e)
+    gen.close()
+    return evs
+
+
+def test_lyrics_to_a_model_without_lyric_conditioning_warn(models):
+    r = SampleRequest(metadata=[Metadata(total_length=SR * 10, lyrics="Here comes the sun")], seconds=secs(34))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told once, as a Notice (sample() without on_event turns it into a warning)
+        evs = _first_events(models, r)
+    assert [e.message for e in evs if isinstance(e, Notice)] == [
+        "lyrics 'Here comes the sun' are ignored: this model is not conditioned on lyrics (5b_lyrics and 1b_lyrics are)"]
+
+
+def test_lyrics_in_other_scripts_are_transliterated_and_the_user_is_told(models):
+    top = Prior(PriorConfig.preset("tiny_lyrics", bins=models.vqvae.cfg.l_bins)).eval()
+    lyr = Jukebox(models.vqvae, {**models.priors, 2: top}, "tiny_lyrics")
+    m = Metadata(artist=1, genres=(1,), total_length=SR * 10, lyrics="Пусть бегут 🎵")
+    from jukebox_nb.conditioning import LyricTokenizer
+    ids = top.tokenize([m])[0, -top.cfg.n_tokens:].tolist()
+    assert ids != [0] * 6 + LyricTokenizer().encode("  ")  # not reduced to two spaces (the fold without unidecode)
+    assert LyricTokenizer().decode(ids) == "Pust' be"  # the first 8 characters of the transliterated text (offset 0)
+    evs = _first_events(lyr, SampleRequest(metadata=[m], seconds=secs(34)))
+    assert any(isinstance(e, Notice) and re.search(r"transliterated to ASCII \(П→P, у→u.*and 1 dropped \('🎵'\); the model reads \"Pust' begut \"",
+                                                   e.message) for e in evs)

@@ -31,8 +31,8 @@ def tiny_vqvae(**overrides) -> VQVAE:
 def run(out, total, ckpt_every, resume=True, model=tiny_vqvae, **kw):
     "One `train` call on generated audio, with a freshly built model as a new process would have."
     set_seed(0)
-    cfg = TrainConfig(total_steps=total, batch_size=2, warmup_steps=2, ckpt_every=ckpt_every, log_every=1,
-                      out_dir=str(out), **kw)
+    cfg = TrainConfig(total_steps=total, batch_size=2, warmup_steps=2, ckpt_every=ckpt_every,
+                      out_dir=str(out), **{"log_every": 1, **kw})
     return train(model(), data(), cfg, resume=resume, progress=False)
 
 
@@ -58,6 +58,42 @@ def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path):
     res = run(tmp_path, 5, 3)
     assert [r["step"] for r in res.history] == [4, 5]
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.csv")] == [1, 2, 3, 4, 5]
+
+
+def test_metrics_row_after_a_resume_averages_every_step_since_the_last_row(tmp_path):
+    "A row every 2 steps, a checkpoint at step 3 (killed before step 6's): the row at step 4 averages steps 3 and 4."
+    straight = run(tmp_path / "a", 6, 3, log_every=2)
+    run(tmp_path / "b", 6, 3, log_every=2)
+    for p in checkpoint_dirs(tmp_path / "b")[1:]: shutil.rmtree(p)   # "killed" after the step-3 checkpoint
+    run(tmp_path / "b", 6, 3, log_every=2)
+    want, got = read_metrics(tmp_path / "a" / "metrics.csv"), read_metrics(tmp_path / "b" / "metrics.csv")
+    assert [r["step"] for r in got] == [r["step"] for r in want] == [2, 4, 6]
+    assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in want], rel=1e-6, abs=1e-7)
+    losses = [r["loss"] for r in straight.history]
+    assert want[1]["loss"] == pytest.approx((losses[2] + losses[3]) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("damaged", ["state.pt", "model.safetensors"])
+def test_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path, damaged):
+    straight = run(tmp_path / "a", 6, 2)
+    run(tmp_path / "b", 4, 2)                                   # checkpoints at steps 2 and 4
+    f = tmp_path / "b" / "checkpoints" / "step_00000004" / damaged
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])      # a truncated write (disk full, power cut)
+    with pytest.warns(UserWarning) as caught:
+        rest = run(tmp_path / "b", 6, 2)
+    said = [str(w.message) for w in caught if "damaged" in str(w.message)]
+    assert len(said) == 1 and "step_00000004" in said[0] and "step_00000002" in said[0] and "\n" not in said[0], said
+    assert [r["step"] for r in rest.history] == [3, 4, 5, 6]
+    assert [r["loss"] for r in rest.history] == pytest.approx([r["loss"] for r in straight.history[2:]], rel=1e-6, abs=1e-7)
+    for k, v in straight.model.state_dict().items():
+        assert torch.allclose(v.float(), rest.model.state_dict()[k].float(), atol=1e-6), k
+
+
+def test_every_checkpoint_damaged_is_one_clear_error(tmp_path):
+    run(tmp_path, 2, 2)
+    (tmp_path / "checkpoints" / "step_00000002" / "state.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(ValueError, match=r"no intact checkpoint in .*checkpoints.*step_00000002"):
+        run(tmp_path, 4, 2)
 
 
 def test_checkpoints_are_complete_atomic_and_pruned(tmp_path):

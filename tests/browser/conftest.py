@@ -1,7 +1,7 @@
 """Fixtures for browser tests: a throwaway JupyterLab server on 127.0.0.1 and a headless Debian Chromium page.
 
 Recipe and flags: ../shared/reference/environment.md §2 (never `playwright install`: we drive the system
-Chromium). Missing Chromium or Playwright is a test failure with instructions, not a skip: CI installs both.
+Chromium). Missing Chromium or Playwright is a test failure with instructions, not a skip: scripts/test.sh installs both.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def page():
     "A Playwright page in headless Debian Chromium; `page.errors` collects uncaught page errors."
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: browser tests need Debian's Chromium. Install it with "
-                    "`apt-get install -y --no-install-recommends chromium` (.ci/run does this); "
+                    "`apt-get install -y --no-install-recommends chromium` (`bash scripts/test.sh` does this as root); "
                     "do not use `playwright install`.")
     try: from playwright.sync_api import sync_playwright
     except ImportError:
