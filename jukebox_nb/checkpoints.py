@@ -28,11 +28,12 @@ from .vqvae import VQVAE, VQVAEConfig
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL',
            'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'RELEASE_FILES',
-           'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained', 'read_config',
-           'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify',
-           'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox',
-           'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab',
-           'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model', 'save_openai']
+           'DEMO_PARTS', 'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained',
+           'read_config', 'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs',
+           'identify', 'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version',
+           'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable',
+           'Vocab', 'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model',
+           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_defaults']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -984,3 +985,39 @@ def save_openai(model: nn.Module, # a VQVAE or Prior
     state = {k: v for k, v in model.state_dict().items() if not _optional_key(k)}
     with atomic_path(path) as tmp: torch.save({"model": state, "step": step}, tmp)
     return Path(path)
+
+# %% ../nbs/09_checkpoints.ipynb #0a282433
+DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
+
+
+def demo_models_folder() -> Path:
+    "The folder of the demo models shipped inside the package (`jukebox_nb/assets/models`)."
+    from importlib.resources import files
+    return Path(str(files("jukebox_nb"))) / "assets" / "models"
+
+
+def load_demo_models(folder: Optional[str | Path] = None, # vqvae/ and prior_level_{2,1,0}/ (default: the bundled ones)
+                     name: Optional[str] = None, # recorded in results (default: from the folder)
+                    ) -> Jukebox:
+    "The VQ-VAE and the three priors of a demo folder, with the top prior's artist/genre tables, ready to sample."
+    folder = Path(folder) if folder is not None else demo_models_folder()
+    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a demo folder needs a VQ-VAE and three priors. Train them with "
+                                "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, and copy each run's latest "
+                                "checkpoint folder there under these names (with the top run's artists.json / genres.json)")
+    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
+    is_bundled = folder.resolve() == demo_models_folder().resolve()
+    return Jukebox(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
+                   name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
+                   vocab=Vocab.find(folder / "prior_level_2"))
+
+def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default: the bundled one)
+                 ) -> dict:
+    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    import json
+    f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
+    if not f.is_file(): return {}
+    doc = json.loads(f.read_text())
+    if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    return doc

@@ -16,13 +16,12 @@ import torch
 from .conditioning import Metadata, lyric_notes
 
 # %% auto #0
-__all__ = ['LEVELS', 'Event', 'DEMO_PARTS', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig',
-           'LevelStarted', 'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished',
-           'Notice', 'FakeSampler', 'song_seconds_for', 'demo_models_folder', 'load_demo_models', 'demo_defaults',
-           'window_starts', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state', 'resolve_device', 'song_length',
-           'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request', 'upsample_request',
-           'resample_request', 'resume_request', 'request_to_dict', 'request_from_dict', 'save_result', 'load_result',
-           'progress', 'sample_distributed']
+__all__ = ['LEVELS', 'Event', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'SampleRequest', 'SampleConfig', 'LevelStarted',
+           'TokensSampled', 'WindowSampled', 'LevelFinished', 'Decoded', 'SampleResult', 'Finished', 'Notice',
+           'FakeSampler', 'song_seconds_for', 'window_starts', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
+           'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
+           'upsample_request', 'resample_request', 'resume_request', 'request_to_dict', 'request_from_dict',
+           'save_result', 'load_result', 'progress', 'sample_distributed']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -250,7 +249,6 @@ from .prior import Prior, PriorConditioning, filter_logits
 
 
 # %% ../nbs/10_sampling.ipynb #3fdaabc1
-DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
 SONG_SECONDS = 180.0  # the song length the demo and the studio condition on: samples open a 3-minute piece (see "Timing")
 
 
@@ -259,40 +257,6 @@ def song_seconds_for(prior: Prior, # a top prior
                     ) -> float:
     "`seconds`, kept inside the prior's timing range (which ends just before `max_duration`); unchanged for an unlabelled prior."
     return min(seconds, prior.cfg.max_duration - 1 / prior.cfg.sr) if prior.cfg.labels else seconds
-
-
-def demo_models_folder() -> Path:
-    "The folder of the demo models shipped inside the package (`jukebox_nb/assets/models`)."
-    from importlib.resources import files
-    return Path(str(files("jukebox_nb"))) / "assets" / "models"
-
-
-def load_demo_models(folder: Optional[Union[str, Path]] = None, # vqvae/ and prior_level_{2,1,0}/ (default: the bundled ones)
-                     name: Optional[str] = None, # recorded in results (default: from the folder)
-                    ) -> Jukebox:
-    "The VQ-VAE and the three priors of a demo folder, with the top prior's artist/genre tables, ready to sample."
-    from jukebox_nb.checkpoints import Vocab, load_pretrained
-    folder = Path(folder) if folder is not None else demo_models_folder()
-    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a demo folder needs a VQ-VAE and three priors. Train them with "
-                                "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, and copy each run's latest "
-                                "checkpoint folder there under these names (with the top run's artists.json / genres.json)")
-    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
-    is_bundled = folder.resolve() == demo_models_folder().resolve()
-    return Jukebox(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
-                         name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
-                         vocab=Vocab.find(folder / "prior_level_2"))
-
-def demo_defaults(folder: Optional[Union[str, Path]] = None, # a demo folder (default: the bundled one)
-                 ) -> dict:
-    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
-    import json
-    f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
-    if not f.is_file(): return {}
-    doc = json.loads(f.read_text())
-    if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
-    return doc
 
 # %% ../nbs/10_sampling.ipynb #7356e5a5
 def window_starts(total: int, # tokens of the level

@@ -181,9 +181,9 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
 
 
 def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def no_loading(*a, **k): raise AssertionError("models were loaded before --out was checked")
-    monkeypatch.setattr(sampling, "load_demo_models", no_loading)
+    monkeypatch.setattr(checkpoints, "load_demo_models", no_loading)
     (tmp_path / "taken").write_text("a file")
     assert main(["demo", "--out", str(tmp_path / "taken"), "--quiet"]) == 2
     assert f"--out {tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().err
@@ -247,9 +247,9 @@ def test_demo_interrupted_keeps_finished_levels_and_resumes_to_the_same_tokens(d
 
 
 def test_demo_ctrl_c_before_sampling_leaves_the_folder_and_says_so(demo_models, tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def interrupted(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(sampling, "load_demo_models", interrupted)
+    monkeypatch.setattr(checkpoints, "load_demo_models", interrupted)
     assert demo(demo_models, tmp_path / "o") == 130
     assert (tmp_path / "o").is_dir()
     assert "interrupted before sampling began; nothing to resume" in capsys.readouterr().err
