@@ -21,7 +21,8 @@ __all__ = ['LEVELS', 'Event', 'SONG_SECONDS', 'RESULT_VERSION', 'hop_tokens', 'S
            'FakeSampler', 'song_seconds_for', 'window_starts', 'gumbel', 'draw', 'sample_tokens', 'accelerate_state',
            'resolve_device', 'song_length', 'sample_iter', 'sample', 'ResultError', 'check_result', 'continue_request',
            'upsample_request', 'resample_request', 'resume_request', 'request_to_dict', 'request_from_dict',
-           'save_result', 'load_result', 'progress', 'sample_distributed']
+           'save_result', 'load_result', 'progress', 'sample_distributed', 'whole_token_seconds', 'ModelInfo',
+           'model_info']
 
 # %% ../nbs/10_sampling.ipynb #07b33d9a
 LEVELS = (0, 1, 2)  # 0 = bottom (hop 8), 1 = middle (hop 32), 2 = top (hop 128)
@@ -765,3 +766,146 @@ def sample_distributed(models: Jukebox, request: SampleRequest, config: SampleCo
     for l in done[0][1].audio:
         res.audio[l] = np.concatenate([p.audio[l] for _, p in done])
     return res
+
+# %% ../nbs/10_sampling.ipynb #c0ffee01
+from typing import Callable
+
+from .checkpoints import label_version
+from .conditioning import LyricTokenizer
+from .prior import align_song
+
+# %% ../nbs/10_sampling.ipynb #a8843642
+def whole_token_seconds(seconds: float, # the length asked for
+                        sample_rate: int, # the model's rate
+                        top_hop: int, # raw samples per top-level token
+                       ) -> float:
+    "`seconds` rounded up to whole top-level tokens: `song_length` rounds down (as the official code does), so a request for this many seconds gets at least `seconds` of audio."
+    n = max(1, math.ceil(math.floor(round(seconds * sample_rate, 6)) / top_hop))  # top-level tokens (whole samples first)
+    return (n * top_hop + 0.5) / sample_rate  # half a sample over: `int(s * rate)` cannot fall a token short
+
+
+@dataclass
+class ModelInfo:
+    "What the studio needs from a loaded model: name tables, lyric window, rate, hops and optional VQ-VAE / alignment callables."
+    name: str # shown in the studio's header
+    artists: dict # artist name -> id (0 = unknown)
+    genres: dict # genre name -> id
+    max_genres: int = 1 # genres per song the label conditioner takes (v2 labels: 5, v3: 1)
+    n_tokens: int = 0 # lyric window in characters (0: the model is not conditioned on lyrics)
+    v3: bool = False # lyric vocabulary of the v3 models (no '+')
+    sample_rate: int = 44100 # Hz
+    hops: tuple = (8, 32, 128) # raw samples per token at levels 0, 1, 2
+    bins: int = 2048 # codebook size
+    n_ctx: int = 8192 # top prior's window in tokens
+    max_seconds: float = 240.0 # longest song the controls allow
+    song_seconds: float = SONG_SECONDS # the song length the timing conditioning is told: a sample opens a piece this long
+    encode: Optional[Callable] = None # (audio float32 [T], level) -> codes [T_level]
+    decode: Optional[Callable] = None # (codes [T_level], level) -> audio float32 [T]
+    alignment: Optional[Callable] = None # (result: SampleResult, item) -> (weights [n_chars, T_top], chars: str)
+    fake: bool = False # a stand-in model: the studio says so in its header
+    level_ids: Optional[Callable] = None # (artist, genres) -> {level: (artist id, genre ids)} where levels' tables differ
+
+    def __post_init__(self):
+        for what in ("artists", "genres"):
+            table = getattr(self, what)
+            if not table: raise ValueError(f"{what} table is empty: give at least one name -> id (e.g. {{'unknown': 0}})")
+            bad = {k: v for k, v in table.items() if not isinstance(v, int) or v < 0}
+            if bad: raise ValueError(f"{what} ids must be ints >= 0, got {bad}")
+        if self.max_genres < 1: raise ValueError(f"max_genres must be >= 1, got {self.max_genres}")
+        if self.n_tokens < 0: raise ValueError(f"n_tokens must be >= 0 (0 = no lyrics), got {self.n_tokens}")
+        if len(self.hops) != len(LEVELS) or any(h < 1 for h in self.hops):
+            raise ValueError(f"hops must give {len(LEVELS)} positive hop lengths (levels 0, 1, 2), got {self.hops}")
+
+    @property
+    def tokenizer(self) -> LyricTokenizer: return LyricTokenizer(self.v3)
+
+    @property
+    def window_seconds(self) -> float:
+        "Seconds of audio the top prior sees at once (its lyric window covers this stretch)."
+        return self.n_ctx * self.hops[-1] / self.sample_rate
+
+    def metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Metadata:
+        "A `Metadata` for a song of `seconds` from names; unknown names raise naming the table."
+        if artist not in self.artists: raise ValueError(f"unknown artist {artist!r}; pick one of the model's {len(self.artists)} artists")
+        unknown = [g for g in genres if g not in self.genres]
+        if unknown: raise ValueError(f"unknown genre(s) {unknown}; pick from the model's {len(self.genres)} genres")
+        if len(genres) > self.max_genres: raise ValueError(f"{len(genres)} genres picked; {self.name} takes at most {self.max_genres}")
+        return Metadata(artist=self.artists[artist], genres=tuple(self.genres[g] for g in genres),
+                        total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
+
+    def whole_seconds(self, seconds: float) -> float:
+        "`seconds` rounded up to whole top-level tokens (`whole_token_seconds`): at least `seconds` of audio."
+        return whole_token_seconds(seconds, self.sample_rate, self.hops[-1])
+
+    def song_length(self, seconds: float) -> int:
+        "Samples of the song a sample of `seconds` is told it opens: `song_seconds`, or the sample itself if longer."
+        return max(1, int(max(seconds, self.song_seconds) * self.sample_rate))
+
+    def level_metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Optional[dict]:
+        "`{level: Metadata}` when the levels' label tables differ (1b_lyrics: v3 top, v2 upsamplers), else None."
+        if self.level_ids is None: return None
+        top = self.metadata(artist, genres, lyrics, seconds)  # checks the names against the pickers' tables
+        return {l: replace(top, artist=a, genres=tuple(g)) for l, (a, g) in self.level_ids(artist, tuple(genres)).items()}
+
+# %% ../nbs/10_sampling.ipynb #f041c023
+def _vqvae_codec(vqvae, hops):
+    "`encode`/`decode` callables on NumPy for a VQ-VAE with `encode(audio [B, T], levels=l)` / `decode(codes [B, T], l)`."
+    def encode(x, level):
+        x = np.asarray(x, np.float32); x = x[:len(x) // hops[-1] * hops[-1]]  # whole top-level tokens
+        if not len(x): raise ValueError(f"audio shorter than one top-level token ({hops[-1]} samples)")
+        return vqvae.encode(torch.from_numpy(x)[None], levels=level)[0].cpu().numpy()  # [T_level]
+    def decode(codes, level):
+        return vqvae.decode(torch.as_tensor(np.asarray(codes), dtype=torch.long)[None], level).reshape(-1).float().cpu().numpy()
+    return encode, decode
+
+
+def _prior_alignment(prior, level: int):
+    "`ModelInfo.alignment` of a lyrics prior: its alignment layer/head over the whole song, stitched window by window."
+    def alignment(result, item):
+        metas = result.request.metadata
+        if not metas or not metas[item].lyrics or level not in result.tokens: return None
+        hop = max(1, hop_tokens(result.request.hop_fraction[level], prior.cfg.n_ctx))  # the windows the song was sampled in
+        al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
+        if not al.chars: return None  # no character of the lyrics is in the vocabulary
+        return al.weights.T.numpy(), al.chars  # [n_chars, T_top]
+    return alignment
+
+
+def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `checkpoints.Jukebox`
+               artists: Optional[dict] = None, # artist name -> id (default: "artist <id>" for every id)
+               genres: Optional[dict] = None, # genre name -> id (default: "genre <id>")
+               name: Optional[str] = None, # header name (default: `models.name`)
+               max_seconds: float = 240.0,
+              ) -> ModelInfo:
+    "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, the top prior's label and lyric sizes and its lyric alignment."
+    v = models.vqvae.cfg
+    top = models.priors.get(v.levels - 1) if getattr(models, "priors", None) else None
+    c = top.cfg if top is not None else None
+    n_art, n_gen = (c.n_artists, c.n_genres) if c is not None and c.labels else (1, 1)
+    vocab, level_ids = getattr(models, "vocab", None), None
+    if vocab is not None and c is not None and c.labels:  # names from the model's own tables
+        artists = artists or vocab.names("artist", label_version(c)); genres = genres or vocab.names("genre", label_version(c))
+        level_ids = _level_ids(vocab, models.priors)
+    artists = artists or {"unknown": 0, **{f"artist {i}": i for i in range(1, n_art)}}
+    genres = genres or {"unknown": 0, **{f"genre {i}": i for i in range(1, n_gen)}}
+    encode, decode = _vqvae_codec(models.vqvae, tuple(v.hop_lengths))
+    return ModelInfo(name or getattr(models, "name", "") or "model", artists, genres,
+                     max_genres=c.max_bow_genre_size if c is not None else 1, n_tokens=c.n_tokens if c is not None else 0,
+                     v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
+                     hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
+                     max_seconds=max_seconds, encode=encode, decode=decode,
+                     song_seconds=song_seconds_for(top) if top is not None else SONG_SECONDS,
+                     alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
+                     level_ids=level_ids)
+
+
+def _level_ids(vocab, priors: dict) -> Optional[Callable]:
+    "`ModelInfo.level_ids` for priors whose label versions differ (each level looks the names up in its own tables), else None."
+    versions = {l: label_version(p.cfg) for l, p in priors.items() if p.cfg.labels}
+    if len(set(versions.values())) < 2: return None
+    def ids(artist: str, genres: tuple) -> dict:
+        try:
+            return {l: (vocab.table("artist", v).id(artist), tuple(i for g in genres for i in vocab.table("genre", v).genre_ids(g)))
+                    for l, v in versions.items()}
+        except KeyError as e: raise ValueError(e.args[0]) from None  # shown in the studio's error box
+    return ids

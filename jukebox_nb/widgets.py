@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 import tempfile
 import threading
 import time
@@ -18,82 +19,19 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import ipywidgets as W
 import numpy as np
-import torch
 
 from .audio import AUDIO_FORMATS, load_audio, show_spec, spectral_convergence_db, to_mono, validate_audio
 from .conditioning import LyricTokenizer, Metadata
-from .checkpoints import label_version
 from .core import atomic_write
-from .prior import align_song
-from .sampling import (LEVELS, SONG_SECONDS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig,
-                       SampleRequest, SampleResult, TokensSampled, WindowSampled, hop_tokens, song_seconds_for)
+from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, ModelInfo, SampleConfig,
+                       SampleRequest, SampleResult, TokensSampled, WindowSampled, save_result)
 
 # %% auto #0
-__all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'ModelInfo', 'fake_model_info', 'model_info', 'figure_png',
-           'spectrogram_png', 'wav_bytes', 'token_map', 'array_png', 'ErrorBox', 'Worker', 'filter_names',
-           'ArtistGenrePicker', 'LyricsReport', 'analyse_lyrics', 'LyricsEditor', 'SamplingControls', 'SampleRunner',
-           'LevelStream', 'TokenStreamView', 'LevelAudioView', 'alignment_png', 'AlignmentView',
-           'ReconstructionExplorer', 'ChoiceNode', 'ChoiceTree', 'CoComposer', 'Studio']
-
-# %% ../nbs/12_widgets.ipynb #a8843642
-@dataclass
-class ModelInfo:
-    "What the studio needs from a loaded model: name tables, lyric window, rate, hops and optional VQ-VAE / alignment callables."
-    name: str # shown in the studio's header
-    artists: dict # artist name -> id (0 = unknown)
-    genres: dict # genre name -> id
-    max_genres: int = 1 # genres per song the label conditioner takes (v2 labels: 5, v3: 1)
-    n_tokens: int = 0 # lyric window in characters (0: the model is not conditioned on lyrics)
-    v3: bool = False # lyric vocabulary of the v3 models (no '+')
-    sample_rate: int = 44100 # Hz
-    hops: tuple = (8, 32, 128) # raw samples per token at levels 0, 1, 2
-    bins: int = 2048 # codebook size
-    n_ctx: int = 8192 # top prior's window in tokens
-    max_seconds: float = 240.0 # longest song the controls allow
-    song_seconds: float = SONG_SECONDS # the song length the timing conditioning is told: a sample opens a piece this long
-    encode: Optional[Callable] = None # (audio float32 [T], level) -> codes [T_level]
-    decode: Optional[Callable] = None # (codes [T_level], level) -> audio float32 [T]
-    alignment: Optional[Callable] = None # (result: SampleResult, item) -> (weights [n_chars, T_top], chars: str)
-    fake: bool = False # a stand-in model: the studio says so in its header
-    level_ids: Optional[Callable] = None # (artist, genres) -> {level: (artist id, genre ids)} where levels' tables differ
-
-    def __post_init__(self):
-        for what in ("artists", "genres"):
-            table = getattr(self, what)
-            if not table: raise ValueError(f"{what} table is empty: give at least one name -> id (e.g. {{'unknown': 0}})")
-            bad = {k: v for k, v in table.items() if not isinstance(v, int) or v < 0}
-            if bad: raise ValueError(f"{what} ids must be ints >= 0, got {bad}")
-        if self.max_genres < 1: raise ValueError(f"max_genres must be >= 1, got {self.max_genres}")
-        if self.n_tokens < 0: raise ValueError(f"n_tokens must be >= 0 (0 = no lyrics), got {self.n_tokens}")
-        if len(self.hops) != len(LEVELS) or any(h < 1 for h in self.hops):
-            raise ValueError(f"hops must give {len(LEVELS)} positive hop lengths (levels 0, 1, 2), got {self.hops}")
-
-    @property
-    def tokenizer(self) -> LyricTokenizer: return LyricTokenizer(self.v3)
-
-    @property
-    def window_seconds(self) -> float:
-        "Seconds of audio the top prior sees at once (its lyric window covers this stretch)."
-        return self.n_ctx * self.hops[-1] / self.sample_rate
-
-    def metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Metadata:
-        "A `Metadata` for a song of `seconds` from names; unknown names raise naming the table."
-        if artist not in self.artists: raise ValueError(f"unknown artist {artist!r}; pick one of the model's {len(self.artists)} artists")
-        unknown = [g for g in genres if g not in self.genres]
-        if unknown: raise ValueError(f"unknown genre(s) {unknown}; pick from the model's {len(self.genres)} genres")
-        if len(genres) > self.max_genres: raise ValueError(f"{len(genres)} genres picked; {self.name} takes at most {self.max_genres}")
-        return Metadata(artist=self.artists[artist], genres=tuple(self.genres[g] for g in genres),
-                        total_length=max(1, int(seconds * self.sample_rate)), lyrics=lyrics if self.n_tokens else "")
-
-    def song_length(self, seconds: float) -> int:
-        "Samples of the song a sample of `seconds` is told it opens: `song_seconds`, or the sample itself if longer."
-        return max(1, int(max(seconds, self.song_seconds) * self.sample_rate))
-
-    def level_metadata(self, artist: str, genres: Sequence[str] = (), lyrics: str = "", seconds: float = 20.0) -> Optional[dict]:
-        "`{level: Metadata}` when the levels' label tables differ (1b_lyrics: v3 top, v2 upsamplers), else None."
-        if self.level_ids is None: return None
-        top = self.metadata(artist, genres, lyrics, seconds)  # checks the names against the pickers' tables
-        return {l: replace(top, artist=a, genres=tuple(g)) for l, (a, g) in self.level_ids(artist, tuple(genres)).items()}
+__all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'fake_model_info', 'figure_png', 'spectrogram_png', 'wav_bytes',
+           'token_map', 'array_png', 'ErrorBox', 'Worker', 'filter_names', 'ArtistGenrePicker', 'LyricsReport',
+           'analyse_lyrics', 'LyricsEditor', 'SamplingControls', 'SampleRunner', 'LevelStream', 'TokenStreamView',
+           'LevelAudioView', 'alignment_png', 'AlignmentView', 'ReconstructionExplorer', 'ChoiceNode', 'ChoiceTree',
+           'CoComposer', 'HistoryEntry', 'ResultHistory', 'Studio']
 
 # %% ../nbs/12_widgets.ipynb #18200da8
 _FAKE_ARTISTS = ["unknown", "Ada Fakeman", "Basil & the Placeholders", "Cora Stub", "Delta Mock Quartet",
@@ -147,69 +85,6 @@ def fake_model_info(sample_rate: int = 4000, # matches `FakeSampler`'s default r
         decode=lambda c, level: _mu_decode(c, hops[level], bins),
         alignment=lambda r, i: _diagonal_alignment(r, i, n_tokens, False), fake=True)
 
-# %% ../nbs/12_widgets.ipynb #f041c023
-def _vqvae_codec(vqvae, hops):
-    "`encode`/`decode` callables on NumPy for a VQ-VAE with `encode(audio [B, T], levels=l)` / `decode(codes [B, T], l)`."
-    def encode(x, level):
-        x = np.asarray(x, np.float32); x = x[:len(x) // hops[-1] * hops[-1]]  # whole top-level tokens
-        if not len(x): raise ValueError(f"audio shorter than one top-level token ({hops[-1]} samples)")
-        return vqvae.encode(torch.from_numpy(x)[None], levels=level)[0].cpu().numpy()  # [T_level]
-    def decode(codes, level):
-        return vqvae.decode(torch.as_tensor(np.asarray(codes), dtype=torch.long)[None], level).reshape(-1).float().cpu().numpy()
-    return encode, decode
-
-
-def _prior_alignment(prior, level: int):
-    "`ModelInfo.alignment` of a lyrics prior: its alignment layer/head over the whole song, stitched window by window."
-    def alignment(result, item):
-        metas = result.request.metadata
-        if not metas or not metas[item].lyrics or level not in result.tokens: return None
-        hop = max(1, hop_tokens(result.request.hop_fraction[level], prior.cfg.n_ctx))  # the windows the song was sampled in
-        al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
-        if not al.chars: return None  # no character of the lyrics is in the vocabulary
-        return al.weights.T.numpy(), al.chars  # [n_chars, T_top]
-    return alignment
-
-
-def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `sampling.JukeboxModels`
-               artists: Optional[dict] = None, # artist name -> id (default: "artist <id>" for every id)
-               genres: Optional[dict] = None, # genre name -> id (default: "genre <id>")
-               name: Optional[str] = None, # header name (default: `models.name`)
-               max_seconds: float = 240.0,
-              ) -> ModelInfo:
-    "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, the top prior's label and lyric sizes and its lyric alignment."
-    v = models.vqvae.cfg
-    top = models.priors.get(v.levels - 1) if getattr(models, "priors", None) else None
-    c = top.cfg if top is not None else None
-    n_art, n_gen = (c.n_artists, c.n_genres) if c is not None and c.labels else (1, 1)
-    vocab, level_ids = getattr(models, "vocab", None), None
-    if vocab is not None and c is not None and c.labels:  # names from the model's own tables
-        artists = artists or vocab.names("artist", label_version(c)); genres = genres or vocab.names("genre", label_version(c))
-        level_ids = _level_ids(vocab, models.priors)
-    artists = artists or {"unknown": 0, **{f"artist {i}": i for i in range(1, n_art)}}
-    genres = genres or {"unknown": 0, **{f"genre {i}": i for i in range(1, n_gen)}}
-    encode, decode = _vqvae_codec(models.vqvae, tuple(v.hop_lengths))
-    return ModelInfo(name or getattr(models, "name", "") or "model", artists, genres,
-                     max_genres=c.max_bow_genre_size if c is not None else 1, n_tokens=c.n_tokens if c is not None else 0,
-                     v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
-                     hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
-                     max_seconds=max_seconds, encode=encode, decode=decode,
-                     song_seconds=song_seconds_for(top) if top is not None else SONG_SECONDS,
-                     alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
-                     level_ids=level_ids)
-
-
-def _level_ids(vocab, priors: dict) -> Optional[Callable]:
-    "`ModelInfo.level_ids` for priors whose label versions differ (each level looks the names up in its own tables), else None."
-    versions = {l: label_version(p.cfg) for l, p in priors.items() if p.cfg.labels}
-    if len(set(versions.values())) < 2: return None
-    def ids(artist: str, genres: tuple) -> dict:
-        try:
-            return {l: (vocab.table("artist", v).id(artist), tuple(i for g in genres for i in vocab.table("genre", v).genre_ids(g)))
-                    for l, v in versions.items()}
-        except KeyError as e: raise ValueError(e.args[0]) from None  # shown in the studio's error box
-    return ids
-
 # %% ../nbs/12_widgets.ipynb #326c55aa
 def figure_png(fig) -> bytes:
     "PNG bytes of a matplotlib `Figure`."
@@ -242,16 +117,21 @@ def wav_bytes(audio, # [T] or [C, T] waveform
     return buf.getvalue()
 
 
+def _map_width(total: int) -> int:
+    "Tokens per row of a token map: about 4:1, between 64 and 512."
+    return int(min(512, max(64, math.ceil(math.sqrt(4 * max(total, 1))))))
+
+
 def token_map(tokens, # [B, done] codes sampled so far
               total: int, # tokens per item when the level is finished
               bins: int, # codebook size (colour scale)
               width: Optional[int] = None, # tokens per image row (default: about 4:1 aspect, 64..512)
              ) -> np.ndarray: # uint8 [B * (rows + 1) - 1, width, 3]
     "Codes over time as an RGB image: each item's tokens fill rows left to right; unsampled cells stay dark."
-    t = tokens.detach().cpu().numpy() if torch.is_tensor(tokens) else np.asarray(tokens)
+    t = np.asarray(tokens.cpu() if hasattr(tokens, "cpu") else tokens)  # a tensor (the engine's events) or an array
     if t.ndim != 2: raise ValueError(f"tokens must be [B, T], got shape {t.shape}")
     total = max(int(total), t.shape[1], 1)
-    width = width or int(min(512, max(64, math.ceil(math.sqrt(4 * total)))))
+    width = width or _map_width(total)
     rows = math.ceil(total / width)
     from matplotlib import colormaps
     lut = (colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)  # [256, 3]
@@ -299,6 +179,12 @@ class ErrorBox:
     def text(self) -> str: return self.widget.value
 
 
+def _start_cancel(start: W.Button, cancel: W.Button, running: bool, locked: Optional[str]):
+    "Start is greyed out while its job runs or another job holds the CPU (its tooltip says which); Cancel while nothing runs."
+    start.disabled, cancel.disabled = running or bool(locked), not running
+    start.tooltip = f"wait: {locked}" if locked else ""
+
+
 class Worker:
     "Runs one job at a time on a daemon thread; an exception goes to `on_error` (an `ErrorBox.show`)."
     def __init__(self, on_error: Callable, threaded: bool = True):
@@ -332,6 +218,11 @@ def filter_names(names: Sequence[str], # all names
     return [k for k in keep if k in names] + hits
 
 
+def _rows(n: int, whole: int, scrolled: int) -> int:
+    "Rows of a list of `n` names: all of them up to `whole`, else `scrolled`."
+    return max(2, n) if n <= whole else scrolled
+
+
 class ArtistGenrePicker:
     "Searchable artist list and genre list (several genres where the model takes them), fed by `ModelInfo`."
     def __init__(self, info: ModelInfo):
@@ -339,37 +230,53 @@ class ArtistGenrePicker:
         self.artist_names = sorted(info.artists, key=lambda n: (info.artists[n] != 0, n.lower()))  # 'unknown' first
         self.genre_names = sorted(info.genres, key=lambda n: (info.genres[n] != 0, n.lower()))
         self.artist_search = W.Text(placeholder="search artists", description="Artist")
-        self.artist = W.Select(options=filter_names(self.artist_names, ""), rows=6, layout=W.Layout(width="auto"))
+        # short lists are shown whole: a scrolled list shows its pick with the top row cut in half
+        self.artist = W.Select(options=filter_names(self.artist_names, ""), rows=_rows(len(self.artist_names), 16, 8),
+                               layout=W.Layout(width="auto"))
+        self.picked = W.HTML(); self.picked.add_class("jb-artist-picked")
+        self._artist, self._filtering = self.artist.value, False  # the pick survives a search that hides it
         self.genre_search = W.Text(placeholder="search genres", description="Genres")
         many = info.max_genres > 1
-        self.genres = (W.SelectMultiple if many else W.Select)(options=filter_names(self.genre_names, ""), rows=5,
+        self.genres = (W.SelectMultiple if many else W.Select)(options=filter_names(self.genre_names, ""),
+                                                               rows=_rows(len(self.genre_names), 12, 6),
                                                                layout=W.Layout(width="auto"))
         self.note = W.HTML(f"<small>up to {info.max_genres} genre(s); ctrl/shift-click for several</small>" if many else "")
         self.artist_search.add_class("jb-artist-search"); self.artist.add_class("jb-artist")
         self.genre_search.add_class("jb-genre-search"); self.genres.add_class("jb-genres")
         self._genres: tuple = ()
         self.artist_search.observe(lambda _: self._refilter_artists(), "value")
+        self.artist.observe(self._on_artist, "value")
         self.genre_search.observe(lambda _: self._refilter_genres(), "value")
         self.genres.observe(self._on_genres, "value")
-        self.widget = W.VBox([W.HTML("<b>Artist &amp; genre</b>"), self.artist_search, self.artist,
+        self._show_pick()
+        self.widget = W.VBox([W.HTML("<b>Artist &amp; genre</b>"), self.artist_search, self.artist, self.picked,
                               self.genre_search, self.genres, self.note])
 
     @property
-    def artist_name(self) -> str: return self.artist.value
+    def artist_name(self) -> str: return self._artist
 
     @property
     def genre_names_picked(self) -> tuple: return self._genres
 
     @property
-    def artist_id(self) -> int: return self.info.artists[self.artist.value]
+    def artist_id(self) -> int: return self.info.artists[self._artist]
 
     @property
     def genre_ids(self) -> tuple: return tuple(self.info.genres[g] for g in self._genres)
 
+    def _on_artist(self, change):
+        if not self._filtering and change["new"] is not None: self._artist = change["new"]; self._show_pick()
+
+    def _show_pick(self):
+        self.picked.value = f"<small>artist: <b>{html.escape(self._artist or '—')}</b></small>"
+
     def _refilter_artists(self):
-        cur = self.artist.value
-        self.artist.options = filter_names(self.artist_names, self.artist_search.value, [cur] if cur else [])
-        if cur: self.artist.value = cur
+        "List only the names that match; the pick stays picked (and selected again once it matches)."
+        self._filtering = True  # new options move the selection: not a user's pick
+        try:
+            self.artist.options = filter_names(self.artist_names, self.artist_search.value)
+            self.artist.value = self._artist if self._artist in self.artist.options else None
+        finally: self._filtering = False
 
     def _refilter_genres(self):
         keep = list(self._genres)
@@ -392,7 +299,11 @@ class ArtistGenrePicker:
         "Select by name (what a click does); unknown names raise."
         if artist is not None:
             if artist not in self.info.artists: raise ValueError(f"unknown artist {artist!r}")
-            if artist not in self.artist.options: self.artist.options = filter_names(self.artist_names, "", [artist])
+            self._artist = artist; self._show_pick()
+            if artist not in self.artist.options:
+                self._filtering = True
+                try: self.artist.options = filter_names(self.artist_names, self.artist_search.value, [artist])
+                finally: self._filtering = False
             self.artist.value = artist
         if genres is not None:
             bad = [g for g in genres if g not in self.info.genres]
@@ -474,13 +385,16 @@ def _per_level(make: Callable, defaults: Sequence) -> tuple:
     return tuple(make(v, f"L{l} {_LEVEL_NAMES[l]}") for l, v in zip(LEVELS, defaults))
 
 
+_WIDE = {"description_width": "initial"}  # a description longer than a word is not cut off
+_FIELD_TITLES = {"temperature": "temperature", "hop_fraction": "window hop (fraction of a window the next one moves on)"}
+
 REQUEST_WIDGETS = {  # field -> (ModelInfo, default) -> widget or tuple of widgets
     "batch": lambda i, d: W.BoundedIntText(d, min=1, max=16, description="batch"),
     "seconds": lambda i, d: W.BoundedFloatText(min(d, i.max_seconds), min=0.25, max=i.max_seconds, step=0.5, description="seconds"),
     "levels": lambda i, d: _per_level(lambda v, n: W.Checkbox(v, description=n, indent=False), [l in d for l in LEVELS]),
     "temperature": lambda i, d: _per_level(lambda v, n: W.FloatSlider(v, min=0.05, max=2.0, step=0.01, description=n), d),
-    "top_k": lambda i, d: W.BoundedIntText(d, min=0, max=i.bins, description="top-k"),
-    "top_p": lambda i, d: W.FloatSlider(d, min=0.01, max=1.0, step=0.01, description="top-p"),
+    "top_k": lambda i, d: W.BoundedIntText(d, min=0, max=i.bins, description="top-k (0 = off)", style=_WIDE),
+    "top_p": lambda i, d: W.FloatSlider(d, min=0.01, max=1.0, step=0.01, description="top-p (1 = off)", style=_WIDE),
     "hop_fraction": lambda i, d: _per_level(lambda v, n: W.FloatSlider(v, min=0.05, max=1.0, step=0.005, description=n), d),
     "seed": lambda i, d: W.IntText(d, description="seed"),
 }
@@ -492,12 +406,15 @@ class SamplingControls:
         defaults = SampleRequest()  # a field with neither a widget nor a listing keeps its default (tests flag it)
         self.info = info
         self.fields = {n: make(info, getattr(defaults, n)) for n, make in REQUEST_WIDGETS.items()}
+        for n, w in self.fields.items():  # `jb-seconds`, `jb-top-k`, ...: names for scripts and browser tests
+            for x in (w if isinstance(w, tuple) else (w,)): x.add_class(f"jb-{n.replace('_', '-')}")
         self.sample_button = W.Button(description="Sample", button_style="primary", icon="play")
         self.cancel_button = W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
         self.status = W.HTML("<small>ready</small>"); self.notes = W.HTML(); self.errors = ErrorBox()
         self.sample_button.add_class("jb-sample"); self.cancel_button.add_class("jb-cancel"); self.status.add_class("jb-status")
         f = self.fields
-        per = lambda name: W.VBox([W.HTML(f"<small>{name}</small>"), *f[name][::-1]])  # top level first
+        per = lambda name: W.VBox([W.HTML(f"<small>{_FIELD_TITLES[name]}</small>"), *f[name][::-1]])  # top level first
+        self.running, self.locked = False, None
         advanced = W.Accordion([W.VBox([f["top_k"], f["top_p"], per("hop_fraction")])], titles=("advanced",), selected_index=None)
         self.widget = W.VBox([W.HTML("<b>Sampling</b>"), f["seconds"], f["batch"], f["seed"],
                               W.HTML("<small>levels</small>"), W.HBox(list(f["levels"][::-1])), per("temperature"), advanced,
@@ -518,6 +435,7 @@ class SamplingControls:
         "A `SampleRequest` from the widgets (`metadata` repeated for every batch item); invalid values raise."
         v = self.values()
         if not v["levels"]: raise ValueError("no level selected: tick at least the top level")
+        v["seconds"] = self.info.whole_seconds(v["seconds"])  # whole top-level tokens, at least what was asked
         per_item = lambda m: (replace(m, total_length=self.info.song_length(v["seconds"])),) * v["batch"]
         if metadata is not None: metadata = per_item(metadata)
         if level_metadata: level_metadata = {l: per_item(m) for l, m in level_metadata.items()}
@@ -525,7 +443,13 @@ class SamplingControls:
 
     def set_running(self, running: bool):
         "Grey out Sample while a run is going, and Cancel while none is."
-        self.sample_button.disabled, self.cancel_button.disabled = running, not running
+        self.running = running; self._sync()
+
+    def lock(self, reason: Optional[str]):
+        "Grey out Sample while another job of the studio (`reason`, e.g. 'the co-composer is sampling') uses the CPU; None unlocks."
+        self.locked = reason; self._sync()
+
+    def _sync(self): _start_cancel(self.sample_button, self.cancel_button, self.running, self.locked)
 
 # %% ../nbs/12_widgets.ipynb #a2afbabd
 class SampleRunner:
@@ -580,22 +504,42 @@ class SampleRunner:
 
 # %% ../nbs/12_widgets.ipynb #068b9980
 class LevelStream:
-    "Progress bar, counts, tokens/s and a filling token map for one level."
-    def __init__(self, level: int, bins: int, min_interval: float = 0.25, clock: Callable = time.monotonic):
-        self.level, self.bins, self.min_interval, self.clock = level, bins, min_interval, clock
+    "Progress bar, counts, tokens/s and a filling token map (with its legend) for one level."
+    def __init__(self, level: int, bins: int,
+                 hop: Optional[int] = None, # raw samples per token (with `sample_rate`: the legend says how long a row is)
+                 sample_rate: Optional[int] = None,
+                 min_interval: float = 0.25, # seconds between redraws of the token map
+                 clock: Callable = time.monotonic,
+                 show_map: bool = True, # False: counts and bar only (the co-composer's compact progress)
+                 cls: str = "jb", # prefix of the CSS classes (`jb-count-2`, ...) that scripts and browser tests find
+                ):
+        self.level, self.bins, self.hop, self.sr = level, bins, hop, sample_rate
+        self.min_interval, self.clock, self.show_map = min_interval, clock, show_map
         self.progress = W.IntProgress(0, min=0, max=1, layout=W.Layout(width="100%"))
-        self.label = W.HTML(f"<small>level {level} ({_LEVEL_NAMES[level]}): waiting</small>")
-        self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="640px"))
-        self.progress.add_class(f"jb-progress-{level}"); self.label.add_class(f"jb-count-{level}")
-        self.image.add_class(f"jb-tokens-{level}")
-        self.widget = W.VBox([self.label, self.progress, self.image])
+        self.label = W.HTML()
+        self.image = W.Image(format="png", layout=W.Layout(width="100%", max_width="640px", display="none"))  # shown once drawn
+        self.legend = W.HTML(layout=W.Layout(display="none"))
+        self.progress.add_class(f"{cls}-progress-{level}"); self.label.add_class(f"{cls}-count-{level}")
+        self.image.add_class(f"{cls}-tokens-{level}"); self.legend.add_class(f"{cls}-legend-{level}")
+        self.widget = W.VBox([self.label, self.progress] + ([self.image, self.legend] if show_map else []))
         self.reset()
 
     def reset(self):
-        "Back to the waiting state."
+        "Back to the waiting state: no counts, an empty bar, no token map."
         self.done = self.total = self.windows = self.n_windows = self.renders = 0
         self.tokens, self.finished, self.rate = None, False, None
         self._t0 = self._done0 = None; self._last = -math.inf
+        self._say("waiting")
+        self.progress.max, self.progress.value, self.progress.bar_style = 1, 0, ""
+        self.image.value = b""; self.image.layout.display = self.legend.layout.display = "none"
+
+    def _say(self, text: str): self.label.value = f"<small>level {self.level} ({_LEVEL_NAMES[self.level]}): {text}</small>"
+
+    def stop(self, status: str):
+        "The run ended (`status`: 'finished', 'cancelled' or 'error'): an unfinished level says so."
+        if self.finished: return
+        if not self.total: return self._say("not sampled")
+        self._render(self.clock(), force=True, state=status)
 
     def handle(self, ev):
         "Update from one event of this level."
@@ -614,28 +558,43 @@ class LevelStream:
         elif now > self._t0: self.rate = (self.done - self._done0) / (now - self._t0)
         self._render(now)
 
-    def _render(self, now: float, force: bool = False):
+    def _render(self, now: float, force: bool = False, state: Optional[str] = None):
         if not force and now - self._last < self.min_interval: return
         self._last = now; self.renders += 1
         self.progress.max = max(self.total, 1); self.progress.value = min(self.done, self.progress.max)
-        self.progress.bar_style = "success" if self.finished else ""
+        self.progress.bar_style = "success" if self.finished else ("" if state is None else "warning")
         rate = f" · {self.rate:,.0f} tokens/s" if self.rate else ""
-        state = "done" if self.finished else f"window {self.windows}/{self.n_windows}"
-        self.label.value = (f"<small>level {self.level} ({_LEVEL_NAMES[self.level]}): "
-                            f"<b>{self.done:,} / {self.total:,}</b> tokens · {state}{rate}</small>")
-        if self.tokens is not None and self.tokens.shape[1]:
+        state = state or ("done" if self.finished else f"window {self.windows}/{self.n_windows}")
+        self._say(f"<b>{self.done:,} / {self.total:,}</b> tokens · {state}{rate}")
+        if self.show_map and self.tokens is not None and self.tokens.shape[1]:
             self.image.value = array_png(token_map(self.tokens, self.total, self.bins))
+            self.legend.value = self._legend(); self.image.layout.display = self.legend.layout.display = None
+
+    def _legend(self) -> str:
+        "What the token map's axes and colours mean."
+        width = _map_width(self.total)
+        span = f" ({width * self.hop / self.sr:.2f} s)" if self.hop and self.sr else ""
+        bar = ('<span style="display:inline-block;width:60px;height:9px;vertical-align:middle;'
+               'background:linear-gradient(to right,#440154,#3b528b,#21918c,#5ec962,#fde725)"></span>')
+        return (f'<div style="font-size:11px;color:#555">time → {width} tokens a row{span}, rows top to bottom · '
+                f'code 0 {bar} {self.bins - 1} · dark: not yet sampled</div>')
 
 
 class TokenStreamView:
     "A `LevelStream` per level, top level first; `handle` routes events by level."
-    def __init__(self, info: ModelInfo, min_interval: float = 0.25, clock: Callable = time.monotonic):
-        self.levels = {l: LevelStream(l, info.bins, min_interval, clock) for l in sorted(LEVELS, reverse=True)}
+    def __init__(self, info: ModelInfo, min_interval: float = 0.25, clock: Callable = time.monotonic, show_map: bool = True,
+                 cls: str = "jb"):
+        self.levels = {l: LevelStream(l, info.bins, info.hops[l], info.sample_rate, min_interval, clock, show_map, cls)
+                       for l in sorted(LEVELS, reverse=True)}
         self.widget = W.VBox([W.HTML("<b>Tokens</b>")] + [s.widget for s in self.levels.values()])
 
     def reset(self):
-        "Empty bars and token maps before a new run."
-        for s in self.levels.values(): s.reset(); s.progress.value = 0; s.image.value = b""
+        "Empty bars, counters and token maps before a new run."
+        for s in self.levels.values(): s.reset()
+
+    def stop(self, status: str):
+        "The run ended: levels it did not finish say so (cancelled, error, not sampled)."
+        for s in self.levels.values(): s.stop(status)
 
     def handle(self, ev):
         "Pass a level's event to that level's row."
@@ -643,16 +602,16 @@ class TokenStreamView:
 
 # %% ../nbs/12_widgets.ipynb #153c1b9d
 class LevelAudioView:
-    "Per level and batch item: an audio player (no autoplay) and a spectrogram of the decoded audio."
-    def __init__(self, info: ModelInfo):
+    "Per level and batch item: a spectrogram, an audio player (no autoplay) and the exact length of the decoded audio."
+    def __init__(self, info: ModelInfo, heading: str = "<b>Listen</b>", cls: str = "jb-audio"):
         self.boxes = {l: W.VBox() for l in sorted(LEVELS, reverse=True)}
-        for l, b in self.boxes.items(): b.add_class(f"jb-audio-{l}")
-        self.players: dict = {}; self.specs: dict = {}
-        self.widget = W.VBox([W.HTML("<b>Listen</b>")] + list(self.boxes.values()))
+        for l, b in self.boxes.items(): b.add_class(f"{cls}-{l}")
+        self.players: dict = {}; self.specs: dict = {}; self.durations: dict = {}
+        self.widget = W.VBox(([W.HTML(heading)] if heading else []) + list(self.boxes.values()))
 
     def reset(self):
         "Remove the players of the previous run."
-        self.players, self.specs = {}, {}
+        self.players, self.specs, self.durations = {}, {}, {}
         for b in self.boxes.values(): b.children = ()
 
     def handle(self, ev):
@@ -660,16 +619,26 @@ class LevelAudioView:
         if not isinstance(ev, Decoded): return
         audio = np.asarray(ev.audio)
         audio = audio[None] if audio.ndim == 1 else audio  # [B, samples]
-        rows, self.players[ev.level], self.specs[ev.level] = [], [], []
-        for i, x in enumerate(audio):
-            title = f"level {ev.level} ({_LEVEL_NAMES[ev.level]}) · sample {i} · {len(x) / ev.sample_rate:.1f} s"
-            player = W.Audio(value=wav_bytes(x, ev.sample_rate), format="wav", autoplay=False, loop=False)
-            spec = W.Image(value=spectrogram_png(x, ev.sample_rate, title=title), format="png",
-                           layout=W.Layout(max_width="520px"))
-            player.add_class("jb-player"); spec.add_class("jb-spec")
-            self.players[ev.level].append(player); self.specs[ev.level].append(spec)
-            rows.append(W.VBox([spec, player]))
-        self.boxes[ev.level].children = tuple(rows)
+        sr = ev.sample_rate
+        self.show(ev.level, [(wav_bytes(x, sr), spectrogram_png(x, sr, title=f"level {ev.level} ({_LEVEL_NAMES[ev.level]}) · sample {i}"),
+                              f"{len(x) / sr:.3f} s · {len(x):,} samples at {sr:,} Hz") for i, x in enumerate(audio)])
+
+    def show(self, level: int, rows: list): # (WAV bytes, PNG bytes, length text) per batch item
+        "Put one row per item under `level`: its spectrogram, player and length."
+        boxes, self.players[level], self.specs[level], self.durations[level] = [], [], [], []
+        for wav, png, text in rows:
+            player = W.Audio(value=wav, format="wav", autoplay=False, loop=False)
+            spec = W.Image(value=png, format="png", layout=W.Layout(max_width="520px"))
+            length = W.HTML(f"<small>{text}</small>")
+            player.add_class("jb-player"); spec.add_class("jb-spec"); length.add_class("jb-duration")
+            self.players[level].append(player); self.specs[level].append(spec); self.durations[level].append(length)
+            boxes.append(W.VBox([spec, W.HBox([player, length], layout=W.Layout(align_items="center", grid_gap="8px"))]))
+        self.boxes[level].children = tuple(boxes)
+
+    def rows(self, level: int) -> list:
+        "What `show` needs to show `level` again (another view of the same run, without decoding or drawing again)."
+        return [(p.value, s.value, re.sub("<[^>]+>", "", d.value))
+                for p, s, d in zip(self.players[level], self.specs[level], self.durations[level])]
 
 # %% ../nbs/12_widgets.ipynb #6831ad5d
 def alignment_png(weights: np.ndarray, # [n_chars, T] attention weights
@@ -696,7 +665,9 @@ class AlignmentView:
         self.message = W.HTML("<small>sample with lyrics to see which characters the model attends to</small>")
         self.image = W.Image(format="png", layout=W.Layout(max_width="520px", display="none"))  # shown once drawn
         self.image.add_class("jb-alignment"); self.errors = ErrorBox()
-        self.widget = W.VBox([W.HTML("<b>Lyrics alignment</b>"), self.message, self.image, self.errors.widget])
+        lyrics = info.n_tokens > 0 and info.alignment is not None  # else the view has nothing to show: no heading either
+        self.widget = W.VBox([W.HTML("<b>Lyrics alignment</b>"), self.message, self.image, self.errors.widget],
+                             layout=W.Layout(display=None if lyrics else "none"))
 
     def reset(self):
         "Clear the heatmap before a new run."
@@ -727,8 +698,11 @@ class ReconstructionExplorer:
                  files: Sequence = (), # audio files offered in the list
                  max_bytes: int = 20 * 2**20, # largest upload accepted
                  max_seconds: float = 10.0, # decode at most this much of a file
-                 threaded: bool = True):
-        self.info, self.max_bytes, self.max_seconds = info, max_bytes, max_seconds
+                 threaded: bool = True,
+                 on_busy: Callable = lambda busy: None, # told True when a reconstruction starts, False when it ends
+                ):
+        self.info, self.max_bytes, self.max_seconds, self.on_busy = info, max_bytes, max_seconds, on_busy
+        self.uploads: dict = {}; self.locked, self.busy = None, False
         self.upload = W.FileUpload(accept=",".join(sorted(AUDIO_FORMATS)), multiple=False, description="Upload")
         self.choice = W.Dropdown(options=[(Path(f).name, str(f)) for f in files], description="File")
         self.run_button = W.Button(description="Reconstruct", icon="refresh", disabled=not files)
@@ -738,19 +712,46 @@ class ReconstructionExplorer:
         self.worker = Worker(self.errors.show, threaded)
         self.run_button.add_class("jb-reconstruct"); self.upload.add_class("jb-upload")
         self.status.add_class("jb-recon-status"); self.grid.add_class("jb-recon")
-        self.run_button.on_click(lambda _: self.worker.start(self.load_file, self.choice.value))
+        self.run_button.on_click(lambda _: self.worker.start(self._job, self.load_choice))
         self.upload.observe(self._on_upload, "value")
         if info.encode is None or info.decode is None:
-            self.run_button.disabled = self.upload.disabled = True
             self.status.value = f"<small>{html.escape(info.name)} has no VQ-VAE loaded</small>"
+        self._sync()
         self.widget = W.VBox([W.HTML(f"<b>Reconstruction</b> <small>(files up to {_size(max_bytes)}, "
                                      f"first {max_seconds:g} s)</small>"),
                               W.HBox([self.choice, self.run_button, self.upload]), self.status, self.errors.widget, self.grid])
 
+    def lock(self, reason: Optional[str]):
+        "Grey out the buttons while another job of the studio (`reason`) uses the CPU; None unlocks."
+        self.locked = reason; self._sync()
+
+    def _sync(self):
+        no_codec = self.info.encode is None or self.info.decode is None
+        self.upload.disabled = no_codec or self.busy or bool(self.locked)
+        self.run_button.disabled = self.upload.disabled or not self.choice.options
+
+    def _job(self, fn: Callable, *args):
+        "Run one reconstruction with the buttons greyed out and the studio told."
+        self.busy = True; self._sync(); self.on_busy(True)
+        try: fn(*args)
+        finally: self.busy = False; self._sync(); self.on_busy(False)
+
     def _on_upload(self, change):
         for f in change["new"]:  # ipywidgets 8: a tuple of {'name', 'content', 'size', ...}
-            self.worker.start(self.load_upload, f["name"], bytes(f["content"]))
-        if change["new"]: self.upload.value = ()  # so that uploading the same file again triggers again
+            self.worker.start(self._job, self._take_upload, f["name"], bytes(f["content"]))
+
+    def _take_upload(self, name: str, content: bytes):
+        "Reconstruct an upload; it joins the file list (the button keeps counting it). A failed one is forgotten, so the same file can be sent again."
+        try: self.load_upload(name, content)
+        except BaseException:
+            self.upload.value = (); raise
+
+    def load_choice(self):
+        "Reconstruct what the file list shows: a file, or an earlier upload."
+        key = self.choice.value
+        if key is None: raise ValueError("no file chosen: pick one from the list or upload one")
+        if key.startswith("upload:"): self.errors.clear(); return self.reconstruct(self.uploads[key], key[len("upload:"):])
+        self.load_file(key)
 
     def load_upload(self, name: str, content: bytes):
         "Check and decode uploaded bytes, then reconstruct them."
@@ -765,6 +766,9 @@ class ReconstructionExplorer:
             with atomic_write(path) as fh: fh.write(content)
             try: x = load_audio(path, sr=self.info.sample_rate, duration=self.max_seconds)
             except Exception as e: raise type(e)(str(e).replace(str(path), name)) from None
+        key = f"upload:{name}"; self.uploads[key] = x
+        if key not in [v for _, v in self.choice.options]: self.choice.options = [*self.choice.options, (f"{name} (uploaded)", key)]
+        self.choice.value = key
         self.reconstruct(x, name)
 
     def load_file(self, path):
@@ -782,7 +786,7 @@ class ReconstructionExplorer:
             y = np.asarray(self.info.decode(self.info.encode(x, level), level), np.float32).reshape(-1)
             n = min(len(x), len(y))
             self.audio[f"level {level}"] = y[:n]
-            self.sc_db[f"level {level}"] = float(spectral_convergence_db(torch.from_numpy(x[None, :n]), torch.from_numpy(y[None, :n]))[0])
+            self.sc_db[f"level {level}"] = float(spectral_convergence_db(x[None, :n], y[None, :n])[0])
         rows = []
         for key, a in self.audio.items():
             sc = f" · spectral convergence {self.sc_db[key]:.1f} dB" if key in self.sc_db else ""
@@ -794,6 +798,11 @@ class ReconstructionExplorer:
         self.status.value = f"<small>{html.escape(name)}: {len(x) / sr:.1f} s at {sr} Hz</small>"
 
 # %% ../nbs/12_widgets.ipynb #235f07ab
+def _secs(s: float) -> str:
+    "Seconds for people: at most two decimals (4.000125 -> '4', 1.504 -> '1.5')."
+    return f"{s:.2f}".rstrip("0").rstrip(".")
+
+
 @dataclass
 class ChoiceNode:
     "One version of the piece: its codes per level, a preview and its place in the tree."
@@ -846,12 +855,12 @@ class ChoiceTree:
         "A text drawing of the tree; ★ marks the current node, • the path to it."
         on_path, n = set(self.path()), self.nodes[node_id]
         mark = "★" if node_id == self.current else ("•" if node_id in on_path else " ")
-        name = "start" if node_id == 0 else f"#{node_id} ({n.seconds:g} s)"
+        name = "start" if node_id == 0 else f"#{node_id} ({_secs(n.seconds)} s)"
         out = [f"{mark} {name}"] if node_id == 0 else []
         for k, c in enumerate(n.children):
             last = k == len(n.children) - 1
             cm = "★" if c == self.current else ("•" if c in on_path else " ")
-            out.append(f"{prefix}{'└─' if last else '├─'}{cm} #{c} ({self.nodes[c].seconds:g} s)")
+            out.append(f"{prefix}{'└─' if last else '├─'}{cm} #{c} ({_secs(self.nodes[c].seconds)} s)")
             out += self.lines(c, prefix + ("   " if last else "│  "))
         return out
 
@@ -860,15 +869,20 @@ class CoComposer:
     "Candidates for the next stretch, preview, pick, continue; the tree of choices is drawn below."
     def __init__(self, info: ModelInfo, sampler: Callable,
                  base_request: Callable = SampleRequest, # () -> SampleRequest with the studio's current settings
-                 config: Optional[SampleConfig] = None, threaded: bool = True):
-        self.info, self.base_request, self.tree = info, base_request, ChoiceTree()
+                 config: Optional[SampleConfig] = None, threaded: bool = True,
+                 on_busy: Callable = lambda busy: None, # told True when candidates are being sampled, False when done
+                ):
+        self.info, self.base_request, self.tree, self.on_busy = info, base_request, ChoiceTree(), on_busy
+        self.locked = None
         self.n_candidates = W.BoundedIntText(3, min=1, max=8, description="candidates")
-        self.step = W.BoundedFloatText(min(4.0, info.max_seconds), min=0.25, max=info.max_seconds, step=0.5, description="seconds")
+        self.step = W.BoundedFloatText(min(4.0, info.max_seconds), min=0.25, max=info.max_seconds, step=0.5,
+                                       description="seconds to add", style=_WIDE)
         self.generate_button = W.Button(description="Generate candidates", button_style="primary", icon="random",
                                         layout=W.Layout(width="auto"))
         self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
         self.goto = W.Dropdown(options=[("start", 0)], description="go to")
-        self.progress = W.IntProgress(0, min=0, max=1); self.status = W.HTML(); self.errors = ErrorBox()
+        self.tokens = TokenStreamView(info, show_map=False, cls="jb-cc")  # tokens per level, as on the Sample tab
+        self.status = W.HTML(); self.errors = ErrorBox()
         self.current_box, self.candidates_box = W.VBox(), W.VBox()
         self.tree_view = W.HTML(); self.tree_view.add_class("jb-tree"); self.generate_button.add_class("jb-generate")
         self.runner = SampleRunner(sampler, config, self._on_event, self.errors.show, self._on_done, threaded)
@@ -876,16 +890,18 @@ class CoComposer:
         self.cancel_button.on_click(lambda _: self.runner.cancel())
         self._rendering = False
         self.goto.observe(self._on_goto, "value")
-        self.widget = W.VBox([W.HTML("<b>Co-composer</b>"), W.HBox([self.n_candidates, self.step]),
-                              W.HBox([self.generate_button, self.cancel_button, self.goto]), self.progress, self.status,
+        hint = W.HTML("<small>each candidate continues the current piece by <i>seconds to add</i></small>")
+        self.widget = W.VBox([W.HTML("<b>Co-composer</b>"), W.HBox([self.n_candidates, self.step]), hint,
+                              W.HBox([self.generate_button, self.cancel_button, self.goto]), self.tokens.widget, self.status,
                               self.errors.widget, self.current_box, self.candidates_box, W.HTML("<b>choices</b>"), self.tree_view])
         self._render()
 
     def request(self) -> SampleRequest:
         "The request for candidates continuing the current node."
         node, base, n = self.tree.nodes[self.tree.current], self.base_request(), self.n_candidates.value
-        seconds = node.seconds + self.step.value
-        if seconds > self.info.max_seconds: raise ValueError(f"the piece would be {seconds:g} s, over the {self.info.max_seconds:g} s limit")
+        seconds = self.info.whole_seconds(node.seconds + self.step.value)  # whole top-level tokens, at least what was asked
+        if seconds > self.info.max_seconds + self.info.hops[-1] / self.info.sample_rate:
+            raise ValueError(f"the piece would be {_secs(seconds)} s, over the {self.info.max_seconds:g} s limit")
         meta = None
         if base.metadata: meta = (replace(base.metadata[0], total_length=self.info.song_length(seconds)),) * n
         prime = {l: t[None].repeat(n, 1) for l, t in node.tokens.items()} or None  # [n, T_level]
@@ -894,22 +910,30 @@ class CoComposer:
     def generate(self):
         "Sample candidates from the current node (on the worker thread)."
         if self.runner.running: return self.errors.show(RuntimeError("candidates are still being sampled; cancel first"))
+        if self.locked: return self.errors.show(RuntimeError(f"{self.locked}; wait for it to finish (or cancel it)"))
         self.errors.clear()
         try: req = self.request()
         except Exception as e: return self.errors.show(e)
         self._parent, self._levels = self.tree.current, req.levels
-        self.progress.value, self.progress.max = 0, len(req.levels)
-        self.generate_button.disabled, self.cancel_button.disabled = True, False
-        self.status.value = f"<small>sampling {req.batch_size} candidate(s) of {req.seconds:g} s …</small>"
+        self.tokens.reset(); self.running = True; self._sync(); self.on_busy(True)
+        self.status.value = f"<small>sampling {req.batch_size} candidate(s) of {_secs(req.seconds)} s …</small>"
         self.runner.start(req)
 
+    running = False
+
+    def lock(self, reason: Optional[str]):
+        "Grey out Generate while another job of the studio (`reason`) uses the CPU; None unlocks."
+        self.locked = reason; self._sync()
+
+    def _sync(self): _start_cancel(self.generate_button, self.cancel_button, self.running, self.locked)
+
     def _on_event(self, ev):
-        if isinstance(ev, LevelFinished): self.progress.value += 1
+        self.tokens.handle(ev)
         if isinstance(ev, Finished):
             self.tree.add_result(self._parent, ev.result); self._render()
 
     def _on_done(self, status):
-        self.generate_button.disabled, self.cancel_button.disabled = False, True
+        self.tokens.stop(status); self.running = False; self._sync(); self.on_busy(False)
         self.status.value = f"<small>{status}</small>"
 
     def pick(self, node_id: int):
@@ -926,7 +950,7 @@ class CoComposer:
     def _render(self):
         t = self.tree; cur = t.nodes[t.current]
         self.current_box.children = (() if cur.id == 0 else
-                                     (W.HTML(f"<small>current piece: <b>#{cur.id}</b> ({cur.seconds:g} s)</small>"), self._player(cur)))
+                                     (W.HTML(f"<small>current piece: <b>#{cur.id}</b> ({_secs(cur.seconds)} s)</small>"), self._player(cur)))
         rows = []
         for c in (t.nodes[i] for i in cur.children):
             b = W.Button(description=f"Pick #{c.id}", layout=W.Layout(width="auto"))
@@ -935,13 +959,77 @@ class CoComposer:
                                layout=W.Layout(align_items="center", grid_gap="8px")))
         self.candidates_box.children = tuple(rows)
         self.generate_button.description = "Generate candidates" if cur.id == 0 else f"Continue from #{cur.id}"
-        self.tree_view.value = f'<pre style="font-size:12px;line-height:1.3">{html.escape(chr(10).join(t.lines()))}</pre>'
-        opts = [("start", 0)] + [(f"#{i} ({n.seconds:g} s)", i) for i, n in t.nodes.items() if i]
+        star = '<span class="jb-star" style="font-size:17px;line-height:12px;color:#d08c00">★</span>'  # the current node, easy to spot
+        self.tree_view.value = (f'<pre style="font-size:13px;line-height:1.4">'
+                                f'{html.escape(chr(10).join(t.lines())).replace("★", star)}</pre>')
+        opts = [("start", 0)] + [(f"#{i} ({_secs(n.seconds)} s)", i) for i, n in t.nodes.items() if i]
         self._rendering = True  # changing the options resets the dropdown: not a user's pick
         try:
             if list(self.goto.options) != opts: self.goto.options = opts
             self.goto.value = t.current
         finally: self._rendering = False
+
+# %% ../nbs/12_widgets.ipynb #b3d508e8
+@dataclass
+class HistoryEntry:
+    "One finished run: its result, its widgets and where it was saved."
+    number: int
+    result: SampleResult
+    header: W.HTML
+    players: LevelAudioView
+    save_button: W.Button
+    status: W.HTML
+    widget: W.Widget
+    saved: Optional[Path] = None
+
+
+class ResultHistory:
+    "Earlier results of the session, newest first, each with its request, players, spectrograms and a Save button."
+    def __init__(self, info: ModelInfo,
+                 folder="studio-results", # where Save writes (one sub-folder per result; relative to the kernel's directory)
+                 on_change: Callable = lambda n: None, # told the number of entries after each addition
+                ):
+        self.info, self.folder, self.on_change = info, Path(folder), on_change
+        self.entries: list = []
+        self.empty = W.HTML("<small>finished samples are kept here, newest first</small>")
+        self.widget = W.VBox([self.empty]); self.widget.add_class("jb-history")
+
+    def add(self, result: SampleResult, what: str, # the pick in words (artist · genres)
+            seconds: Optional[float] = None, # the length asked for (default: the request's)
+            took: Optional[float] = None,
+            shown: Optional[LevelAudioView] = None, # the run's live view: its players and pictures are reused
+           ) -> HistoryEntry:
+        "Keep a finished result."
+        r, n = result.request, len(self.entries) + 1
+        temps = ", ".join(f"L{l} {r.temperature[l]:g}" for l in r.levels)
+        asked = _secs(r.seconds if seconds is None else seconds)
+        took = f" · took {took:.1f} s" if took is not None else ""
+        header = W.HTML(f"<b>#{n}</b> <small>{html.escape(what)} · {asked} s · seed {r.seed} · batch {r.batch_size} · "
+                        f"levels {', '.join(map(str, r.levels))} · temperature {temps}{took}</small>")
+        players = LevelAudioView(self.info, heading="", cls=f"jb-history-{n}-audio")
+        for level in sorted(result.audio, reverse=True):
+            if shown is not None and level in shown.players: players.show(level, shown.rows(level))
+            else: players.handle(Decoded(level, result.audio[level], result.sample_rate))
+        save, status = W.Button(description="Save", icon="save", layout=W.Layout(width="auto")), W.HTML()
+        save.add_class("jb-save")
+        box = W.VBox([W.HBox([header, save, status], layout=W.Layout(align_items="center", grid_gap="8px")), players.widget],
+                     layout=W.Layout(border="1px solid #ddd", padding="4px", margin="0 0 6px 0"))
+        entry = HistoryEntry(n, result, header, players, save, status, box)
+        save.on_click(lambda _: self.save(entry))
+        self.entries.insert(0, entry)
+        self.widget.children = (self.empty, *[e.widget for e in self.entries])
+        self.empty.value = f"<small>{len(self.entries)} sample(s) this session, newest first; Save writes to {html.escape(str(self.folder))}/</small>"
+        self.on_change(len(self.entries))
+        return entry
+
+    def save(self, entry: HistoryEntry) -> Path:
+        "Write one entry with `save_result` into `folder/sample-NNN-<time>` (shown beside its button)."
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try: entry.saved = save_result(entry.result, self.folder / f"sample-{entry.number:03d}-{stamp}")
+        except Exception as e:
+            entry.status.value = f'<small style="color:#b00020">not saved: {html.escape(f"{type(e).__name__}: {e}")}</small>'; raise
+        entry.status.value = f"<small>saved to {html.escape(str(entry.saved))}</small>"; entry.save_button.disabled = True
+        return entry.saved
 
 # %% ../nbs/12_widgets.ipynb #93c0fd06
 class Studio:
@@ -952,14 +1040,19 @@ class Studio:
                  files: Optional[Sequence] = None, # files for the reconstruction explorer (default: the bundled clip)
                  threaded: bool = True, # sample on a worker thread (False: inline, for scripts)
                  min_interval: float = 0.25, # seconds between redraws of the token maps
+                 results_folder="studio-results", # where the history's Save buttons write
                 ):
         from jukebox_nb.audio import example_clip
         self.info, self.result, self.notices = info, None, []
         self.picker, self.lyrics, self.controls = ArtistGenrePicker(info), LyricsEditor(info), SamplingControls(info)
         self.tokens, self.players = TokenStreamView(info, min_interval), LevelAudioView(info)
         self.alignment = AlignmentView(info)
-        self.explorer = ReconstructionExplorer(info, [example_clip()] if files is None else files, threaded=threaded)
-        self.composer = CoComposer(info, sampler, self.request, config, threaded)
+        self.history = ResultHistory(info, results_folder, self._on_history)
+        self._busy = {}  # job -> running: one CPU-heavy job of the studio at a time
+        self.explorer = ReconstructionExplorer(info, [example_clip()] if files is None else files, threaded=threaded,
+                                               on_busy=lambda b: self._set_busy("the reconstruction is running", b))
+        self.composer = CoComposer(info, sampler, self.request, config, threaded,
+                                   on_busy=lambda b: self._set_busy("the co-composer is sampling", b))
         self.runner = SampleRunner(sampler, config, self._on_event, self.controls.errors.show, self._on_done, threaded)
         self.controls.sample_button.on_click(lambda _: self.sample())
         self.controls.cancel_button.on_click(lambda _: self.cancel())
@@ -976,9 +1069,21 @@ class Studio:
         sample_tab = W.HBox([W.Box([self.tokens.widget], layout=W.Layout(width="48%")),
                              W.VBox([self.players.widget, self.alignment.widget], layout=W.Layout(width="52%"))],
                             layout=W.Layout(grid_gap="12px"))
-        tabs = W.Tab([sample_tab, self.explorer.widget, self.composer.widget], titles=("Sample", "Reconstruct", "Co-compose"))
-        box = W.VBox([head, top, tabs]); box.add_class("jb-studio")
+        self.tabs = W.Tab([sample_tab, self.history.widget, self.explorer.widget, self.composer.widget],
+                          titles=("Sample", "History (0)", "Reconstruct", "Co-compose"))
+        box = W.VBox([head, top, self.tabs]); box.add_class("jb-studio")
         return box
+
+    def _on_history(self, n: int):
+        if hasattr(self, "tabs"): self.tabs.set_title(1, f"History ({n})")
+
+    def _set_busy(self, job: str, busy: bool):
+        "Grey out every other job's start button while `job` runs (they would compete for the CPU)."
+        self._busy[job] = busy
+        def other(me): return next((j for j, b in self._busy.items() if b and j != me), None)
+        self.controls.lock(other("sampling is running"))
+        self.composer.lock(other("the co-composer is sampling"))
+        self.explorer.lock(other("the reconstruction is running"))
 
     def request(self) -> SampleRequest:
         "The request the widgets describe now."
@@ -989,14 +1094,17 @@ class Studio:
     def sample(self):
         "Start sampling what the widgets describe (the Sample button)."
         if self.runner.running: return self.controls.errors.show(RuntimeError("sampling is already running; cancel it first"))
+        if self.controls.locked: return self.controls.errors.show(RuntimeError(f"{self.controls.locked}; wait for it to finish (or cancel it)"))
         self.controls.errors.clear()
         try: req = self.request()
         except Exception as e: return self.controls.errors.show(e)
         for v in (self.tokens, self.players, self.alignment): v.reset()
         self.result, self._t0, self.notices = None, time.monotonic(), []
         self.controls.notes.value = ""
-        self._what = html.escape(" · ".join([self.picker.artist_name, *self.picker.genre_names_picked, f"{req.seconds:g} s"]))
-        self.controls.set_running(True); self._status("sampling …")
+        self._pick = " · ".join([self.picker.artist_name, *self.picker.genre_names_picked])
+        self._asked = self.controls.fields["seconds"].value  # what the user typed (the request rounds up to whole tokens)
+        self._what = html.escape(f"{self._pick} · {self._asked:g} s")
+        self.controls.set_running(True); self._set_busy("sampling is running", True); self._status("sampling …")
         self.runner.start(req)
 
     def _status(self, text: str): self.controls.status.value = f"<small>{text} <i>({self._what})</i></small>"
@@ -1014,7 +1122,10 @@ class Studio:
         if isinstance(ev, Finished): self.result = ev.result
 
     def _on_done(self, status: str):
-        self.controls.set_running(False)
-        self._status(f"<b>{status}</b> in {time.monotonic() - self._t0:.1f} s")
+        took = time.monotonic() - self._t0
+        self.tokens.stop(status)
+        if status == "finished" and self.result is not None: self.history.add(self.result, self._pick, self._asked, took, self.players)
+        self.controls.set_running(False); self._set_busy("sampling is running", False)
+        self._status(f"<b>{status}</b> in {took:.1f} s")
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)

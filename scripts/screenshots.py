@@ -1,6 +1,7 @@
 """Screenshots of what a user sees, taken in headless Debian Chromium through Playwright (the browser tests' driver).
 
     python scripts/screenshots.py demo out/demo/index.html demo.png [--width 1200] [--height 900]
+    python scripts/screenshots.py studio demo docs/images/studio.jpg [--width 1320]   # or `studio fake ...`
 
 Drives /usr/bin/chromium (never `playwright install`; flags as in ../shared/reference/environment.md §2).
 Each kind of page is one function taking the page and the PNG to write; add new ones beside `demo_page`.
@@ -44,7 +45,16 @@ def demo_page(html: str | Path, # an index.html written by `jukebox-nb demo`
     return png
 
 
-PAGES = {"demo": demo_page}
+def studio(which: str, # "demo" (the bundled demo models) or "fake" (the scripted stand-in)
+           png: str | Path, # the screenshot to write (JPEG, about 75 KB)
+           width: int = 1320, height: int | None = None) -> Path:
+    "Screenshot of the real studio after a 2 s sample, taken in JupyterLab (see screenshots_studio.py)."
+    from screenshots_studio import studio_page
+    if which not in ("demo", "fake"): raise SystemExit(f"studio screenshots are of 'demo' or 'fake', not {which!r}")
+    return studio_page(png, fake=which == "fake", width=width)
+
+
+PAGES = {"demo": demo_page, "studio": studio}
 
 
 def main(argv=None) -> int:

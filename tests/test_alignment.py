@@ -191,8 +191,7 @@ def lyrics_models():
 
 
 def test_model_info_alignment_of_a_lyrics_prior():
-    from jukebox_nb.sampling import SampleRequest, SampleResult
-    from jukebox_nb.widgets import model_info
+    from jukebox_nb.sampling import SampleRequest, SampleResult, model_info
     models = lyrics_models()
     mi = model_info(models)
     assert mi.alignment is not None and mi.n_tokens == 8
@@ -210,8 +209,8 @@ def test_model_info_alignment_of_a_lyrics_prior():
 
 
 def test_studio_alignment_view_shows_a_heatmap_from_a_tiny_lyrics_prior():
-    from jukebox_nb.sampling import sample_iter
-    from jukebox_nb.widgets import Studio, model_info
+    from jukebox_nb.sampling import model_info, sample_iter
+    from jukebox_nb.widgets import Studio
     models = lyrics_models()
     mi = model_info(models)
     st = Studio(mi, lambda request, config: sample_iter(models, request, config), files=[], min_interval=0.0, threaded=False)

@@ -64,3 +64,41 @@ def test_detects_an_upward_import(tmp_path):
     (tmp_path / "core.py").write_text("from .audio import load_audio\n")
     (tmp_path / "audio.py").write_text("from jukebox_nb.core import exists\nimport jukebox_nb.core\n")
     assert upward_imports(tmp_path, {"core": 0, "audio": 1}) == ["core (layer 0) imports audio (layer 1)"]
+
+
+# --- the widgets are views: no torch, no model modules (STYLE §2.1: widgets may import sampling, audio; "no torch") ---
+# What the studio needs from a model (`ModelInfo`, `model_info`) lives in `sampling`. A fresh
+# `import jukebox_nb.widgets` still loads torch through `sampling` (and `core`), so the rule is checked on
+# widgets.py's own source: it never imports torch nor names it, and imports no module that holds a model.
+WIDGETS_MAY_IMPORT = {"core", "audio", "conditioning", "sampling"}  # conditioning: the lyric tokenizer (text only)
+TORCH_MODULES = {"torch", "torchaudio", "torchvision"}
+
+
+def torch_uses(path: Path) -> list[str]:
+    "Every place the file at `path` imports a torch package or uses a name from one (`line: what`)."
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            bad += [f"{node.lineno}: import {a.name}" for a in node.names if a.name.split(".")[0] in TORCH_MODULES]
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in TORCH_MODULES:
+            bad.append(f"{node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in TORCH_MODULES:
+            bad.append(f"{node.lineno}: uses {node.id}")
+    return bad
+
+
+def test_widgets_import_no_torch():
+    assert torch_uses(LIB / "widgets.py") == []
+
+
+def test_widgets_import_no_model_module():
+    assert imports_of(LIB / "widgets.py") - WIDGETS_MAY_IMPORT == set()
+
+
+def test_torch_uses_are_detected(tmp_path):
+    f = tmp_path / "widgets.py"
+    f.write_text("import numpy as np\nimport torch.nn as nn\nfrom torch import tensor\n"
+                 "def f(x): return torch.as_tensor(x)\nclass T: torch = 1  # a name bound here is not the torch package\n")
+    assert torch_uses(f) == ["2: import torch.nn", "3: from torch import ...", "4: uses torch"]
+    f.write_text("import numpy as np\nfrom .sampling import model_info\n")
+    assert torch_uses(f) == []

@@ -6,6 +6,7 @@ scripted sampler with `threading.Event`s) so every assertion sees a settled stat
 from __future__ import annotations
 
 import datetime
+import re
 import io
 import threading
 from dataclasses import fields
@@ -17,12 +18,12 @@ import soundfile as sf
 import torch
 
 from jukebox_nb.audio import example_clip
-from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, SampleRequest, SampleResult,
-                                 TokensSampled, WindowSampled)
+from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, ModelInfo, SampleRequest,
+                                 SampleResult, TokensSampled, WindowSampled, model_info)
 from jukebox_nb.widgets import (REQUEST_SET_ELSEWHERE, REQUEST_WIDGETS, AlignmentView, ArtistGenrePicker, ChoiceTree,
-                                CoComposer, LevelAudioView, LevelStream, LyricsEditor, ModelInfo, ReconstructionExplorer,
-                                SampleRunner, SamplingControls, Studio, TokenStreamView, analyse_lyrics, fake_model_info,
-                                filter_names, model_info, token_map)
+                                CoComposer, LevelAudioView, LevelStream, LyricsEditor, ReconstructionExplorer, SampleRunner,
+                                SamplingControls, Studio, TokenStreamView, analyse_lyrics, fake_model_info, filter_names,
+                                token_map)
 
 
 class Clock:
@@ -70,7 +71,7 @@ def test_filter_names_keeps_selection_and_limits():
 def test_picker_search_pick_and_genre_cap(info):
     p = ArtistGenrePicker(info)
     p.artist_search.value = "dummy"
-    assert p.artist.options == ("unknown", "Echo Dummy")
+    assert p.artist.options == ("Echo Dummy",)  # only matches; the pick (unknown) stays picked, shown beside the list
     p.artist.value = "Echo Dummy"
     p.artist_search.value = ""
     assert p.artist_name == "Echo Dummy" and len(p.artist.options) == len(info.artists)
@@ -251,7 +252,7 @@ def test_studio_samples_every_level_on_a_worker_thread():
     st.runner.join(10)
     assert st.runner.status == "finished" and st.controls.errors.error is None
     assert {l: (s.done, s.total, s.finished) for l, s in st.tokens.levels.items()} == \
-        {2: (31, 31, True), 1: (125, 125, True), 0: (500, 500, True)}
+        {2: (32, 32, True), 1: (128, 128, True), 0: (512, 512, True)}  # 1 s = 31.25 top-level tokens, rounded up
     assert {l: len(p) for l, p in st.players.players.items()} == {2: 1, 1: 1, 0: 1}
     meta = st.result.request.metadata[0]
     assert (meta.artist, meta.genres, meta.lyrics) == (8, (9, 6), "la la")
@@ -351,7 +352,7 @@ def test_co_composer_candidates_pick_continue_and_branch(info):
     cc.n_candidates.value, cc.step.value = 2, 1.5
     cc.generate_button.click(); cc.runner.join(10)
     r0 = rec.requests[0]
-    assert (r0.batch_size, r0.seconds, r0.prime_tokens) == (2, 1.5, None)
+    assert (r0.batch_size, r0.prime_tokens) == (2, None) and 1.5 <= r0.seconds < 1.5 + 128 / 4000  # whole top-level tokens
     assert r0.metadata[0].total_length == 180 * 4000  # the piece is told it opens a 3-minute song (ModelInfo.song_seconds)
     assert [n.id for n in (cc.tree.nodes[i] for i in cc.tree.nodes[0].children)] == [1, 2]
     assert len(cc.candidates_box.children) == 2 and cc.tree.nodes[1].audio is not None
@@ -359,12 +360,12 @@ def test_co_composer_candidates_pick_continue_and_branch(info):
     assert cc.tree.current == 1 and cc.generate_button.description == "Continue from #1"
     cc.generate_button.click(); cc.runner.join(10)
     r1 = rec.requests[1]
-    assert r1.seconds == 3.0 and set(r1.prime_tokens) == {2, 1}
+    assert 3.0 <= r1.seconds < 3.0 + 128 / 4000 and set(r1.prime_tokens) == {2, 1}
     assert torch.equal(r1.prime_tokens[2][1], cc.tree.nodes[1].tokens[2]) and r1.seed != r0.seed
     cc.goto.value = 2; cc.generate_button.click(); cc.runner.join(10)  # branch from the other candidate
-    assert cc.tree.to_dict()["children"][1]["children"] == [{"id": 5, "seconds": 3.0, "children": []},
-                                                             {"id": 6, "seconds": 3.0, "children": []}]
-    assert "#5" in cc.tree_view.value and "★ #2" in cc.tree_view.value
+    branch = cc.tree.to_dict()["children"][1]["children"]
+    assert [(n["id"], n["children"]) for n in branch] == [(5, []), (6, [])] and all(3.0 <= n["seconds"] < 3.1 for n in branch)
+    assert "#5" in cc.tree_view.value and "★</span> #2" in cc.tree_view.value
 
 
 def test_co_composer_errors_are_shown(info):
@@ -461,3 +462,152 @@ def test_studio_sends_each_level_the_ids_of_its_own_label_tables(tmp_path):
     song = int(info.song_seconds * 44100)  # the tiny top prior's timing range ends at 60 s: the song length stays inside it
     assert info.song_seconds == pytest.approx(60.0) and song < 60 * 44100
     assert got == {2: [(11, (9,), song)] * 2, 1: [(4, (2,), song)] * 2, 0: [(4, (2,), song)] * 2}
+
+
+# --- issue 18: what a user sees is current, readable and kept -------------------------------------
+
+def test_token_streams_reset_to_waiting_and_hide_maps_until_drawn(info):
+    "A reset leaves no counter of the previous run, and a token map is hidden until it has pixels (no broken image)."
+    v = TokenStreamView(info, min_interval=0.0)
+    assert all(s.image.layout.display == "none" for s in v.levels.values())  # first load: nothing drawn yet
+    for e in FakeSampler()(SampleRequest(seconds=1.0)): v.handle(e)
+    assert all("done" in s.label.value and s.image.layout.display is None for s in v.levels.values())
+    v.reset()
+    for s in v.levels.values():
+        assert "waiting" in s.label.value and "tokens/s" not in s.label.value and not re.search(r"\d / \d", s.label.value)
+        assert (s.progress.value, s.progress.bar_style, s.image.value, s.image.layout.display) == (0, "", b"", "none")
+
+
+class Switching:
+    "Hands each run to the next sampler of a list."
+    def __init__(self, *samplers): self.samplers = list(samplers)
+    def __call__(self, request, config): return self.samplers.pop(0)(request, config)
+
+
+def test_cancel_after_a_finished_run_shows_no_stale_counters():
+    gated = GatedSampler(n=3)
+    st = make_studio(Switching(FakeSampler(), gated))
+    st.sample(); st.runner.join(60)
+    assert all(s.finished for s in st.tokens.levels.values())
+    st.sample(); gated.gate.set(); assert gated.sent.wait(5)
+    st.cancel(); gated.gate.set(); st.runner.join(5)
+    labels = {l: re.sub("<[^>]+>", "", s.label.value) for l, s in st.tokens.levels.items()}
+    assert "1 / 3 tokens" in labels[2] and "cancelled" in labels[2], labels
+    for l in (1, 0):  # never reached in the cancelled run: no counts of the finished one
+        assert "not sampled" in labels[l] and "done" not in labels[l] and "tokens/s" not in labels[l], labels
+        assert st.tokens.levels[l].image.layout.display == "none"
+
+
+def test_players_cover_the_requested_seconds_and_show_the_exact_length():
+    "10 s at 4 kHz is 312.5 top-level tokens: the request rounds up to 313, and each player says how long it is."
+    st = make_studio(); st.controls.fields["seconds"].value = 10.0
+    assert st.request().seconds >= 10.0
+    st.sample(); st.runner.join(60)
+    for level in (2, 1, 0):
+        n = st.result.audio[level].shape[-1]
+        assert n >= 10 * 4000 and n == 313 * 128, (level, n)
+        assert f"{n / 4000:.3f} s" in st.players.durations[level][0].value  # 10.016 s, not "10.0 s" or 0:10
+    assert "10 s" in st.controls.status.value  # the status repeats what was asked
+
+
+def test_model_info_rounds_seconds_up_to_whole_top_level_tokens(info):
+    for s in (0.25, 1.0, 3.0, 4.0, 10.0, 19.99):
+        got = info.whole_seconds(s)
+        raw = int(got * info.sample_rate) // info.hops[-1] * info.hops[-1]  # what the engine samples (`song_length`)
+        assert s * info.sample_rate <= raw < s * info.sample_rate + info.hops[-1], (s, got, raw)
+
+
+def test_history_keeps_each_result_with_players_and_a_save_button(tmp_path):
+    st = make_studio(); st.history.folder = tmp_path
+    st.picker.pick("Gus Sine", ["jazz"]); st.sample(); st.runner.join(60)
+    st.controls.fields["seed"].value = 5; st.sample(); st.runner.join(60)
+    assert len(st.history.entries) == 2
+    new, old = st.history.entries
+    assert "seed 5" in new.header.value and "seed 0" in old.header.value and "Gus Sine" in old.header.value
+    for e in (new, old):
+        assert {l: len(p) for l, p in e.players.players.items()} == {2: 1, 1: 1, 0: 1}
+        assert all(s.value[:4] == b"\x89PNG" for ss in e.players.specs.values() for s in ss)
+    assert st.history.widget.children[1:] == (new.widget, old.widget)  # newest first
+    assert new.players.specs[0][0].value == st.players.specs[0][0].value  # the live run's pictures, not drawn twice
+    assert new.players.durations[0][0].value == st.players.durations[0][0].value
+    old.save_button.click()
+    saved = sorted(p.name for p in tmp_path.iterdir())
+    assert len(saved) == 1 and (tmp_path / saved[0] / "tokens.safetensors").exists()
+    assert "saved" in old.status.value and saved[0] in old.status.value and old.save_button.disabled
+    assert "History (2)" in st.tabs.titles
+
+
+def test_studio_runs_one_job_at_a_time():
+    "While the co-composer samples, the Sample button (and the reconstruction) wait, and the other way round."
+    gated, second = GatedSampler(n=3), GatedSampler(n=3)
+    st = make_studio(Switching(gated, second))
+    st.composer.generate_button.click(); gated.gate.set(); assert gated.sent.wait(5)
+    assert st.controls.sample_button.disabled and st.explorer.upload.disabled
+    st.sample()
+    assert "co-composer" in st.controls.errors.text and not st.runner.running
+    st.composer.cancel_button.click(); gated.gate.set(); st.composer.runner.join(5)
+    assert not st.controls.sample_button.disabled and not st.composer.generate_button.disabled
+    st.controls.errors.clear(); st.sample()
+    assert st.runner.running and st.composer.generate_button.disabled
+    st.cancel(); second.gate.set(); st.runner.join(5)
+    assert not st.composer.generate_button.disabled
+
+
+def test_artist_filter_lists_only_matches_and_keeps_the_pick(info):
+    p = ArtistGenrePicker(info)
+    p.pick("Echo Dummy")
+    p.artist_search.value = "fix"
+    assert p.artist.options == ("Fiona Fixture",) and p.artist_name == "Echo Dummy"
+    assert "Echo Dummy" in p.picked.value
+    p.artist_search.value = ""
+    assert p.artist.value == "Echo Dummy" and len(p.artist.options) == len(info.artists)
+    p.artist_search.value = "fix"; p.artist.value = "Fiona Fixture"
+    assert p.artist_name == "Fiona Fixture" and "Fiona Fixture" in p.picked.value
+
+
+def test_co_composer_shows_tokens_per_level_and_says_seconds_are_added(info):
+    cc = CoComposer(info, FakeSampler(), lambda: SampleRequest(levels=(2, 1)), threaded=False)
+    assert "add" in cc.step.description
+    cc.n_candidates.value, cc.step.value = 2, 1.0
+    cc.generate()
+    assert {l: (s.done, s.finished) for l, s in cc.tokens.levels.items() if l} == {2: (32, True), 1: (128, True)}
+    assert "128 / 128" in cc.tokens.levels[1].label.value
+
+
+def test_smaller_points(info):
+    # token maps explain themselves: what a row is and what the colours mean
+    s = LevelStream(1, bins=64, hop=32, sample_rate=4000, min_interval=0.0)
+    for e in FakeSampler()(SampleRequest(seconds=1.0, levels=(2, 1))):
+        if getattr(e, "level", None) == 1: s.handle(e)
+    assert "time →" in s.legend.value and "code 0" in s.legend.value and "63" in s.legend.value
+    assert s.legend.layout.display is None
+    # no alignment heading for a model without lyrics
+    assert AlignmentView(fake_model_info(n_tokens=0)).widget.layout.display == "none"
+    assert AlignmentView(info).widget.layout.display is None
+    # plain words in the controls
+    c = SamplingControls(info)
+    labels = [w.description for w in (c.fields["top_k"], c.fields["top_p"])]
+    assert "0 = off" in labels[0] and "1 = off" in labels[1]
+    assert "hop_fraction" not in repr([w.value for w in _html_widgets(c.widget)])
+    # the tree's star is readable
+    t = CoComposer(info, FakeSampler(), SampleRequest, threaded=False)
+    assert 'class="jb-star"' in t.tree_view.value
+
+
+def _html_widgets(w):
+    "Every HTML widget under `w`."
+    out = [w] if isinstance(w, W.HTML) else []
+    for c in getattr(w, "children", ()): out += _html_widgets(c)
+    return out
+
+
+def test_upload_count_stays_and_the_upload_is_offered_again(info):
+    rx = ReconstructionExplorer(info, threaded=False, max_seconds=1.0)
+    buf = io.BytesIO(); sf.write(buf, 0.5 * np.sin(np.linspace(0, 2000, 8000)), 8000, format="FLAC")
+    item = {"name": "tune.flac", "type": "audio/flac", "size": len(buf.getvalue()), "content": memoryview(buf.getvalue()),
+            "last_modified": datetime.datetime.now()}
+    rx.upload.value = (item,)
+    assert rx.errors.error is None and len(rx.upload.value) == 1  # the button keeps saying "Upload (1)"
+    assert rx.choice.value == "upload:tune.flac" and "tune.flac" in rx.choice.label
+    rx.audio = {}; rx.run_button.click()  # reconstruct the upload again from the list
+    assert rx.errors.error is None and list(rx.audio) == ["original", "level 0", "level 1", "level 2"]

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,22 +46,21 @@ class Lab:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    "Start `jupyter lab` in a temporary directory (isolated config/runtime/workspace/settings dirs), once per module."
+@contextmanager
+def start_lab(tmp_path: Path, root: Path | None = None, env: dict | None = None):
+    "Run `jupyter lab` serving `root` (default: a new tmp_path/root) with isolated config/runtime/workspace/settings dirs."
     import importlib.util
     missing = [m for m in ("jupyterlab", "ipywidgets", "jupyterlab_widgets") if importlib.util.find_spec(m) is None]
     if missing: pytest.fail(f"browser tests need {', '.join(missing)} in this Python environment: `pip install {' '.join(missing)}`")
-    tmp_path = tmp_path_factory.mktemp("lab")
-    root, home = tmp_path / "root", tmp_path / "jupyter"
-    root.mkdir()
+    home = tmp_path / "jupyter"
+    if root is None: root = tmp_path / "root"; root.mkdir()
     dirs = {k: home / k.lower() for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR",
                                           "JUPYTERLAB_WORKSPACES_DIR", "JUPYTERLAB_SETTINGS_DIR")}
     for d in dirs.values(): d.mkdir(parents=True)
     news = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, **{k: str(v) for k, v in dirs.items()}, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **{k: str(v) for k, v in dirs.items()}, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", **(env or {})}
     port, token, log = _free_port(), secrets.token_hex(16), tmp_path / "lab.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
@@ -84,6 +85,24 @@ def lab(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGTERM)  # only the process group this fixture started
             try: proc.wait(15)
             except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    "Start `jupyter lab` in a temporary directory, once per module."
+    with start_lab(tmp_path_factory.mktemp("lab")) as server: yield server
+
+
+@pytest.fixture(scope="module")
+def repo_lab(tmp_path_factory):
+    "JupyterLab as scripts/studio.sh starts it: a root holding nbs/studio.ipynb (a byte copy) and configs/jupyter on JUPYTER_CONFIG_PATH."
+    base = tmp_path_factory.mktemp("repo")
+    repo = base / "repo"
+    (repo / "nbs").mkdir(parents=True); (repo / "configs" / "jupyter").mkdir(parents=True)
+    shutil.copy(ROOT / "nbs" / "studio.ipynb", repo / "nbs" / "studio.ipynb")
+    shutil.copy(ROOT / "configs" / "jupyter" / "jupyter_server_config.py", repo / "configs" / "jupyter")
+    env = {"JUPYTER_CONFIG_PATH": str(repo / "configs" / "jupyter"), "JUKEBOX_NB_STUDIO": "fake"}
+    with start_lab(base, root=repo, env=env) as server: yield server
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """The studio notebook in a real browser: JupyterLab + headless Chromium, driven like a user would.
 
 Opens a copy of nbs/studio.ipynb, runs all cells, picks an artist, edits the lyrics, clicks Sample and
-checks that every level's token progress advances, that players and spectrograms appear and that no
-error is shown anywhere. Leaves a screenshot in test-artifacts/studio.png.
+checks that every level's token progress advances, that players and spectrograms appear, that each
+player is at least as long as asked and says its exact length, that no image is ever broken, that a
+cancel leaves no counter of an earlier run, and that no error is shown anywhere. A last test runs the
+studio the way scripts/studio.sh opens it and checks that the tracked notebook is unchanged after a
+run and a save. Leaves screenshots in test-artifacts/.
 """
 from __future__ import annotations
 
@@ -89,10 +92,27 @@ def copy_studio(dest: Path, fake: bool):
     dest.write_text(json.dumps(nb))
 
 
+# JS: images in the studio that are shown (laid out) but have no pixels: the browser's broken-image icon.
+BROKEN_IMAGES = """() => [...document.querySelectorAll('.jb-studio img')]
+  .filter(i => i.getClientRects().length > 0 && !(i.complete && i.naturalWidth > 0))
+  .map(i => i.className || i.src.slice(0, 40))"""
+
+
+def assert_no_broken_images(page, when: str):
+    page.wait_for_timeout(300)  # let the last image updates land
+    broken = page.evaluate(BROKEN_IMAGES)
+    assert broken == [], f"{when}: images shown without pixels (broken-image icons): {broken}"
+
+
 def open_studio(lab, page, name: str, fake: bool):
     "Open a fresh copy of nbs/studio.ipynb as `name`, run all its cells and return the studio's locator."
     copy_studio(lab.root / name, fake)  # a new file: a new kernel
-    page.goto(lab.url(name, workspace=name.replace(".", "-")))
+    return run_studio(lab, page, name, fake)
+
+
+def run_studio(lab, page, name: str, fake: bool):
+    "Open the notebook `name` of the server, run all its cells and return the studio's locator."
+    page.goto(lab.url(name, workspace=name.replace(".", "-").replace("/", "-")))
     page.wait_for_function("() => !!window.jupyterapp", timeout=WAIT_MS)
     page.wait_for_function(KERNEL_IDLE, timeout=WAIT_MS)
     assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == name  # run-all runs this one
@@ -103,6 +123,10 @@ def open_studio(lab, page, name: str, fake: bool):
     except Exception:
         pytest.fail(f"the studio widget never appeared; cell errors: {page.evaluate(CELL_ERRORS)}; "
                     f"page errors: {page.errors}\nserver log:\n{lab.log_tail()}")
+    assert_no_broken_images(page, "first load")
+    cut = page.eval_on_selector_all(".jb-artist select, .jb-genres select",
+                                    "ss => ss.filter(s => s.scrollHeight > s.clientHeight + 1 || s.scrollTop > 0).map(s => s.closest('.jb-artist, .jb-genres').className)")
+    assert cut == [], f"lists that scroll on first load (their top row shows cut in half): {cut}"
     banner = page.locator(".jb-fake-banner")
     if fake: assert "Fake model" in banner.inner_text()  # the notebook says it is fake
     else: assert banner.count() == 0, "the bundled demo models are real: no fake-model banner"
@@ -127,7 +151,7 @@ def screenshot(page, studio, name: str):
     studio.screenshot(path=str(ARTIFACTS / name))
 
 
-def sample_and_check(page, want_status: tuple[str, ...], alignment: bool):
+def sample_and_check(page, want_status: tuple[str, ...], alignment: bool, seconds: float):
     "Click Sample, record every level's counter, and check progress, players, spectrograms and token maps."
     page.evaluate(RECORD_COUNTS)
     page.locator("button.jb-sample").click()
@@ -149,11 +173,30 @@ def sample_and_check(page, want_status: tuple[str, ...], alignment: bool):
         assert audio.count() == 1, f"level {level}: {audio.count()} audio players"
         assert audio.first.evaluate("a => a.src.startsWith('blob:') && a.controls && !a.autoplay")
         audio.first.evaluate("a => new Promise(r => a.readyState >= 1 ? r() : a.addEventListener('loadedmetadata', r))")
-        assert audio.first.evaluate("a => a.duration") > 1.0
+        duration = audio.first.evaluate("a => a.duration")
+        assert duration >= seconds, f"level {level}: a {duration:.3f} s player for {seconds:g} s asked (shows {int(duration)} s)"
+        shown = box.locator(".jb-duration").first.inner_text()
+        assert f"{duration:.3f} s" in shown, f"level {level}: the player is {duration:.3f} s long, the page says {shown!r}"
         for img in (box.locator("img.jb-spec").first, page.locator(f"img.jb-tokens-{level}")):
             assert img.evaluate("i => i.complete && i.naturalWidth > 100"), f"level {level}: image not shown"
     if alignment: assert page.locator("img.jb-alignment").evaluate("i => i.complete && i.naturalWidth > 100")
     assert_no_errors(page)
+    assert_no_broken_images(page, "after a sample")
+
+
+def cancel_and_check(page, seconds: float = 60.0):
+    "Sample again (longer), cancel during level 1: level 0 says 'not sampled', not the counts of the earlier run."
+    page.locator(".jb-seconds input").fill(f"{seconds:g}"); page.locator(".jb-seconds input").press("Enter")
+    page.locator("button.jb-sample").click()
+    _wait_text(page, ".jb-count-1", r"window \d+/\d+", WAIT_MS)  # level 1 of the new run is being sampled
+    page.locator("button.jb-cancel").click()
+    _wait_text(page, ".jb-status", "cancelled", WAIT_MS)
+    labels = {l: page.locator(f".jb-count-{l}").inner_text() for l in LEVELS}
+    assert "cancelled" in labels[1], labels
+    assert "not sampled" in labels[0] and not re.search(r"done|tokens/s|\d / \d", labels[0]), labels
+    assert page.locator(".jb-audio-0 audio").count() == 0, "the earlier run's level-0 player is still shown"
+    assert_no_errors(page)
+    assert_no_broken_images(page, "after a cancel")
 
 
 def test_studio_samples_the_bundled_demo_models(lab, page):
@@ -163,12 +206,13 @@ def test_studio_samples_the_bundled_demo_models(lab, page):
     default = demo_defaults()["artist"]
     assert page.locator(".jb-artist select").evaluate("s => s.value") == default  # the notebook's suggested artist
     page.locator(".jb-artist-search input").fill("aubry")
-    _wait_text(page, ".jb-artist select", r"^Mattias\sWestlund\s+Aleksi\sAubry-Carlson$")  # filtered by the kernel; the pick stays listed
+    _wait_text(page, ".jb-artist select", r"^Aleksi\sAubry-Carlson$")  # filtered by the kernel: only what matches
+    assert "Mattias Westlund" in page.locator(".jb-artist-picked").inner_text()  # the pick is kept aside
     _select(page, ".jb-artist select", "Aleksi Aubry-Carlson")
     _select(page, ".jb-genres select", "orchestral")
     assert page.locator(".jb-lyrics textarea").is_disabled()  # an instrumental model
     _wait_text(page, ".jb-lyrics-count", "no lyrics for this model")
-    sample_and_check(page, ("Aleksi Aubry-Carlson", "orchestral", "3 s"), alignment=False)
+    sample_and_check(page, ("Aleksi Aubry-Carlson", "orchestral", "3 s"), alignment=False, seconds=3.0)
     screenshot(page, studio, "studio.png")
 
 
@@ -177,19 +221,27 @@ def test_studio_samples_in_the_browser(lab, page):
 
     # pick an artist through the search box and the list
     page.locator(".jb-artist-search input").fill("fix")
-    _wait_text(page, ".jb-artist select", r"^unknown\s+Fiona\sFixture$")  # the kernel filtered the list
+    _wait_text(page, ".jb-artist select", r"^Fiona\sFixture$")  # the kernel filtered the list
     _select(page, ".jb-artist select", "Fiona Fixture")
     _select(page, ".jb-genres select", "jazz")
 
     # edit the lyrics: the kernel answers with a count and out-of-vocabulary marks
     page.locator(".jb-lyrics textarea").fill("Café du monde ♪\nla la la")
     _wait_text(page, ".jb-lyrics-count", r"\b23 / 64\b")
-    oov = page.locator(".jb-lyrics-oov").inner_text()
+    oov = _wait_text(page, ".jb-lyrics-oov", "→∅")  # the marks arrive just after the count
     assert "→e" in oov and "→∅" in oov, oov
 
     # sample and watch
-    sample_and_check(page, ("Fiona Fixture", "jazz"), alignment=True)
+    sample_and_check(page, ("Fiona Fixture", "jazz", "10 s"), alignment=True, seconds=10.0)
     screenshot(page, studio, "studio-fake.png")
+    cancel_and_check(page)
+
+    # the finished run is kept in the History tab (the cancelled one is not)
+    page.get_by_role("tab", name="History (1)").click()
+    history = page.locator(".jb-history")
+    assert "Fiona Fixture · jazz · 10 s · seed 0" in history.inner_text()
+    assert history.locator("audio").count() == 3 and history.locator("button.jb-save").count() == 1
+    assert_no_broken_images(page, "history tab")
 
 
 def test_studio_reconstruct_and_co_compose_tabs(lab, page):
@@ -207,6 +259,8 @@ def test_studio_reconstruct_and_co_compose_tabs(lab, page):
     page.get_by_role("tab", name="Co-compose").click()
     page.locator("button.jb-generate").click()
     page.wait_for_function("() => document.querySelectorAll('button.jb-pick').length === 3", timeout=WAIT_MS)
+    for level in LEVELS:  # the co-composer's progress: tokens per level, as on the Sample tab
+        _wait_text(page, f".jb-cc-count-{level}", r"([\d,]+) / \1 tokens · done")
     page.locator("button.jb-pick").nth(1).click()  # pick candidate #2
     _wait_text(page, "button.jb-generate", "Continue from #2")
     page.locator("button.jb-generate").click()
@@ -215,3 +269,29 @@ def test_studio_reconstruct_and_co_compose_tabs(lab, page):
     assert re.search(r"★ #2 \(4 s\)", tree) and all(f"#{i} (8 s)" in tree for i in (4, 5, 6)), tree
     assert_no_errors(page)
     screenshot(page, studio, "studio-co-compose.png")
+
+
+def test_running_the_studio_leaves_the_tracked_notebook_unchanged(repo_lab, page):
+    "Run every cell, sample, save: the file on disk is byte for byte the tracked notebook, and no cell but the studio shows a value."
+    path = repo_lab.root / "nbs" / "studio.ipynb"
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    run_studio(repo_lab, page, "nbs/studio.ipynb", fake=True)
+    shown = page.evaluate("""() => {
+      const nb = window.jupyterapp.shell.currentWidget.content.model, out = [];
+      for (let i = 0; i < nb.cells.length; i++) {
+        const c = nb.cells.get(i);
+        if (c.type === 'code' && c.outputs.toJSON().some(o => o.output_type === 'execute_result')) out.push(i);
+      }
+      return out; }""")
+    assert shown == [len(json.loads(before)["cells"]) - 1], f"cells showing a value: {shown} (only the studio, the last cell, should)"
+    page.locator(".jb-seconds input").fill("1"); page.locator(".jb-seconds input").press("Enter")
+    page.locator("button.jb-sample").click()
+    _wait_text(page, ".jb-status", "finished|error|cancelled", WAIT_MS)
+    assert_no_errors(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    assert path.stat().st_mtime_ns != mtime, "the notebook was not saved"
+    after = path.read_bytes()
+    if after != before:
+        ARTIFACTS.mkdir(exist_ok=True); (ARTIFACTS / "studio-saved.ipynb").write_bytes(after)
+    assert after == before, "saving the run studio changed the tracked notebook (see test-artifacts/studio-saved.ipynb)"

@@ -1,0 +1,431 @@
+"""Musicality: measures of generated audio that a listener would hear, next to real clips and noise (issue 15).
+
+    python benchmarks/musicality.py audio SAMPLES... --reference REF_DIR [--seconds 20] [--noise]
+    python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
+    python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid]
+    python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
+
+Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
+written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is read as mono at 22,050 Hz, at most
+`--seconds` from `--offset` (default 0).
+
+(a) `stable_pitch` -- share of the clip's frames in which a sustained partial sounds. A constant-Q spectrum
+    (C2 = 65.4 Hz to C8, 36 bins per octave, filters half the usual length: 0.1 s at C4, 0.4 s at C2; hop 512 =
+    23 ms) is searched for *peaks*: a bin that is a local
+    maximum, at least 12 dB above the median of the half octave each side of it, and no more than 50 dB below the
+    clip's loudest bin. A frame counts when one of its peaks belongs to a *track*: peaks within a third of a
+    semitone of each other in at least 6 consecutive frames (139 ms). Sustained notes of any instrument, also in
+    chords, make such tracks; noise rarely does, nor a run of 60 ms notes (full-length filters smeared those into
+    held pitches: 64% of frames, against 7% now). We chose this over `librosa.pyin` because pyin is monophonic
+    (it found a pitch in only 22% of the bundled polyphonic clip) and slow (13 s for 20 s on one core, against
+    0.3 s here). `stable_tracks_per_s` counts the tracks (a note with several partials makes several).
+(b) `key_clarity` -- the Pearson correlation of the clip's mean chroma (`librosa.feature.chroma_cqt`) with the best
+    of the 24 Krumhansl–Kessler key profiles (12 major, 12 minor), and that key. On its own it does not reject
+    noise: the mean chroma of noise is nearly flat and its random ripple correlates with some key (about 0.5), so
+    read it with (a) and (c).
+(c) `pulse_clarity` -- the highest normalised autocorrelation of the onset-strength envelope
+    (`librosa.onset.onset_strength`, hop 512, smoothed by a Gaussian of one frame so that a beat period between
+    two whole frames is not split, mean removed) at lags from 0.25 s to 2 s, and that lag (`pulse_s`).
+(d) label recognisability (`labels`) -- a logistic regression (scikit-learn, standardised features) on mel and
+    chroma statistics (mean and standard deviation over time of 64 log-mel bands and 12 chroma bins) of 10 s clips
+    of the corpus's training pieces, one class per artist (or genre: the piece's genres joined by spaces). It
+    reports its accuracy on clips of the held-out pieces (what the classifier can do) and on the samples, each
+    scored against the label it was asked for (`labels.jsonl` in the samples folder: {"path", "artist", "genre"}
+    per line; a demo folder's `summary.json` also works). Chance is 1 / number of classes.
+(e) held-out bits per code by position in the top prior's window (`bits`): `training.evaluate_prior(by_position=
+    True)` on codes cached by `jukebox-nb encode-codes`, summarised over octave bands of positions (0, 1, 2-3, ...,
+    512-1023), with `falling_past_128` = bits in [128, 256) minus bits in the last band (positive: the prior still
+    gains from context beyond 128 codes).
+(f) continuation (`continuation`): for each held-out piece, 5 s at `--start` are the prompt; the models continue
+    it for 10 s (top level only, decoded by the VQ-VAE, unless `--levels 2 1 0`). `agreement` is the cosine
+    similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
+    its similarity with the true next 10 s of each *other* held-out piece. The same two numbers for the prompt
+    itself (`prompt_agreement`, `prompt_baseline`) show how much a continuation that keeps the key could reach.
+
+The measure functions take a mono float array and its rate and are imported by tests/test_musicality.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+
+SR = 22050  # every clip is measured at this rate
+HOP = 512  # analysis hop (23 ms)
+AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3")
+
+# Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+# ---------------------------------------------------------------- (a) stable pitch
+def _runs(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Start and end (exclusive) of each run of True in a boolean row."
+    d = np.diff(np.r_[0, row.astype(np.int8), 0])
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def stable_pitch(y: np.ndarray, # mono audio
+                 sr: int = SR, # its sample rate
+                 min_prominence_db: float = 12.0, # how far a peak stands above the local median spectrum
+                 min_frames: int = 6, # frames a track must last (6 x 23 ms = 139 ms)
+                 floor_db: float = -50.0, # peaks quieter than this (re the loudest bin) are ignored
+                ) -> dict:
+    "Share of frames with a sustained spectral peak (a held pitch), and tracks per second (measure (a))."
+    import librosa
+    from scipy.ndimage import maximum_filter1d, median_filter
+    if len(y) < HOP * min_frames or not np.any(np.abs(y) > 1e-6): return dict(stable_pitch=0.0, stable_tracks_per_s=0.0)
+    bpo = 36  # 3 bins per semitone
+    C = np.abs(librosa.cqt(y.astype(np.float32), sr=sr, hop_length=HOP, fmin=65.406, n_bins=6 * bpo, bins_per_octave=bpo,
+                           filter_scale=0.5))  # half-length filters: 0.1 s at C4, so a 60 ms note is not smeared into a held one
+    D = librosa.amplitude_to_db(C, ref=np.max)  # [bins, frames]
+    base = median_filter(D, size=(bpo + 1, 1), mode="nearest")  # median over +-half an octave
+    up, down = np.r_[D[1:], D[-1:]], np.r_[D[:1], D[:-1]]
+    peak = (D >= up) & (D >= down) & (D - base >= min_prominence_db) & (D > floor_db)
+    near = maximum_filter1d(peak.astype(np.uint8), 3, axis=0).astype(bool)  # within 1/3 semitone
+    held, n_tracks = np.zeros_like(peak), 0
+    for b in np.flatnonzero(near.any(1)):
+        for s, e in zip(*_runs(near[b])):
+            if e - s >= min_frames: held[b, s:e] = True; n_tracks += 1
+    frames = (held & peak).any(0)
+    return dict(stable_pitch=float(frames.mean()), stable_tracks_per_s=n_tracks / (len(y) / sr))
+
+
+# ---------------------------------------------------------------- (b) key clarity
+def key_profiles() -> tuple[np.ndarray, list[str]]:
+    "The 24 Krumhansl–Kessler profiles as rows [24, 12] (C major first) and their key names."
+    rows = [np.roll(p, k) for p in (KK_MAJOR, KK_MINOR) for k in range(12)]
+    names = [f"{PITCH_NAMES[k]} {m}" for m in ("major", "minor") for k in range(12)]
+    return np.stack(rows), names
+
+
+def key_clarity(y: np.ndarray, # mono audio
+                sr: int = SR, # its sample rate
+               ) -> dict:
+    "Correlation of the mean chroma with the best-matching key profile, and that key (measure (b))."
+    import librosa
+    chroma = librosa.feature.chroma_cqt(y=y.astype(np.float32), sr=sr, hop_length=HOP, tuning=0.0).mean(1)
+    return key_of_chroma(chroma)
+
+
+def key_of_chroma(chroma: np.ndarray, # [12] pitch-class weights, C first
+                 ) -> dict:
+    "Best Krumhansl–Kessler key of a chroma vector and its Pearson correlation (0 for a flat vector)."
+    if np.ptp(chroma) < 1e-9: return dict(key_clarity=0.0, key="none")
+    prof, names = key_profiles()
+    r = [float(np.corrcoef(chroma, p)[0, 1]) for p in prof]
+    k = int(np.argmax(r))
+    return dict(key_clarity=r[k], key=names[k])
+
+
+# ---------------------------------------------------------------- (c) pulse clarity
+def pulse_clarity(y: np.ndarray, # mono audio
+                  sr: int = SR, # its sample rate
+                  min_lag_s: float = 0.25, max_lag_s: float = 2.0, # the lags searched
+                 ) -> dict:
+    "Highest normalised autocorrelation of the onset envelope at lags in [min_lag_s, max_lag_s], and that lag (measure (c))."
+    import librosa
+    env = librosa.onset.onset_strength(y=y.astype(np.float32), sr=sr, hop_length=HOP)
+    return pulse_of_envelope(env, sr / HOP, min_lag_s, max_lag_s)
+
+
+def pulse_of_envelope(env: np.ndarray, # onset strength per frame
+                      fps: float, # frames per second
+                      min_lag_s: float = 0.25, max_lag_s: float = 2.0,
+                     ) -> dict:
+    "Normalised autocorrelation peak of an envelope between two lags (0 when too short or constant)."
+    from scipy.ndimage import gaussian_filter1d
+    x = gaussian_filter1d(np.asarray(env, dtype=np.float64), 1.0)  # a beat period is rarely a whole number of frames
+    x = x - x.mean()
+    lo, hi = int(round(min_lag_s * fps)), int(round(max_lag_s * fps))
+    if len(x) <= lo + 1 or not np.any(x): return dict(pulse_clarity=0.0, pulse_s=0.0)
+    n = 1 << int(np.ceil(np.log2(2 * len(x))))
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, n)) ** 2)[: len(x)]
+    ac = ac / ac[0]
+    seg = ac[lo: min(hi, len(x) - 1) + 1]
+    k = int(np.argmax(seg))
+    return dict(pulse_clarity=float(seg[k]), pulse_s=(lo + k) / fps)
+
+
+def measure_clip(y: np.ndarray, sr: int = SR) -> dict:
+    "Measures (a), (b) and (c) of one clip."
+    return {**stable_pitch(y, sr), **key_clarity(y, sr), **pulse_clarity(y, sr)}
+
+
+# ---------------------------------------------------------------- (d) label recognisability
+def clip_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
+    "Mean and standard deviation over time of 64 log-mel bands and 12 chroma bins: a [152] vector."
+    import librosa
+    y = y.astype(np.float32)
+    mel = np.log(librosa.feature.melspectrogram(y=y, sr=sr, hop_length=HOP, n_mels=64) + 1e-6)
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr, hop_length=HOP, tuning=0.0)
+    return np.concatenate([mel.mean(1), mel.std(1), chroma.mean(1), chroma.std(1)])
+
+
+def fit_label_classifier(X: np.ndarray, # [N, F] features
+                         labels: list[str], # N labels
+                        ):
+    "A standardised logistic regression from features to labels (scikit-learn)."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    if len(set(labels)) < 2: raise ValueError(f"label recognisability needs at least 2 labels among the training clips, got {sorted(set(labels))}")
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000)).fit(X, labels)
+
+
+def accuracy(clf, X: np.ndarray, labels: list[str]) -> float:
+    "Share of rows of `X` that `clf` labels as given (nan for none)."
+    return float(np.mean(clf.predict(X) == np.asarray(labels))) if len(labels) else float("nan")
+
+
+# ---------------------------------------------------------------- (e) bits by position
+def position_bands(bits: np.ndarray, # [n_ctx] mean bits at each position of the window
+                  ) -> dict:
+    "Mean bits over octave bands of positions (0, 1, 2-3, 4-7, ...), and the fall from [128, 256) to the last band."
+    bits = np.asarray(bits, dtype=np.float64)
+    bands, lo = {}, 0
+    while lo < len(bits):
+        hi = min(2 * lo if lo else 1, len(bits))  # [0], [1], [2, 4), [4, 8), ...
+        bands[f"{lo}-{hi - 1}" if hi - lo > 1 else str(lo)] = float(bits[lo:hi].mean())
+        lo = hi
+    last = list(bands.values())[-1]
+    fall = float(bits[128:256].mean() - last) if len(bits) > 256 else float("nan")
+    return dict(bands=bands, falling_past_128=fall)
+
+
+# ---------------------------------------------------------------- (f) continuation
+def mean_chroma(y: np.ndarray, sr: int = SR) -> np.ndarray:
+    "Mean chroma over a clip (`chroma_cqt`), [12]."
+    import librosa
+    return librosa.feature.chroma_cqt(y=y.astype(np.float32), sr=sr, hop_length=HOP, tuning=0.0).mean(1)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    "Cosine similarity of two vectors (0 if either is zero)."
+    n = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / n) if n > 0 else 0.0
+
+
+def agreement_vs_others(cont: list[np.ndarray], # [P] mean chroma of each piece's continuation
+                        true: list[np.ndarray], # [P] mean chroma of each piece's true next stretch
+                       ) -> dict:
+    "Mean cosine of each continuation with its own piece and with the other pieces (needs >= 2 pieces)."
+    P = len(cont)
+    if P < 2 or len(true) != P: raise ValueError(f"need the same number (>= 2) of continuations and true stretches, got {P} and {len(true)}")
+    own = [cosine(cont[i], true[i]) for i in range(P)]
+    other = [np.mean([cosine(cont[i], true[j]) for j in range(P) if j != i]) for i in range(P)]
+    return dict(agreement=float(np.mean(own)), baseline=float(np.mean(other)), per_piece=[round(a - b, 4) for a, b in zip(own, other)])
+
+
+# ---------------------------------------------------------------- files
+def load_clip(path, seconds: float = 20.0, offset: float = 0.0) -> np.ndarray:
+    "Mono audio at `SR` of at most `seconds` from `offset` (earlier when the file is shorter)."
+    import librosa
+    import soundfile as sf
+    dur = sf.info(str(path)).duration
+    offset = max(0.0, min(offset, dur - seconds))
+    y, _ = librosa.load(str(path), sr=SR, mono=True, offset=offset, duration=seconds)
+    return y
+
+
+def audio_files(items) -> list[Path]:
+    "The audio files named by `items` (files, folders of them, or `jukebox-nb demo` folders)."
+    out = []
+    for it in map(Path, items):
+        if it.is_dir() and (it / "summary.json").is_file() and (it / "sample_level_0.wav").is_file(): out.append(it / "sample_level_0.wav")
+        elif it.is_dir(): out += sorted(p for p in it.rglob("*") if p.suffix.lower() in AUDIO_EXT)
+        elif it.is_file(): out.append(it)
+        else: raise SystemExit(f"musicality: {it} does not exist; give audio files or folders of them")
+    return out
+
+
+def noise_clip(seconds: float, seed: int = 0) -> np.ndarray:
+    "White noise at -20 dBFS RMS."
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
+
+
+def summarise(rows: list[dict], keys=("stable_pitch", "key_clarity", "pulse_clarity")) -> dict:
+    "Min, median and max of each measure over rows."
+    return {k: dict(min=min(r[k] for r in rows), median=float(np.median([r[k] for r in rows])), max=max(r[k] for r in rows))
+            for k in keys} if rows else {}
+
+
+def inside(row: dict, ref: dict, keys=("stable_pitch", "key_clarity", "pulse_clarity")) -> bool:
+    "Whether a clip lies inside the reference range on every measure."
+    return all(ref[k]["min"] <= row[k] <= ref[k]["max"] for k in keys)
+
+
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def cmd_audio(args) -> dict:
+    t0 = time.perf_counter()
+    def measured(files):
+        return [{"file": str(p), **_rounded(measure_clip(load_clip(p, args.seconds, args.offset)))} for p in files]
+    samples = measured(audio_files(args.samples))
+    out = dict(command="audio", seconds=args.seconds, samples=samples, samples_summary=summarise(samples))
+    if args.reference:
+        ref = measured(audio_files(args.reference))
+        out.update(reference=ref, reference_summary=summarise(ref))
+        flags = [inside(r, out["reference_summary"]) for r in samples]
+        out["samples_inside_reference"] = f"{sum(flags)}/{len(flags)}"
+    if args.noise: out["white_noise"] = _rounded(measure_clip(noise_clip(args.seconds)))
+    out["seconds_per_clip"] = round((time.perf_counter() - t0) / max(1, len(samples) + len(out.get("reference", [])) + args.noise), 3)
+    return out
+
+
+def _corpus_tracks(corpus: Path, valid_fraction: float, seed: int):
+    from jukebox_nb.data import read_metadata, split_tracks
+    tracks = read_metadata(corpus / "metadata.jsonl")
+    parts = split_tracks([t.path for t in tracks], valid_fraction, seed)
+    return [tracks[i] for i in parts["train"]], [tracks[i] for i in parts["valid"]]
+
+
+def _label(track_or_doc, key: str) -> str:
+    if isinstance(track_or_doc, dict):
+        v = track_or_doc.get(key)
+        return " ".join(v) if isinstance(v, list) else str(v)
+    return track_or_doc.artist if key == "artist" else " ".join(track_or_doc.genres)
+
+
+def _track_clips(corpus: Path, track, n: int, seconds: float) -> list[np.ndarray]:
+    import soundfile as sf
+    dur = sf.info(str(corpus / track.path)).duration
+    starts = np.linspace(0, max(0.0, dur - seconds), n + 2)[1:-1] if dur > seconds else [0.0]
+    return [load_clip(corpus / track.path, seconds, float(s)) for s in starts]
+
+
+def _asked_labels(folder: Path, key: str) -> list[tuple[Path, str]]:
+    "(audio file, asked label) of each sample in a folder: its labels.jsonl, or demo folders' summary.json."
+    if (folder / "labels.jsonl").is_file():
+        rows = [json.loads(l) for l in (folder / "labels.jsonl").read_text().splitlines() if l.strip()]
+        return [(folder / r["path"], _label(r, key)) for r in rows]
+    demos = [d for d in sorted([folder, *folder.iterdir()]) if d.is_dir() and (d / "summary.json").is_file()]
+    if not demos: raise SystemExit(f"musicality: {folder} has no labels.jsonl ({{\"path\", \"artist\", \"genre\"}} per line) and no demo folders")
+    return [(d / "sample_level_0.wav", _label(json.loads((d / "summary.json").read_text()), key)) for d in demos]
+
+
+def cmd_labels(args) -> dict:
+    corpus = Path(args.corpus)
+    train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
+    def feats(tracks):
+        X, y = [], []
+        for t in tracks:
+            for c in _track_clips(corpus, t, args.clips_per_piece, args.clip_seconds): X.append(clip_features(c)); y.append(_label(t, args.label))
+        return np.array(X), y
+    Xt, yt = feats(train)
+    clf = fit_label_classifier(Xt, yt)
+    Xv, yv = feats(valid)
+    out = dict(command="labels", label=args.label, classes=sorted(set(yt)), chance=1 / len(set(yt)),
+               train_clips=len(yt), train_accuracy=accuracy(clf, Xt, yt), held_out_clips=len(yv),
+               held_out_accuracy=accuracy(clf, Xv, yv) if yv else None)
+    if args.samples:
+        asked = _asked_labels(Path(args.samples), args.label)
+        unknown = sorted({l for _, l in asked} - set(yt))
+        if unknown: raise SystemExit(f"musicality: samples ask for {unknown}, which no training piece has; classes are {sorted(set(yt))}")
+        Xs = np.array([clip_features(load_clip(p, args.clip_seconds)) for p, _ in asked])
+        pred = clf.predict(Xs)
+        out.update(samples=[dict(file=str(p), asked=l, predicted=str(q)) for (p, l), q in zip(asked, pred)],
+                   sample_accuracy=accuracy(clf, Xs, [l for _, l in asked]))
+    return out
+
+
+def _label_ids(models: Path) -> dict:
+    names = models / "prior_level_2" / "label_names.json"
+    if not names.is_file(): return {}
+    d = json.loads(names.read_text())
+    return dict(artist_ids=d.get("artist"), genre_ids=d.get("genre"))
+
+
+def cmd_bits(args) -> dict:
+    import torch
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.training import evaluate_prior
+    torch.set_num_threads(args.threads)
+    models = Path(args.models)
+    prior = load_pretrained(models / "prior_level_2" if (models / "prior_level_2").is_dir() else models, kind="prior")
+    t0 = time.perf_counter()
+    res = evaluate_prior(prior, args.codes, split=args.split, n_windows=args.windows, by_position=True,
+                         valid_fraction=args.valid_fraction, seed=args.split_seed, **_label_ids(models))
+    return dict(command="bits", split=args.split, windows=args.windows, n_ctx=int(prior.cfg.n_ctx),
+                bits_per_code=round(float(res["gen_loss"]), 4), **position_bands(res["bits_by_position"]),
+                seconds=round(time.perf_counter() - t0, 1))
+
+
+def cmd_continuation(args) -> dict:
+    import torch
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.sampling import SampleRequest, sample, song_seconds_for
+    torch.set_num_threads(args.threads)
+    corpus = Path(args.corpus)
+    models = load_demo_models(args.models)
+    train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
+    valid = (valid if args.split == "valid" else train + valid)[: args.pieces]
+    sr, prompt_s, cont_s = models.sample_rate, args.prompt_seconds, args.seconds
+    conts, trues, prompts, t0 = [], [], [], time.perf_counter()
+    for i, t in enumerate(valid):
+        x = load_clip(corpus / t.path, prompt_s + cont_s, args.start)
+        import librosa
+        x_model = librosa.resample(x, orig_sr=SR, target_sr=sr)
+        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=int(song_seconds_for(models.prior(2)) * sr),
+                                       offset=int(args.start * sr))
+        req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
+                            prime_seconds=prompt_s, seed=args.seed + i)
+        res = sample(models, req)
+        y = np.asarray(res.audio[min(args.levels)][0]).reshape(-1)
+        y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR)
+        n0 = int(prompt_s * SR)
+        conts.append(mean_chroma(y[n0:])); trues.append(mean_chroma(x[n0:])); prompts.append(mean_chroma(x[:n0]))
+    res, ref = agreement_vs_others(conts, trues), agreement_vs_others(prompts, trues)
+    return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), **res,
+                prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("audio", help="(a) stable pitch, (b) key clarity, (c) pulse clarity of clips, beside reference clips")
+    a.add_argument("samples", nargs="+", help="audio files or folders (demo output folders too)")
+    a.add_argument("--reference", nargs="*", default=[], help="real clips to compare with")
+    a.add_argument("--noise", action="store_true", help="also measure white noise of the same length")
+    a.add_argument("--seconds", type=float, default=20.0); a.add_argument("--offset", type=float, default=0.0)
+    for name, h in (("labels", "(d) label recognisability"), ("bits", "(e) bits per code by window position"),
+                    ("continuation", "(f) chroma agreement of continuations")):
+        s = sub.add_parser(name, help=h)
+        s.add_argument("--valid-fraction", type=float, default=0.1); s.add_argument("--split-seed", type=int, default=0)
+        s.add_argument("--threads", type=int, default=1)
+        if name == "labels":
+            s.add_argument("--corpus", required=True); s.add_argument("--samples", default=None)
+            s.add_argument("--label", choices=("artist", "genre"), default="artist")
+            s.add_argument("--clips-per-piece", type=int, default=4); s.add_argument("--clip-seconds", type=float, default=10.0)
+        elif name == "bits":
+            s.add_argument("--models", required=True, help="a demo folder (uses prior_level_2/) or a prior folder")
+            s.add_argument("--codes", required=True, help="folder written by `jukebox-nb encode-codes`")
+            s.add_argument("--split", default="valid", choices=("valid", "train", "all")); s.add_argument("--windows", type=int, default=64)
+        else:
+            s.add_argument("--models", required=True); s.add_argument("--corpus", required=True)
+            s.add_argument("--pieces", type=int, default=6); s.add_argument("--start", type=float, default=20.0)
+            s.add_argument("--prompt-seconds", type=float, default=5.0); s.add_argument("--seconds", type=float, default=10.0)
+            s.add_argument("--levels", type=int, nargs="+", default=[2]); s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--split", default="valid", choices=("valid", "all"), help="pieces to continue (all: a folder of held-out pieces only)")
+    return p
+
+
+def main(argv=None) -> dict:
+    args = parser().parse_args(argv)
+    out = dict(cmd_audio=cmd_audio, cmd_labels=cmd_labels, cmd_bits=cmd_bits, cmd_continuation=cmd_continuation)[f"cmd_{args.command}"](args)
+    out["load_average"] = list(os.getloadavg())
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=1, default=float))

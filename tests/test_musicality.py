@@ -1,0 +1,186 @@
+"""The musicality measures of benchmarks/musicality.py (issue 15) on synthetic signals whose answer is known:
+a held C-major chord has a stable pitch and a clear key, noise has neither, a click track at 120 bpm pulses every 0.5 s."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("musicality", ROOT / "benchmarks" / "musicality.py")
+m = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(m)
+SR = m.SR
+
+
+def tone(freqs, seconds=4.0, sr=SR, harmonics=4):
+    "Sum of harmonic tones (1/k amplitudes) at `freqs`, with 10 ms fades."
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * f * k * t) / k for f in freqs for k in range(1, harmonics + 1))
+    fade = np.minimum(1, np.minimum(t, t[::-1]) / 0.01)
+    return (0.2 * y * fade / np.abs(y).max()).astype(np.float32)
+
+
+def midi_hz(n): return 440.0 * 2 ** ((n - 69) / 12)
+
+
+C_MAJOR = [midi_hz(n) for n in (48, 60, 64, 67)]  # C3 C4 E4 G4
+
+
+@pytest.fixture(scope="module")
+def noise(): return m.noise_clip(4.0)
+
+
+@pytest.fixture(scope="module")
+def clicks():
+    "A click (a 5 ms decaying burst) every 0.5 s for 8 s: 120 bpm."
+    y = np.zeros(8 * SR, np.float32)
+    burst = np.random.default_rng(1).standard_normal(int(0.005 * SR)) * np.exp(-np.arange(int(0.005 * SR)) / 20)
+    for s in range(0, len(y) - len(burst), SR // 2): y[s:s + len(burst)] += burst
+    return 0.5 * y
+
+
+def test_stable_pitch_chord_vs_noise(noise):
+    chord = m.stable_pitch(tone(C_MAJOR))
+    assert chord["stable_pitch"] > 0.9
+    assert m.stable_pitch(noise)["stable_pitch"] < 0.15
+    assert m.stable_pitch(np.zeros(SR, np.float32))["stable_pitch"] == 0.0  # silence: no pitch
+
+
+def test_stable_pitch_needs_a_held_note():
+    "A new random pitch every 60 ms (shorter than a track's 139 ms) counts far less than one held for the same time."
+    rng = np.random.default_rng(0)
+    glitter = np.concatenate([tone([midi_hz(rng.integers(48, 84))], 0.06) for _ in range(60)])
+    held = tone([midi_hz(60)], len(glitter) / SR)
+    assert m.stable_pitch(glitter)["stable_pitch"] < 0.5 < m.stable_pitch(held)["stable_pitch"]
+
+
+def test_key_clarity_chord_vs_noise(noise):
+    chord = m.key_clarity(tone(C_MAJOR))
+    assert chord["key"] == "C major" and chord["key_clarity"] > 0.7
+    assert m.key_clarity(noise)["key_clarity"] < chord["key_clarity"] - 0.2
+
+
+def test_key_of_chroma_profiles():
+    prof, names = m.key_profiles()
+    assert prof.shape == (24, 12) and names[0] == "C major" and names[12 + 9] == "A minor"
+    r = m.key_of_chroma(np.roll(m.KK_MINOR, 9))  # the A minor profile itself
+    assert r["key"] == "A minor" and r["key_clarity"] == pytest.approx(1.0)
+    assert m.key_of_chroma(np.ones(12)) == dict(key_clarity=0.0, key="none")
+
+
+def test_pulse_clarity_click_track(clicks, noise):
+    r = m.pulse_clarity(clicks)
+    assert r["pulse_clarity"] > 0.8 and r["pulse_s"] == pytest.approx(0.5, abs=0.03)
+    assert m.pulse_clarity(noise)["pulse_clarity"] < 0.3
+    assert m.pulse_of_envelope(np.ones(100), 43.0) == dict(pulse_clarity=0.0, pulse_s=0.0)  # constant: no pulse
+
+
+def test_position_bands():
+    bits = np.r_[9.0, 8.0, 7.0, 7.0, np.full(4, 6.0), np.linspace(6, 5, 1016)]
+    r = m.position_bands(bits)
+    assert list(r["bands"])[:4] == ["0", "1", "2-3", "4-7"] and list(r["bands"])[-1] == "512-1023"
+    assert r["bands"]["0"] == 9 and r["bands"]["2-3"] == 7 and r["falling_past_128"] > 0
+    assert m.position_bands(np.full(1024, 6.5))["falling_past_128"] == pytest.approx(0.0)  # flat: no gain from context
+
+
+def test_agreement_vs_others():
+    true = [np.eye(12)[0], np.eye(12)[5], np.eye(12)[7]]
+    good = m.agreement_vs_others(true, true)
+    assert good["agreement"] == 1.0 and good["baseline"] == 0.0
+    bad = m.agreement_vs_others(true[1:] + true[:1], true)  # each continuation matches another piece
+    assert bad["agreement"] == 0.0 and bad["baseline"] == 0.5
+    with pytest.raises(ValueError, match=">= 2"): m.agreement_vs_others(true[:1], true[:1])
+
+
+def test_label_classifier_tells_pitch_classes_apart():
+    "Features of two 'artists' (low and high chords, with noise) are told apart on clips it was not fit on."
+    rng = np.random.default_rng(0)
+    def clip(base): return tone([midi_hz(base + rng.integers(0, 3))], 1.0) + 0.05 * rng.standard_normal(SR).astype(np.float32)
+    X = np.array([m.clip_features(clip(b)) for b in (48, 72) for _ in range(6)])
+    y = ["low"] * 6 + ["high"] * 6
+    assert X.shape == (12, 152)
+    clf = m.fit_label_classifier(X[::2], y[::2])
+    assert m.accuracy(clf, X[1::2], y[1::2]) == 1.0
+    with pytest.raises(ValueError, match="at least 2 labels"): m.fit_label_classifier(X[:3], ["low"] * 3)
+
+
+def test_audio_command(tmp_path, capsys):
+    "The CLI measures files against reference files and says which samples lie inside the reference range."
+    sf.write(tmp_path / "chord.wav", tone(C_MAJOR, 3.0), SR)
+    sf.write(tmp_path / "noise.wav", m.noise_clip(3.0), SR)
+    (tmp_path / "ref").mkdir()
+    sf.write(tmp_path / "ref" / "a.wav", tone(C_MAJOR, 3.0), SR)
+    sf.write(tmp_path / "ref" / "b.wav", tone([midi_hz(n) for n in (43, 59, 62, 67)], 3.0), SR)  # G major
+    out = m.main(["audio", str(tmp_path / "chord.wav"), str(tmp_path / "noise.wav"), "--reference", str(tmp_path / "ref"), "--seconds", "3"])
+    json.dumps(out)  # JSON-ready
+    assert [Path(r["file"]).name for r in out["samples"]] == ["chord.wav", "noise.wav"]
+    assert out["samples_inside_reference"] == "1/2"
+    with pytest.raises(SystemExit, match="does not exist"): m.main(["audio", str(tmp_path / "missing.wav")])
+
+
+def test_labels_command(tmp_path):
+    "(d): a classifier fit on the corpus's training pieces scores held-out pieces and samples asked for a label."
+    from jukebox_nb.data import Track, write_metadata
+    rng, tracks = np.random.default_rng(0), []
+    for i in range(8):
+        label, base = ("low", 43) if i % 2 else ("high", 74)
+        sf.write(tmp_path / f"t{i}.wav", tone([midi_hz(base + rng.integers(0, 3))], 2.0), SR)
+        tracks.append(Track(f"t{i}.wav", artist=label, genres=("toy", label), title=f"t{i}", licence="CC0-1.0", source="test"))
+    write_metadata(tmp_path / "metadata.jsonl", tracks)
+    (tmp_path / "s").mkdir()
+    sf.write(tmp_path / "s" / "a.wav", tone([midi_hz(44)], 2.0), SR)
+    (tmp_path / "s" / "labels.jsonl").write_text('{"path": "a.wav", "artist": "low", "genre": ["toy", "low"]}\n'
+                                                 '{"path": "a.wav", "artist": "high", "genre": ["toy", "high"]}\n')
+    args = ["labels", "--corpus", str(tmp_path), "--samples", str(tmp_path / "s"), "--clip-seconds", "1", "--clips-per-piece", "2",
+            "--valid-fraction", "0.25"]
+    out = m.main(args)
+    assert out["classes"] == ["high", "low"] and out["chance"] == 0.5 and out["held_out_clips"] == 4
+    assert out["held_out_accuracy"] == 1.0
+    assert [s["predicted"] for s in out["samples"]] == ["low", "low"] and out["sample_accuracy"] == 0.5
+    assert m.main(args + ["--label", "genre"])["classes"] == ["toy high", "toy low"]
+    (tmp_path / "s" / "labels.jsonl").write_text('{"path": "a.wav", "artist": "nobody"}\n')
+    with pytest.raises(SystemExit, match="nobody"): m.main(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    "Random tiny models saved as a demo folder, a 3-piece corpus of chords at 44.1 kHz and its cached codes."
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
+    from jukebox_nb.data import Track, write_metadata
+    from jukebox_nb.training import encode_corpus, write_label_tables
+    d = tmp_path_factory.mktemp("tiny")
+    tracks = []
+    for i, root in enumerate((48, 53, 55)):
+        sf.write(_mkdir(d / "corpus") / f"p{i}.wav", tone([midi_hz(n) for n in (root, root + 4, root + 7)], 3.0, sr=44100), 44100)
+        tracks.append(Track(f"p{i}.wav", "a", ("g",), f"p{i}", "CC0-1.0", "test"))
+    write_metadata(d / "corpus" / "metadata.jsonl", tracks)
+    tm = Jukebox.tiny()
+    save_pretrained(tm.vqvae, d / "models" / "vqvae")
+    for l in (2, 1, 0): save_pretrained(tm.priors[l], d / "models" / f"prior_level_{l}")
+    write_label_tables(d / "models" / "prior_level_2", {"a": 1}, {"g": 1})
+    return d, encode_corpus(tm.vqvae, d / "corpus", cache_dir=d / "codes")
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True); return p
+
+
+def test_bits_command(tiny_setup):
+    "(e) on cached codes: mean bits and bits by band of window positions of the top prior."
+    d, codes = tiny_setup
+    out = m.main(["bits", "--models", str(d / "models"), "--codes", str(codes), "--split", "all", "--windows", "4"])
+    n = out["n_ctx"]
+    assert 0 < out["bits_per_code"] < 20 and list(out["bands"])[0] == "0" and list(out["bands"])[-1].endswith(f"-{n - 1}")
+
+
+def test_continuation_command(tiny_setup):
+    "(f) with tiny random models: each piece's continuation is compared with its own next stretch and the others'."
+    d, _ = tiny_setup
+    out = m.main(["continuation", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--split", "all", "--pieces", "3",
+                  "--start", "0", "--prompt-seconds", "0.5", "--seconds", "1"])
+    assert len(out["pieces"]) == 3 and len(out["per_piece"]) == 3
+    assert 0 <= out["baseline"] <= 1 and 0 <= out["agreement"] <= 1
+    assert out["prompt_agreement"] > out["prompt_baseline"]  # each chord's first 0.5 s matches its own next second best
