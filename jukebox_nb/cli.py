@@ -333,7 +333,7 @@ def _display_names(models, meta) -> tuple[str, str]:
     return artists.get(meta.artist, str(meta.artist)), " ".join(genres.get(g, str(g)) for g in meta.genres)
 
 
-def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
+def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `checkpoints.load_demo_models`)
                   artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
                   seconds: float, folder: Path | None = None,
                   song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least
@@ -341,7 +341,8 @@ def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampli
                  ):
     "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and their display names."
     from jukebox_nb.conditioning import Metadata
-    from jukebox_nb.sampling import demo_defaults, song_seconds_for
+    from jukebox_nb.checkpoints import demo_defaults
+    from jukebox_nb.sampling import song_seconds_for
     total = int(max(seconds, song_seconds_for(models.priors[2], song_seconds)) * models.vqvae.cfg.sample_rate)
     if not models.priors[2].cfg.labels or models.vocab is None:
         return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
@@ -558,7 +559,8 @@ def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict
 
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
-    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan, load_demo_models
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,

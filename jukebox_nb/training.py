@@ -27,7 +27,7 @@ from .bottleneck import AllReduce
 from .core import atomic_path, atomic_write, exists, set_seed
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'LR_DECAYS', 'FORMAT_VERSION', 'ORDER_KEYS', 'CODES_FILE', 'CODES_VERSION', 'TrainConfig',
+__all__ = ['PRECISIONS', 'LR_DECAYS', 'STATE_VERSION', 'ORDER_KEYS', 'CODES_FILE', 'CODES_VERSION', 'TrainConfig',
            'resolve_precision', 'lr_factor', 'make_optimizer', 'ResumableBatchSampler', 'EpochItems', 'make_all_reduce',
            'inject_all_reduce', 'audio_inputs', 'TrainState', 'to_device', 'output_metrics', 'train_step', 'rng_state',
            'set_rng_state', 'checkpoint_dirs', 'latest_checkpoint', 'is_sharded', 'full_state', 'load_full_state',
@@ -239,7 +239,7 @@ def train_step(state: TrainState, # advanced in place
     return logs
 
 # %% ../nbs/11_training.ipynb #9eccbce1
-FORMAT_VERSION = 2  # 1: model weights inside state.pt; 2: in the save_pretrained files when the kind is registered
+STATE_VERSION = 2  # of a training state.pt (not `checkpoints.FORMAT_VERSION`): 1: model weights inside state.pt; 2: in the save_pretrained files when the kind is registered
 
 
 def rng_state() -> dict[str, Any]:
@@ -359,7 +359,7 @@ def save_checkpoint(state: TrainState) -> Path:
         model, pretrained = acc.unwrap_model(state.model), None
         if sharded: model = _unsharded_copy(model, weights)
         if _registered(model): pretrained = save_pretrained(model, tmp, meta={"step": state.step, "train_config": state.cfg.to_dict()})
-        _save_file({"format_version": FORMAT_VERSION, "step": state.step, "world_size": acc.num_processes,
+        _save_file({"format_version": STATE_VERSION, "step": state.step, "world_size": acc.num_processes,
                     "train_config": state.cfg.to_dict(), "model_config": _config_dict(model),
                     "model": None if pretrained else model.state_dict(),
                     "optimizer": optim if sharded else state.optimizer.state_dict(),
@@ -394,7 +394,7 @@ def _read_checkpoint(path: Path, rank: int = 0) -> tuple[dict, dict, dict | None
     "(state.pt, model weights, this process's RNG states or None) of checkpoint `path`; `DamagedCheckpoint` if one does not read."
     try:
         ck = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        if ck.get("format_version", 0) > FORMAT_VERSION: return ck, {}, None  # `load_checkpoint` says to upgrade
+        if ck.get("format_version", 0) > STATE_VERSION: return ck, {}, None  # `load_checkpoint` says to upgrade
         weights = ck["model"] if exists(ck["model"]) else _pretrained_weights(path)
         rng = path / f"rng_rank{rank}.pt"
         return ck, weights, torch.load(rng, weights_only=True) if rng.exists() else None
@@ -411,8 +411,8 @@ def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are fille
     "Restore model, optimizer, scheduler, step and this process's RNG states from checkpoint `path`."
     path, acc = Path(path), state.accelerator
     ck, weights, rng = read or _read_checkpoint(path, acc.process_index)
-    if ck.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {FORMAT_VERSION}: upgrade it")
+    if ck.get("format_version", 0) > STATE_VERSION:
+        raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {STATE_VERSION}: upgrade it")
     try:
         if is_sharded(acc): load_full_state(state.model, state.optimizer, weights, ck["optimizer"])
         else: acc.unwrap_model(state.model).load_state_dict(weights)

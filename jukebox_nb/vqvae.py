@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -21,7 +21,7 @@ from .core import check_types, exists
 # %% auto #0
 __all__ = ['VQVAE_PRESETS', 'SILENT_SPEC_NORM', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder',
            'Decoder', 'receptive_field', 'Bandwidth', 'measure_bandwidth', 'lmix_loss', 'VQVAEConfig', 'VQVAEOutput',
-           'VQVAE', 'reconstruct', 'spectral_sums', 'silent_clips', 'rms_db', 'metrics_from_sums',
+           'VQVAE', 'Codec', 'reconstruct', 'spectral_sums', 'silent_clips', 'rms_db', 'metrics_from_sums',
            'reconstruction_metrics', 'codebook_usage', 'level_metrics', 'input_span', 'output_span', 'chunk_context',
            'OverlapSave', 'chunked_encoder', 'chunked_decoder', 'encode_chunked', 'decode_chunked', 'HierarchicalVQVAE',
            'keep_freed_memory']
@@ -416,6 +416,16 @@ class VQVAE(nn.Module):
         self.bottleneck = (Bottleneck if cfg.use_bottleneck else NoBottleneck)(cfg.bottleneck, all_reduce)
         self.spectral_loss = MultiScaleSpectralLoss()  # no parameters, not in the state_dict
 
+    # the `Codec` interface, read from the config
+    @property
+    def levels(self) -> int: return self.cfg.levels
+    @property
+    def l_bins(self) -> int: return self.cfg.l_bins
+    @property
+    def hop_lengths(self) -> tuple[int, ...]: return self.cfg.hop_lengths
+    @property
+    def sample_rate(self) -> int: return self.cfg.sample_rate
+
     def _levels(self, levels) -> tuple[int, ...]:
         if not self.cfg.use_bottleneck:
             raise ValueError("this VQ-VAE has no codebook (use_bottleneck=False), so it has no codes to encode or decode; "
@@ -484,6 +494,29 @@ class VQVAE(nn.Module):
                      for what, v in (("with another shape", shape), ("missing", missing), ("unexpected", unexpected)) if v]
             raise ValueError(f"state_dict does not fit this VQVAE (another config?): {'; '.join(parts)}")
         return super().load_state_dict(state_dict, strict, assign)
+
+# %% ../nbs/04_vqvae.ipynb #477a88d2
+@runtime_checkable
+class Codec(Protocol):
+    "What the priors and the sampling engine need of an audio codec; `VQVAE` is one."
+    @property
+    def levels(self) -> int: ... # code streams; level 0 is the finest (shortest hop)
+    @property
+    def l_bins(self) -> int: ... # codebook size, the same at every level
+    @property
+    def hop_lengths(self) -> tuple[int, ...]: ... # audio samples per code, per level
+    @property
+    def sample_rate(self) -> int: ... # of the audio it encodes and decodes
+
+    def encode(self, audio: torch.Tensor, # [B, 1, T] or [B, T] in [-1, 1], at `sample_rate`
+               levels: int | Sequence[int] | None = None, # one level (a tensor back) or several (a list); None: all
+              ) -> torch.Tensor | list[torch.Tensor]: ... # integer codes [B, T // hop_lengths[l]] per level
+
+    def decode(self, codes: torch.Tensor, # [B, T_l] integer codes of one level
+               level: int,
+              ) -> torch.Tensor: ... # audio [B, 1, T_l * hop_lengths[level]]
+
+    def to(self, device): ... # move to the sampling device
 
 # %% ../nbs/04_vqvae.ipynb #a4292911
 def reconstruct(model: VQVAE, # a VQVAE (eval mode)

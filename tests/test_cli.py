@@ -112,10 +112,9 @@ def test_training_warnings_are_one_line_naming_the_command():
 @pytest.fixture(scope="module")
 def demo_models(tmp_path_factory):
     "A demo folder of tiny models (random weights) with two artists and two genres."
-    from jukebox_nb.checkpoints import save_pretrained
-    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
     from jukebox_nb.training import write_label_tables
-    models = JukeboxModels.tiny()
+    models = Jukebox.tiny()
     folder = tmp_path_factory.mktemp("demo") / "models"
     save_pretrained(models.vqvae, folder / "vqvae")
     for level, prior in models.priors.items(): save_pretrained(prior, folder / f"prior_level_{level}")
@@ -182,9 +181,9 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
 
 
 def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def no_loading(*a, **k): raise AssertionError("models were loaded before --out was checked")
-    monkeypatch.setattr(sampling, "load_demo_models", no_loading)
+    monkeypatch.setattr(checkpoints, "load_demo_models", no_loading)
     (tmp_path / "taken").write_text("a file")
     for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):  # a file, or a file in the way of the path
         with pytest.raises(SystemExit) as e: main(["demo", "--out", str(out), "--quiet"])  # refused by the parser
@@ -247,9 +246,9 @@ def test_demo_interrupted_keeps_finished_levels_and_resumes_to_the_same_tokens(d
 
 
 def test_demo_ctrl_c_before_sampling_leaves_the_folder_and_says_so(demo_models, tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def interrupted(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(sampling, "load_demo_models", interrupted)
+    monkeypatch.setattr(checkpoints, "load_demo_models", interrupted)
     assert demo(demo_models, tmp_path / "o") == 130
     assert (tmp_path / "o").is_dir()
     assert "interrupted before sampling began; nothing to resume" in capsys.readouterr().err
