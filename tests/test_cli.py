@@ -331,8 +331,8 @@ OUT_COMMANDS = [["reconstruct"], ["demo"], ["data"], ["train-vqvae", "CORPUS"], 
                                   ["reconstruct", "--seconds", "-1"], ["reconstruct", "--offset", "nan"],
                                   ["demo", "--seconds", "inf"], ["demo", "--seconds", "nan"], ["demo", "--song-seconds", "inf"]])
 def test_non_finite_seconds_name_the_flag(argv, capsys, monkeypatch):
-    import jukebox_nb.cli as cli, jukebox_nb.sampling as sampling
-    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(sampling, "load_demo_models", no_model)
+    import jukebox_nb.cli as cli, jukebox_nb.checkpoints as checkpoints
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(checkpoints, "load_demo_models", no_model)
     with pytest.raises(SystemExit) as e: main(argv)
     assert e.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -341,8 +341,8 @@ def test_non_finite_seconds_name_the_flag(argv, capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv", OUT_COMMANDS)
 def test_out_naming_a_file_is_refused_before_any_model_loads(argv, tmp_path, capsys, monkeypatch):
-    import jukebox_nb.cli as cli, jukebox_nb.sampling as sampling
-    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(sampling, "load_demo_models", no_model)
+    import jukebox_nb.cli as cli, jukebox_nb.checkpoints as checkpoints
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(checkpoints, "load_demo_models", no_model)
     f = tmp_path / "a_file"; f.write_text("not a folder")
     for out in (f, f / "below"):
         with pytest.raises(SystemExit) as e: main(argv + ["--out", str(out)])
