@@ -15,9 +15,10 @@ $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_na
 timeout 240 $py -m pytest -q -p no:cacheprovider tests/test_sampling.py -k "cuda_graph or static_step" -rs 2>&1 | tee "$out/gpu_tests.log" | tail -5
 $py - <<'PY' 2>&1 | tee -a "$out/gpu_check.jsonl"
 import json
-from jukebox_nb.sampling import JukeboxModels, SampleConfig, SampleRequest, sample, resolve_device
+from jukebox_nb.checkpoints import Jukebox
+from jukebox_nb.sampling import SampleConfig, SampleRequest, sample, resolve_device
 from jukebox_nb.conditioning import Metadata
-m = JukeboxModels.tiny()
+m = Jukebox.tiny()
 req = SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=1)] * 2, seconds=(34 * 128 + 1) / 44100)
 for dt in ("float32", "bfloat16", "float16"):
     r = sample(m, req, SampleConfig(dtype=dt, cuda_graph=True))
@@ -31,11 +32,12 @@ import json, sys, time, torch
 sys.path.insert(0, "benchmarks")
 from sampling import build
 from jukebox_nb.conditioning import Metadata
-from jukebox_nb.sampling import JukeboxModels, Notice, SampleConfig, SampleRequest, sample_iter
+from jukebox_nb.checkpoints import Jukebox
+from jukebox_nb.sampling import Notice, SampleConfig, SampleRequest, sample_iter
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig
 torch.cuda.set_per_process_memory_fraction(12 * 2 ** 30 / torch.cuda.get_device_properties(0).total_memory)
 p = build("1b_lyrics", torch.device("cuda"), torch.float32)
-m = JukeboxModels(VQVAE(VQVAEConfig.preset("tiny", l_bins=p.cfg.bins)), {2: p}, "oom-check")
+m = Jukebox(VQVAE(VQVAEConfig.preset("tiny", l_bins=p.cfg.bins)), {2: p}, "oom-check")
 req = SampleRequest(metadata=[Metadata(artist=1, genres=(1,), total_length=44100 * 60, lyrics="la la la")] * 8,
                     seconds=16 * 128 / 44100, levels=(2,))
 t = time.perf_counter(); notes, done = [], False

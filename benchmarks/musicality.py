@@ -363,7 +363,8 @@ def cmd_bits(args) -> dict:
 
 def cmd_continuation(args) -> dict:
     import torch
-    from jukebox_nb.sampling import SampleRequest, load_demo_models, sample, song_seconds_for
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.sampling import SampleRequest, sample, song_seconds_for
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus)
     models = load_demo_models(args.models)

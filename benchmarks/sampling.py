@@ -30,7 +30,9 @@ import torch  # noqa: E402
 
 from jukebox_nb.conditioning import Metadata  # noqa: E402
 from jukebox_nb.prior import Prior, PriorConfig  # noqa: E402
-from jukebox_nb.sampling import DecodeStep, JukeboxModels, SampleConfig, SampleRequest, draw, sample_iter  # noqa: E402
+from jukebox_nb.decode import DecodeStep  # noqa: E402
+from jukebox_nb.checkpoints import Jukebox  # noqa: E402
+from jukebox_nb.sampling import SampleConfig, SampleRequest, draw, sample_iter  # noqa: E402
 from jukebox_nb.vqvae import VQVAE, VQVAEConfig  # noqa: E402
 
 BENCH_PRESETS = {
@@ -118,7 +120,7 @@ def windowed(a, p: Prior, device, dtype) -> list:
     """New tokens/s of sampling K·n_ctx top-level tokens with windows, for each K in `a.length`. The lengths take turns
     within every repeat (after one warm-up round), so a drift of the machine's speed hits them alike."""
     vq = VQVAE(VQVAEConfig.preset("tiny", l_bins=p.cfg.bins))
-    models = JukeboxModels(vq, {p.cfg.level: p}, "bench") if p.cfg.level == 2 else None
+    models = Jukebox(vq, {p.cfg.level: p}, "bench") if p.cfg.level == 2 else None
     if models is None: raise SystemExit("--length needs a top-level preset")
     cfg = SampleConfig(device=str(device), dtype=a.dtype, decode=False, chunk_size=a.chunk_size, report_every=10 ** 9,
                        max_batch_size=a.batch, decode_step=a.path, compile=a.compile, cuda_graph=a.cuda_graph,

@@ -17,7 +17,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see sampling.py
 import torch  # noqa: E402
 
 import sampling as bench  # noqa: E402  (benchmarks/sampling.py)
-from jukebox_nb.sampling import DecodeStep, draw, hop_tokens  # noqa: E402
+from jukebox_nb.decode import DecodeStep  # noqa: E402
+from jukebox_nb.sampling import draw, hop_tokens  # noqa: E402
 
 
 def main():

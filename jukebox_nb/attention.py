@@ -13,19 +13,127 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['PATTERNS', 'OFFICIAL_ATTN_FUNC', 'check_pattern', 'Conv1D', 'visible', 'pattern_mask', 'split_heads', 'merge_heads',
-           'attend_block', 'attend_transpose_block', 'attend_prev_block', 'attend_prime', 'attend_dense', 'KVCache',
-           'FactoredAttention', 'reference_attention', 'run_incremental']
+__all__ = ['ATTENTION_PATTERNS', 'PATTERNS', 'OFFICIAL_ATTN_FUNC', 'Pattern', 'Dense', 'Block', 'TransposeBlock', 'PrevBlock',
+           'EncDec', 'Prime', 'check_pattern', 'Conv1D', 'visible', 'pattern_mask', 'split_heads', 'merge_heads',
+           'attend_block', 'attend_transpose_block', 'attend_prev_block', 'attend_prime', 'attend_dense',
+           'attend_masked', 'KVCache', 'FactoredAttention', 'reference_attention', 'run_incremental']
 
 # %% ../nbs/05_attention.ipynb #f388a0a0
-PATTERNS = ("dense", "block", "transpose_block", "prev_block", "enc_dec", "prime")
-OFFICIAL_ATTN_FUNC = {0: "dense", 1: "block", 2: "transpose_block", 3: "prev_block", 6: "enc_dec", 7: "prime"}
+class Pattern:
+    """The rules of one attention pattern, as small static functions of positions and sizes. Every path derives from
+    them: masks (`visible`), the training path (`attend`), the cache (`slots`, `kept`), the one-token steps and the
+    decode kernels (`reads`). Subclass it and add the class to `ATTENTION_PATTERNS` to add a pattern."""
+    name = "?"
+    code = -1  # official `attn_func` id (-1: a pattern of our own)
+    blocked = False  # needs `blocks` dividing n_ctx; the training path pads a window to whole blocks
+    cross = False  # attends to the encoder's states (lyrics) instead of its own sequence
+
+    @staticmethod
+    def sees(q: torch.Tensor, k: torch.Tensor, bc: int, prime: int) -> torch.Tensor:
+        "May a query at position `q` see a key at position `k` (>= 0)? Position tensors that broadcast."
+        return k <= q
+
+    @staticmethod
+    def slots(n_ctx: int, bc: int, prime: int, n_enc: int) -> int:
+        "Cache slots of a layer; position p is kept in slot p % slots."
+        return n_ctx
+
+    @staticmethod
+    def kept(n_ctx: int, prime: int, n_enc: int) -> int:
+        "Positions (encoder states for a cross pattern) below this are written to the cache."
+        return n_ctx
+
+    @staticmethod
+    def reads(p: int, bc: int, prime: int, n: int) -> tuple[int, int, int]:
+        "Slots `range(start, stop, step)` of an `n`-slot cache that the query at position `p` reads (empty: it sees nothing)."
+        return 0, p + 1, 1
+
+    @classmethod
+    def check(cls, n_ctx: int, blocks: Optional[int], prime_len: int, n_enc: int):
+        "Raise a `ValueError` when a layer of this pattern cannot be built with these sizes."
+        if cls.blocked and (blocks is None or n_ctx % blocks):
+            raise ValueError(f"pattern {cls.name!r} needs blocks dividing n_ctx {n_ctx}, got blocks={blocks}")
+
+    @classmethod
+    def attend(cls, q, k, v, n_head: int, bc: int, prime: int) -> torch.Tensor:
+        "Training path (B, L, D) -> (B, L, D). This default masks all keys with `sees`; a pattern may reshape instead."
+        L, K = q.shape[1], k.shape[1]
+        return attend_masked(q, k, v, n_head, cls.mask(torch.arange(L, device=q.device), torch.arange(K, device=q.device), bc, prime))
+
+    @classmethod
+    def mask(cls, q_pos: torch.Tensor, k_pos: torch.Tensor, bc: int, prime: int) -> torch.Tensor:
+        "Boolean (Q, K) mask of `sees`; negative key positions are empty cache slots."
+        q, k = q_pos[:, None], k_pos[None, :]
+        return ((k >= 0) & cls.sees(q, k, bc, prime)).expand(q.shape[0], k.shape[1])
+
+
+class Dense(Pattern):
+    name, code = "dense", 0
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_dense(q, k, v, n_head)
+
+
+class Block(Pattern):
+    name, code, blocked = "block", 1, True
+    sees = staticmethod(lambda q, k, bc, prime: (k <= q) & (k // bc == q // bc))
+    slots = staticmethod(lambda n_ctx, bc, prime, n_enc: bc)  # a ring: the current block
+    reads = staticmethod(lambda p, bc, prime, n: (0, p % bc + 1, 1))
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_block(q, k, v, n_head, bc)
+
+
+class TransposeBlock(Pattern):
+    name, code, blocked = "transpose_block", 2, True
+    sees = staticmethod(lambda q, k, bc, prime: (k <= q) & (k % bc == q % bc))
+    reads = staticmethod(lambda p, bc, prime, n: (p % bc, p + 1, bc))
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_transpose_block(q, k, v, n_head, bc)
+
+
+class PrevBlock(Pattern):
+    name, code, blocked = "prev_block", 3, True
+    sees = staticmethod(lambda q, k, bc, prime: k // bc == q // bc - 1)
+    slots = staticmethod(lambda n_ctx, bc, prime, n_enc: 2 * bc)  # a ring: the previous block and the current one
+    reads = staticmethod(lambda p, bc, prime, n: (0, 0, 1) if p < bc else ((p // bc - 1) % 2 * bc, (p // bc - 1) % 2 * bc + bc, 1))
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_prev_block(q, k, v, n_head, bc)
+
+
+class EncDec(Pattern):
+    name, code, cross = "enc_dec", 6, True
+    sees = staticmethod(lambda q, k, bc, prime: torch.ones_like(k, dtype=torch.bool))
+    slots = staticmethod(lambda n_ctx, bc, prime, n_enc: n_enc)
+    kept = staticmethod(lambda n_ctx, prime, n_enc: n_enc)
+    reads = staticmethod(lambda p, bc, prime, n: (0, n, 1))
+    @classmethod
+    def check(cls, n_ctx, blocks, prime_len, n_enc):
+        if n_enc <= 0: raise ValueError("pattern 'enc_dec' needs n_enc > 0 (encoder length)")
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_dense(q, k, v, n_head, causal=False)
+
+
+class Prime(Pattern):
+    name, code = "prime", 7
+    sees = staticmethod(lambda q, k, bc, prime: (k <= q) & (k < prime))
+    slots = staticmethod(lambda n_ctx, bc, prime, n_enc: prime)
+    kept = staticmethod(lambda n_ctx, prime, n_enc: prime)  # only the lyric prefix is ever seen
+    reads = staticmethod(lambda p, bc, prime, n: (0, min(p + 1, prime), 1))
+    @classmethod
+    def check(cls, n_ctx, blocks, prime_len, n_enc):
+        if prime_len <= 0: raise ValueError("pattern 'prime' needs prime_len > 0")
+    @classmethod
+    def attend(cls, q, k, v, n_head, bc, prime): return attend_prime(q, k, v, n_head, prime)
+
+
+ATTENTION_PATTERNS = {p.name: p for p in (Dense, Block, TransposeBlock, PrevBlock, EncDec, Prime)}  # name -> rules
+PATTERNS = tuple(ATTENTION_PATTERNS)  # the official patterns' names
+OFFICIAL_ATTN_FUNC = {p.code: name for name, p in ATTENTION_PATTERNS.items()}  # official `attn_func` id -> name
 
 
 def check_pattern(pattern: str) -> str:
     "Return `pattern` if it is a known attention pattern name, else raise a `ValueError` listing them."
-    if pattern not in PATTERNS:
-        raise ValueError(f"unknown attention pattern {pattern!r}; expected one of {PATTERNS}")
+    if pattern not in ATTENTION_PATTERNS:
+        raise ValueError(f"unknown attention pattern {pattern!r}; expected one of {tuple(ATTENTION_PATTERNS)}")
     return pattern
 
 # %% ../nbs/05_attention.ipynb #c02cafac
@@ -54,25 +162,17 @@ class Conv1D(nn.Module):
         return torch.addmm(self.b.to(x.dtype), x.reshape(-1, self.n_in), self.w.to(x.dtype)).view(*x.shape[:-1], self.n_out)
 
 # %% ../nbs/05_attention.ipynb #f2c3e6e6
-def visible(pattern: str, # one of `PATTERNS`
+def visible(pattern: str, # a name in `ATTENTION_PATTERNS`
             q_pos: torch.Tensor, # (Q,) absolute query positions
             k_pos: torch.Tensor, # (K,) absolute key positions (negative = empty cache slot)
             block_ctx: int = 1, # positions per block
             prime_len: int = 0, # keys a `prime` layer may see (the rounded lyric prefix)
            ) -> torch.Tensor:
-    "Boolean (Q, K) mask: True where a query at `q_pos` may attend to a key at `k_pos`."
-    q, k = q_pos[:, None], k_pos[None, :]
-    causal = (k <= q) & (k >= 0)
-    if pattern == "dense": return causal
-    if pattern == "block": return causal & (k // block_ctx == q // block_ctx)
-    if pattern == "transpose_block": return causal & (k % block_ctx == q % block_ctx)
-    if pattern == "prev_block": return (k >= 0) & (k // block_ctx == q // block_ctx - 1)
-    if pattern == "prime": return causal & (k < prime_len)
-    if pattern == "enc_dec": return (k >= 0).expand(q.shape[0], -1)
-    raise ValueError(f"unknown attention pattern {pattern!r}; expected one of {PATTERNS}")
+    "Boolean (Q, K) mask: True where a query at `q_pos` may attend to a key at `k_pos` (the pattern's `sees`)."
+    return ATTENTION_PATTERNS[check_pattern(pattern)].mask(q_pos, k_pos, block_ctx, prime_len)
 
 
-def pattern_mask(pattern: str, # one of `PATTERNS`
+def pattern_mask(pattern: str, # a name in `ATTENTION_PATTERNS`
                  n_ctx: int, # sequence length
                  block_ctx: int = 1, # positions per block
                  prime_len: int = 0, # visible keys of a `prime` layer
@@ -80,7 +180,7 @@ def pattern_mask(pattern: str, # one of `PATTERNS`
                 ) -> torch.Tensor:
     "Dense boolean (n_ctx, n_keys) reference mask of a pattern (for pictures and tests only)."
     pos = torch.arange(n_ctx)
-    return visible(pattern, pos, torch.arange(n_enc) if pattern == "enc_dec" else pos, block_ctx, prime_len)
+    return visible(pattern, pos, torch.arange(n_enc) if ATTENTION_PATTERNS[check_pattern(pattern)].cross else pos, block_ctx, prime_len)
 
 # %% ../nbs/05_attention.ipynb #fe050b78
 def _sdpa(q, k, v, causal: bool = False, mask: Optional[torch.Tensor] = None):
@@ -88,6 +188,12 @@ def _sdpa(q, k, v, causal: bool = False, mask: Optional[torch.Tensor] = None):
     if causal and q.shape[-2] == k.shape[-2]:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def _sdpa_masked(q, k, v, mask: torch.Tensor):
+    "SDPA over (B, H, L, hd) tensors under a boolean (L, K) mask; a query that sees no key gets zeros (not NaN)."
+    empty = ~mask.any(-1)
+    return _sdpa(q, k, v, mask=mask | empty[:, None]).masked_fill(empty[None, None, :, None], 0.0)
 
 
 def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -142,6 +248,11 @@ def attend_dense(q, k, v, n_head: int, causal: bool = True):
     "Dense attention (causal self-attention, or unmasked encoder-decoder attention)."
     return merge_heads(_sdpa(split_heads(q, n_head), split_heads(k, n_head), split_heads(v, n_head), causal=causal))
 
+
+def attend_masked(q, k, v, n_head: int, mask: torch.Tensor):
+    "Any pattern by its mask: (B, L, D) queries over (B, K, D) keys under a boolean (L, K) mask (memory O(L · K))."
+    return merge_heads(_sdpa_masked(split_heads(q, n_head), split_heads(k, n_head), split_heads(v, n_head), mask))
+
 # %% ../nbs/05_attention.ipynb #90457711
 class KVCache:
     "Preallocated keys/values (B, H, slots, hd) of one attention layer, plus the position held by each slot."
@@ -169,7 +280,7 @@ class FactoredAttention(nn.Module):
                  n_ctx: int, # window length (music tokens, plus the lyric prefix for a single-sequence prior)
                  n_state: int, # attention width (official: m_attn · n_in)
                  n_head: int, # heads; n_state must divide evenly
-                 pattern: str = "dense", # one of `PATTERNS`
+                 pattern: str = "dense", # a name in `ATTENTION_PATTERNS`
                  blocks: Optional[int] = None, # number of blocks; block_ctx = n_ctx // blocks
                  prime_len: int = 0, # keys visible to a `prime` layer
                  n_enc: int = 0, # encoder length for `enc_dec`
@@ -179,14 +290,11 @@ class FactoredAttention(nn.Module):
         super().__init__()
         self.pattern = check_pattern(pattern)
         if n_state % n_head: raise ValueError(f"n_state {n_state} is not divisible by n_head {n_head}")
-        if pattern in ("block", "transpose_block", "prev_block") and (blocks is None or n_ctx % blocks):
-            raise ValueError(f"pattern {pattern!r} needs blocks dividing n_ctx {n_ctx}, got blocks={blocks}")
-        if pattern == "prime" and prime_len <= 0: raise ValueError("pattern 'prime' needs prime_len > 0")
-        if pattern == "enc_dec" and n_enc <= 0: raise ValueError("pattern 'enc_dec' needs n_enc > 0 (encoder length)")
+        self.rule.check(n_ctx, blocks, prime_len, n_enc)
         self.n_in, self.n_ctx, self.n_state, self.n_head = n_in, n_ctx, n_state, n_head
         self.block_ctx = n_ctx // blocks if blocks else n_ctx
         self.prime_len, self.n_enc = prime_len, n_enc
-        if pattern == "enc_dec":
+        if self.cross:
             self.c_attn = Conv1D(n_in, n_state, init_scale=init_scale)
             self.c_enc_kv = Conv1D(n_in, n_state * 2, init_scale=init_scale)
         else:
@@ -195,9 +303,17 @@ class FactoredAttention(nn.Module):
         self.record = False  # when True, `forward` also keeps its softmax weights in `self.weights`
         self.weights: Optional[torch.Tensor] = None  # (B, H, L, K) float32, see `attention_weights`
 
-    def _qkv(self, x, encoder_kv):
-        if self.pattern == "enc_dec":
-            if encoder_kv is None: raise ValueError("an enc_dec layer needs encoder_kv (the lyric encoder states)")
+    @property
+    def rule(self) -> type[Pattern]: "This layer's pattern rules (`ATTENTION_PATTERNS`)."; return ATTENTION_PATTERNS[self.pattern]
+    @property
+    def cross(self) -> bool: "Whether it attends to the encoder's states (`enc_dec`)."; return self.rule.cross
+    @property
+    def kept(self) -> int: "Positions below this are cached (encoder states for `enc_dec`)."; return self.rule.kept(self.n_ctx, self.prime_len, self.n_enc)
+
+    def qkv(self, x, encoder_kv=None):
+        "Queries, keys and values (B, L or n_enc, n_state) of `x` (keys/values of `encoder_kv` for `enc_dec`)."
+        if self.cross:
+            if encoder_kv is None: raise ValueError(f"an {self.pattern} layer needs encoder_kv (the lyric encoder states)")
             k, v = self.c_enc_kv(encoder_kv.to(x.dtype)).chunk(2, dim=-1)
             return self.c_attn(x), k, v
         if encoder_kv is not None: raise ValueError(f"a {self.pattern} layer takes no encoder_kv")
@@ -207,32 +323,25 @@ class FactoredAttention(nn.Module):
                 encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) for `enc_dec`
                ) -> torch.Tensor:
         "Training path over a whole window; returns (B, L, n_in)."
-        q, k, v = self._qkv(x, encoder_kv)
+        q, k, v = self.qkv(x, encoder_kv)
         if self.record: self.weights = self._weights(q, k)
         return self.attend(q, k, v)
 
     def attend(self, q: torch.Tensor, # (B, L, n_state) queries of a whole window
-               k: torch.Tensor, v: torch.Tensor, # (B, L or n_enc, n_state) its keys and values (`_qkv`)
+               k: torch.Tensor, v: torch.Tensor, # (B, L or n_enc, n_state) its keys and values (`qkv`)
               ) -> torch.Tensor: # (B, L, n_in)
         "The training path after the projections: the pattern's attention by reshapes, then `c_proj`."
-        L, bc, H = q.shape[1], self.block_ctx, self.n_head
-        if self.pattern in ("block", "transpose_block", "prev_block") and L % bc:
+        L, bc = q.shape[1], self.block_ctx
+        if self.rule.blocked and L % bc:
             pad = bc - L % bc  # pad at the end: causal patterns never look forward
             q, k, v = (F.pad(t, (0, 0, 0, pad)) for t in (q, k, v))
-        if self.pattern == "dense": a = attend_dense(q, k, v, H)
-        elif self.pattern == "block": a = attend_block(q, k, v, H, bc)
-        elif self.pattern == "transpose_block": a = attend_transpose_block(q, k, v, H, bc)
-        elif self.pattern == "prev_block": a = attend_prev_block(q, k, v, H, bc)
-        elif self.pattern == "prime": a = attend_prime(q, k, v, H, self.prime_len)
-        else: a = attend_dense(q, k, v, H, causal=False)
-        return self.c_proj(a[:, :L])
+        return self.c_proj(self.rule.attend(q, k, v, self.n_head, bc, self.prime_len)[:, :L])
 
     def _weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         "Explicit softmax (B, H, L, K) in fp32 of (B, L, n_state) queries over (B, K', n_state) keys under the pattern mask."
         L, hd = q.shape[1], self.n_state // self.n_head
-        if self.pattern == "prime": k = k[:, :min(self.prime_len, k.shape[1])]  # the only keys it can see
-        n_keys = k.shape[1]
-        mask = visible(self.pattern, torch.arange(L, device=q.device), torch.arange(n_keys, device=q.device),
+        k = k[:, :min(self.kept, k.shape[1])]  # the only keys it can see (a prime layer's: the lyric prefix)
+        mask = visible(self.pattern, torch.arange(L, device=q.device), torch.arange(k.shape[1], device=q.device),
                        self.block_ctx, self.prime_len)  # (L, K)
         w = (split_heads(q, self.n_head).float() @ split_heads(k, self.n_head).float().transpose(-1, -2)) / math.sqrt(hd)
         return w.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)  # rows without keys: zeros
@@ -241,22 +350,20 @@ class FactoredAttention(nn.Module):
                           encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) for `enc_dec`
                          ) -> torch.Tensor:
         "Softmax weights (B, H, L, K) of this layer: K = n_enc (enc_dec), min(prime_len, L) (prime), else L."
-        q, k, _ = self._qkv(x, encoder_kv)
+        q, k, _ = self.qkv(x, encoder_kv)
         return self._weights(q, k)
 
     def cache_slots(self) -> int:
         "Cache slots this pattern needs (see the table above)."
-        return {"dense": self.n_ctx, "transpose_block": self.n_ctx, "block": self.block_ctx,
-                "prev_block": 2 * self.block_ctx, "prime": self.prime_len, "enc_dec": self.n_enc}[self.pattern]
+        return self.rule.slots(self.n_ctx, self.block_ctx, self.prime_len, self.n_enc)
 
     def new_cache(self, batch: int, device=None, dtype=torch.float32) -> KVCache:
         "An empty, preallocated cache for `batch` sequences."
         return KVCache(batch, self.n_head, self.cache_slots(), self.n_state // self.n_head, device, dtype)
 
-    def _slots(self, pos):
-        n = self.cache_slots()
-        if self.pattern in ("block", "prev_block"): return pos % n
-        return pos
+    def slot_of(self, pos: torch.Tensor) -> torch.Tensor:
+        "The cache slot of each position in `pos`: a ring of `cache_slots()` (only the block patterns wrap around)."
+        return pos % self.cache_slots()
 
     def step(self, x: torch.Tensor, # (B, T, n_in): the next T positions
              cache: KVCache, # this layer's cache; advanced by T
@@ -268,10 +375,10 @@ class FactoredAttention(nn.Module):
         if t0 + T > self.n_ctx: raise ValueError(f"cache is full: {t0} + {T} positions > n_ctx {self.n_ctx}")
         H = self.n_head
         pos = torch.arange(t0, t0 + T, device=x.device)
-        if self.pattern == "enc_dec":
+        if self.cross:
             q = split_heads(self.c_attn(x), H)
             if not cache.filled:
-                if encoder_kv is None: raise ValueError("an enc_dec layer needs encoder_kv on its first step")
+                if encoder_kv is None: raise ValueError(f"an {self.pattern} layer needs encoder_kv on its first step")
                 k, v = self.c_enc_kv(encoder_kv.to(x.dtype)).chunk(2, dim=-1)
                 cache.write(split_heads(k, H), split_heads(v, H), torch.arange(k.shape[1], device=x.device),
                             torch.arange(k.shape[1], device=x.device))
@@ -284,20 +391,11 @@ class FactoredAttention(nn.Module):
         return self.c_proj(merge_heads(a))
 
     def _step_one(self, q, k, v, p: int, cache: KVCache):
-        "One new position p: write it, then attend to the slots it may see (no mask needed)."
-        bc, ck, cv = self.block_ctx, cache.k, cache.v
-        keep = self.pattern != "prime" or p < self.prime_len
-        if keep: cache.write(k, v, torch.tensor([p], device=q.device), self._slots(torch.tensor([p], device=q.device)))
-        if self.pattern == "dense": kk, vv = ck[:, :, :p + 1], cv[:, :, :p + 1]
-        elif self.pattern == "transpose_block": kk, vv = ck[:, :, p % bc:p + 1:bc], cv[:, :, p % bc:p + 1:bc]
-        elif self.pattern == "block": kk, vv = ck[:, :, :p % bc + 1], cv[:, :, :p % bc + 1]
-        elif self.pattern == "prime": kk, vv = ck[:, :, :min(p + 1, self.prime_len)], cv[:, :, :min(p + 1, self.prime_len)]
-        else:  # prev_block
-            b = p // bc
-            if b == 0: return torch.zeros_like(q)
-            s = ((b - 1) % 2) * bc
-            kk, vv = ck[:, :, s:s + bc], cv[:, :, s:s + bc]
-        return _sdpa(q, kk.to(q.dtype), vv.to(q.dtype))
+        "One new position p: write it, then attend to the slots the pattern `reads` (no mask needed)."
+        if p < self.kept: cache.write(k, v, torch.tensor([p], device=q.device), self.slot_of(torch.tensor([p], device=q.device)))
+        s, e, st = self.rule.reads(p, self.block_ctx, self.prime_len, cache.slots)
+        if e <= s: return torch.zeros_like(q)  # nothing to see (prev_block's first block)
+        return _sdpa(q, cache.k[:, :, s:e:st].to(q.dtype), cache.v[:, :, s:e:st].to(q.dtype))
 
     def _step_attend(self, q, k, v, pos, cache: KVCache):
         "A chunk of T positions: attend to cached + new keys with the pattern mask, then store the new keys."
@@ -305,17 +403,15 @@ class FactoredAttention(nn.Module):
         keys_v = torch.cat([cache.v.to(q.dtype), v], dim=2)
         kpos = torch.cat([cache.pos, pos])
         mask = visible(self.pattern, pos, kpos, self.block_ctx, self.prime_len)  # (T, slots + T)
-        empty = ~mask.any(-1)  # prev_block queries in block 0: attend to zeros -> output 0
-        a = _sdpa(q, keys_k, keys_v, mask=mask | empty[:, None])
-        a = a.masked_fill(empty[None, None, :, None], 0.0)
-        keep = pos < self.prime_len if self.pattern == "prime" else torch.ones_like(pos, dtype=torch.bool)
-        if keep.any(): cache.write(k[:, :, keep], v[:, :, keep], pos[keep], self._slots(pos[keep]))
+        a = _sdpa_masked(q, keys_k, keys_v, mask)  # prev_block queries in block 0 see nothing: output 0
+        keep = pos < self.kept
+        if keep.any(): cache.write(k[:, :, keep], v[:, :, keep], pos[keep], self.slot_of(pos[keep]))
         return a
 
 # %% ../nbs/05_attention.ipynb #a9e65445
 def reference_attention(attn: FactoredAttention, x: torch.Tensor, encoder_kv: Optional[torch.Tensor] = None):
     "Dense masked O(L²) attention with `attn`'s weights and pattern (for tests at small sizes)."
-    q, k, v = attn._qkv(x, encoder_kv)
+    q, k, v = attn.qkv(x, encoder_kv)
     w = attn._weights(q, k)  # (B, H, L, K): K = all keys, or the prime keys
     v = split_heads(v[:, :w.shape[-1]], attn.n_head)
     return attn.c_proj(merge_heads((w @ v.float()).to(x.dtype)))

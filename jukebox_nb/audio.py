@@ -20,7 +20,8 @@ from .core import atomic_path, exists
 __all__ = ['SAMPLE_RATE', 'MIN_SAMPLE_RATE', 'MAX_SAMPLE_RATE', 'MAX_CHANNELS', 'AUDIO_FORMATS', 'MAX_LOAD_BYTES', 'as_batch',
            'stft_mag', 'spectral_convergence', 'spectral_convergence_db', 'spectral_loss', 'MultiScaleSpectralLoss',
            'AudioError', 'check_sample_rate', 'validate_audio', 'to_mono', 'random_stereo_blend', 'normalize_peak',
-           'resample', 'audio_info', 'load_audio', 'save_wav', 'example_clip', 'show_spec', 'play']
+           'resample', 'audio_info', 'AudioWarning', 'load_audio', 'save_wav', 'AudioStream', 'stream_audio',
+           'WavWriter', 'example_clip', 'show_spec', 'play']
 
 # %% ../nbs/01_audio.ipynb #23f68789
 SAMPLE_RATE = 44100  # the rate every Jukebox model works at (paper §5.1)
@@ -256,6 +257,34 @@ def audio_info(path: str | Path, # audio file
     if info.format in AUDIO_FORMATS[".wav"] and (why := _wav_truncated(path)): raise AudioError(f"{path}: {why}")
     return info
 
+
+class AudioWarning(UserWarning):
+    "A problem with an audio file that still leaves part of it usable (a truncated file, say)."
+
+
+def _ogg_truncated(path: Path) -> str | None:
+    "For an Ogg file, a description of the problem when it does not end with a complete end-of-stream page."
+    size = path.stat().st_size
+    with open(path, "rb") as f: f.seek(max(0, size - (1 << 16))); tail = f.read()  # an Ogg page is < 65 307 bytes
+    i = tail.rfind(b"OggS")
+    if i < 0 or i + 27 > len(tail): return "truncated: it does not end with a complete Ogg page"
+    n_seg = tail[i + 26]
+    end = i + 27 + n_seg + sum(tail[i + 27:i + 27 + n_seg])  # header, segment table, then the segments
+    if end > len(tail): return f"truncated: its last Ogg page is cut off ({len(tail) - i} of {end - i} bytes)"
+    if not tail[i + 5] & 0x04: return "truncated: its last Ogg page is not marked end-of-stream"
+    return None
+
+
+def _frame_range(path: Path, info, offset: float, duration: float | None) -> tuple[int, int]:
+    "The frames [start, stop) of the file that `offset` and `duration` (seconds) select; checks both."
+    fsr = info.samplerate
+    if not (math.isfinite(offset) and offset >= 0): raise AudioError(f"{path}: offset {offset} s must be >= 0")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise AudioError(f"{path}: duration {duration} s must be > 0 (or None for the whole file)")
+    start = int(round(offset * fsr))
+    if start >= info.frames: raise AudioError(f"{path}: offset {offset} s is past the end ({info.frames / fsr:.2f} s)")
+    return start, info.frames if duration is None else min(info.frames, start + max(1, int(round(duration * fsr))))
+
 # %% ../nbs/01_audio.ipynb #b097e66f
 def load_audio(path: str | Path, # WAV, FLAC, OGG (Vorbis/Opus), MP3 or AIFF file
                sr: int | None = SAMPLE_RATE, # resample to this rate (None: keep the file's rate)
@@ -266,12 +295,9 @@ def load_audio(path: str | Path, # WAV, FLAC, OGG (Vorbis/Opus), MP3 or AIFF fil
               ) -> np.ndarray: # float32 in [-1, 1]: [T] when mono, else [C, T]
     "Decode an audio file to float32 in [-1, 1] at rate `sr`, or raise an `AudioError` naming the file and the problem."
     path = Path(path); info = audio_info(path); fsr = info.samplerate
-    if not (math.isfinite(offset) and offset >= 0): raise AudioError(f"{path}: offset {offset} s must be >= 0")
-    if duration is not None and not (math.isfinite(duration) and duration > 0):
-        raise AudioError(f"{path}: duration {duration} s must be > 0 (or None for the whole file)")
-    start = int(round(offset * fsr))
-    if start >= info.frames: raise AudioError(f"{path}: offset {offset} s is past the end ({info.frames / fsr:.2f} s)")
-    stop = info.frames if duration is None else min(info.frames, start + max(1, int(round(duration * fsr))))
+    start, stop = _frame_range(path, info, offset, duration)
+    if info.format == "OGG" and (why := _ogg_truncated(path)):
+        import warnings; warnings.warn(f"{path}: {why}; using what decodes", AudioWarning, stacklevel=2)
     if (stop - start) * info.channels * 4 > MAX_LOAD_BYTES:
         raise AudioError(f"{path}: {stop - start} frames x {info.channels} channels is too much to decode at once; "
                          f"read it in pieces with offset/duration")
@@ -304,6 +330,115 @@ def save_wav(path: str | Path, # destination (.wav)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), x.T, sr, format="WAV", subtype=subtype)  # soundfile wants [T, C]
     return path
+
+# %% ../nbs/01_audio.ipynb #f1e13aac
+def _read_blocks(path: Path, start: int, stop: int, block: int):
+    "Yield float32 [n, C] blocks of frames start..stop; a decoding error ends the iteration by raising it."
+    import soundfile as sf
+    with sf.SoundFile(str(path)) as f:
+        if start: f.seek(start)
+        pos = start
+        while pos < stop:
+            data = f.read(min(block, stop - pos), dtype="float32", always_2d=True)
+            if not len(data): return
+            pos += len(data); yield data
+
+
+class AudioStream:
+    "An audio excerpt checked by `stream_audio`; iterate it for mono float32 blocks at `sr`."
+    def __init__(self, path: Path, start: int, frames: int, fsr: int, sr: int, scale: float, block: int):
+        self.path, self.start, self.frames, self.fsr, self.sr, self.scale, self.block = path, start, frames, fsr, sr, scale, block
+
+    @property
+    def seconds(self) -> float: return self.frames / self.fsr
+
+    def __iter__(self):
+        rs = None
+        if self.sr != self.fsr:
+            import soxr
+            rs = soxr.ResampleStream(self.fsr, self.sr, 1, dtype="float32", quality="HQ")  # librosa's "soxr_hq"
+        try:
+            for data in _read_blocks(self.path, self.start, self.start + self.frames, self.block):
+                x = (data * self.scale if self.scale != 1 else data).mean(1)  # [n, C] -> [n], peak-scaled as `load_audio`
+                yield rs.resample_chunk(x) if rs else x
+        except Exception as e:  # the file changed since `stream_audio` checked it
+            raise AudioError(f"{self.path}: decoding failed ({e}); the file is corrupt or changed while reading") from e
+        if rs: yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def stream_audio(path: str | Path, # WAV, FLAC, OGG (Vorbis/Opus), MP3 or AIFF file
+                 sr: int = SAMPLE_RATE, # rate of the blocks
+                 offset: float = 0.0, duration: float | None = None, # excerpt (seconds), as in `load_audio`
+                 block: int = 1 << 16, # frames read at a time
+                 warn=None, # called with a message when only part of the file can be used (default: `warnings.warn`)
+                ) -> AudioStream:
+    "Check an audio file and return its mono excerpt as an iterable of float32 blocks at `sr`, in memory independent of its length."
+    import warnings
+    path = Path(path); info = audio_info(path); fsr = info.samplerate; sr = check_sample_rate(sr, str(path))
+    warn = warn or (lambda msg: warnings.warn(msg, AudioWarning, stacklevel=3))
+    start, stop = _frame_range(path, info, offset, duration)
+    got, peak, bad, err = 0, 0.0, 0, None
+    try:
+        for data in _read_blocks(path, start, stop, block):
+            finite = np.isfinite(data)
+            got += len(data); bad += int(data.size - finite.sum())
+            peak = max(peak, float(np.abs(np.where(finite, data, 0)).max()))
+    except Exception as e: err = e
+    if bad: raise AudioError(f"{path}: {bad} samples are NaN or infinite; the file is corrupt")
+    if got == 0: raise AudioError(f"{path}: no samples could be decoded" + (f" ({err})" if err else ""))
+    if info.format == "OGG" and (why := _ogg_truncated(path)):
+        warn(f"{path}: {why}; using the {got / fsr:.2f} s that decode")
+    if err is not None:
+        warn(f"{path}: decoding failed after {got / fsr:.2f} of {(stop - start) / fsr:.2f} s ({err}); the file is truncated "
+             "or corrupt: using the part before the error")
+    elif got < stop - start:
+        warn(f"{path}: truncated: the header promises {(stop - start) / fsr:.2f} s but only {got / fsr:.2f} s decode; using those")
+    return AudioStream(path, start, got, fsr, sr, 1.0 / peak if peak > 1 else 1.0, block)
+
+
+class WavWriter:
+    "Write a mono WAV block by block, atomically; like `save_wav`, a peak above 1 scales the whole file down, never clips."
+    def __init__(self, path: str | Path, # destination (.wav)
+                 sr: int = SAMPLE_RATE, # sample rate
+                 subtype: str = "PCM_16", # soundfile subtype of the final file
+                ):
+        import soundfile as sf, tempfile
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".wav": raise AudioError(f"{self.path}: WavWriter writes WAV files; name it *.wav")
+        self.sr, self.subtype, self.peak, self.frames = check_sample_rate(sr, str(path)), subtype, 0.0, 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, raw = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".raw.wav", dir=self.path.parent)
+        os.close(fd); self.raw = Path(raw)
+        self._f = sf.SoundFile(raw, "w", self.sr, 1, "FLOAT", format="RF64")  # float32 staging file (RF64: no 4 GB limit)
+
+    def write(self, x) -> None:
+        "Append samples (array or tensor, any shape with one channel)."
+        x = (x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)).astype(np.float32).reshape(-1)
+        if not np.isfinite(x).all(): raise AudioError(f"{self.path}: samples are NaN or infinite")
+        if len(x): self.peak = max(self.peak, float(np.abs(x).max())); self._f.write(x); self.frames += len(x)
+
+    def close(self) -> Path:
+        "Finish: convert the staged samples (peak-scaled) into the final file and rename it into place."
+        import soundfile as sf
+        self._f.close()
+        try:
+            if not self.frames: raise AudioError(f"{self.path}: no samples were written")
+            scale = 1.0 / self.peak if self.peak > 1 else 1.0
+            with atomic_path(self.path) as tmp, sf.SoundFile(str(self.raw)) as src, \
+                 sf.SoundFile(str(tmp), "w", self.sr, 1, self.subtype, format="WAV") as dst:
+                for b in src.blocks(1 << 16, dtype="float32"): dst.write(b * scale if scale != 1 else b)
+        finally: self.raw.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        "Drop everything written so far; the destination is not touched."
+        self._f.close(); self.raw.unlink(missing_ok=True)
+
+    def __enter__(self): return self
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None: self.close()
+        else: self.abort()
+        return False
 
 # %% ../nbs/01_audio.ipynb #cbc9a62b
 def example_clip() -> Path:

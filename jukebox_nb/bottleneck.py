@@ -41,6 +41,7 @@ class BottleneckConfig:
     restarts: bool = True  # move dead codes to random encoder outputs (paper §3.1); False: dead codes stay where they are
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         if self.bins < 1 or self.width < 1 or self.levels < 1:
             raise ValueError(f"bins, width and levels must be positive, got {self.bins}, {self.width}, {self.levels}")
         if not 0.0 <= self.mu < 1.0: raise ValueError(f"mu must be in [0, 1), got {self.mu}")

@@ -15,7 +15,7 @@ import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -28,11 +28,12 @@ from .vqvae import VQVAE, VQVAEConfig
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL',
            'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'RELEASE_FILES',
-           'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained', 'read_config',
-           'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify',
-           'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox',
-           'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab',
-           'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model', 'save_openai']
+           'DEMO_PARTS', 'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained',
+           'read_config', 'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs',
+           'identify', 'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version',
+           'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable',
+           'Vocab', 'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model',
+           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_defaults']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -184,7 +185,8 @@ def load_pretrained(folder: str | Path, # a folder written by `save_pretrained`
     if kind is not None and doc["kind"] != kind:
         raise CheckpointError(f"{folder} holds a {doc['kind']!r} model, but a {kind!r} was asked for")
     cfg_cls, model_cls = MODEL_KINDS[doc["kind"]]
-    cfg = cfg_cls.from_dict(doc["config"])
+    try: cfg = cfg_cls.from_dict(doc["config"])
+    except (TypeError, ValueError) as e: raise CheckpointError(f"{folder / CONFIG}: {e}") from None  # a wrong key or type
     if not (folder / WEIGHTS).exists(): raise CheckpointError(f"{folder}: {CONFIG} is there but {WEIGHTS} is missing")
     try: state = load_file(str(folder / WEIGHTS), device=str(device))
     except Exception as e: raise CheckpointError(f"{folder / WEIGHTS}: cannot read the weights ({e}); the file is damaged or truncated") from None
@@ -467,24 +469,50 @@ def label_version(cfg: PriorConfig) -> str:
 
 @dataclass
 class Jukebox:
-    "A loaded release: VQ-VAE, priors by official level (2 = top), label vocabulary, placement."
+    "A VQ-VAE (any `vqvae.Codec`) and priors by official level (2 = top) checked to sample together, with a label vocabulary."
     vqvae: VQVAE
-    priors: dict[int, Prior]
-    name: str = ""
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    offload: bool = False # keep priors on the CPU; move the one in use to `device`
+    priors: dict[int, Prior] # {level: Prior}; a level without one can be given as tokens
+    name: str = "" # recorded in results; continuing a result of another model is refused
     vocab: Optional["Vocab"] = None # artist / genre names -> ids (when the folder has the tables)
 
-    @contextlib.contextmanager
-    def sampling_level(self, level: int) -> Iterator[Prior]:
-        "The prior of `level` on the device for the duration of the block (moved back after if offloading)."
-        if level not in self.priors: raise KeyError(f"level {level} is not loaded; loaded levels: {sorted(self.priors)}")
-        p = self.priors[level]
-        if getattr(p, "hf_device_map", None) is not None: yield p; return  # placed by Accelerate
-        p.to(self.device)
-        try: yield p
-        finally:
-            if self.offload: p.to("cpu")
+    def __post_init__(self):
+        self.priors = {int(l): p for l, p in self.priors.items()}
+        v = self.vqvae
+        for l, p in self.priors.items():
+            c = p.cfg
+            if not 0 <= l < v.levels: raise ValueError(f"prior given for level {l}, but the VQ-VAE has levels 0..{v.levels - 1}")
+            if c.level != l: raise ValueError(f"the prior given for level {l} models level {c.level}")
+            if c.bins != v.l_bins: raise ValueError(f"level {l} prior has {c.bins} codes, the VQ-VAE {v.l_bins}")
+            if c.hop_length != v.hop_lengths[l]:
+                raise ValueError(f"level {l} prior has hop {c.hop_length}, the VQ-VAE {v.hop_lengths[l]}")
+            if c.upsampler != (l < self.top): raise ValueError(f"level {l} needs {'an upsampler' if l < self.top else 'a top-level prior'}")
+
+    @property
+    def top(self) -> int: return self.vqvae.levels - 1
+    @property
+    def sample_rate(self) -> int: return self.vqvae.sample_rate
+    def hop(self, level: int) -> int: return self.vqvae.hop_lengths[level]
+
+    def prior(self, level: int) -> Prior:
+        if level not in self.priors: raise ValueError(f"no prior for level {level} in {self.name or 'these models'} (have {sorted(self.priors)})")
+        return self.priors[level]
+
+    @classmethod
+    def of(cls, models) -> "Jukebox":
+        "`models`, checked to be a `Jukebox` (a clear error for anything else)."
+        if not isinstance(models, cls): raise TypeError(f"expected a Jukebox (checkpoints.load_model, Jukebox.tiny), got {type(models).__name__}")
+        return models
+
+    @classmethod
+    def tiny(cls, seed: int = 0, name: str = "tiny") -> "Jukebox":
+        "Random tiny VQ-VAE and priors with matching codebooks and hops (tests, demos)."
+        torch.manual_seed(seed)
+        vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
+        bins = vq.cfg.l_bins
+        priors = {2: Prior(PriorConfig.preset("tiny", bins=bins, min_duration=0.01)),
+                  1: Prior(PriorConfig.preset("tiny_upsampler", bins=bins)),
+                  0: Prior(PriorConfig.preset("tiny_upsampler", level=0, hop_length=8, bins=bins))}
+        return cls(vq, {l: p.eval() for l, p in priors.items()}, name)
 
     def metadata(self, artist: str, genre: str, total_length: int, offset: int = 0, lyrics: str = "",
                  level: int = 2) -> Metadata:
@@ -524,7 +552,7 @@ def load_openai(folder: str | Path, # folder with vqvae.pth.tar and prior_level_
                 levels: Sequence[int] = (0, 1, 2), # priors to load (official levels; 2 = top)
                 device: str | torch.device = "cpu", # where the VQ-VAE and (unless offload) the priors go
                 dtype: Optional[torch.dtype] = torch.float32, # prior weights (the VQ-VAE stays float32)
-                offload: bool = False, # priors stay on the CPU until `Jukebox.sampling_level` needs them
+                offload: bool = False, # priors stay on the CPU (the sampling engine moves one at a time to its device)
                 configs: Optional[dict] = None, # override the release configs (tests, fine-tunes)
                 check_memory: bool = True, # estimate memory first and refuse if it will not fit
                ) -> Jukebox:
@@ -539,7 +567,7 @@ def load_openai(folder: str | Path, # folder with vqvae.pth.tar and prior_level_
     prior_dev = "cpu" if offload else device
     vq = load_openai_part(paths["vqvae"], "vqvae", cfgs["vqvae"], model, device, torch.float32)
     priors = {l: load_openai_part(paths[l], l, cfgs[l], model, prior_dev, dtype) for l in levels}
-    return Jukebox(vq, priors, model, torch.device(device), offload)
+    return Jukebox(vq, priors, model)
 
 # %% ../nbs/09_checkpoints.ipynb #67140299
 HUB_INDEX = "pytorch_model.bin.index.json"
@@ -608,7 +636,7 @@ def load_hub(folder: str | Path, # a copy of openai/jukebox-1b-lyrics or -5b-lyr
         state = _cast(state, dt, dev)
         with torch.device(dev): built[part] = build_and_load(cls, cfgs[part], state, f"{folder} ({part})").eval()
     vq = built.pop("vqvae")
-    return Jukebox(vq, built, model, torch.device(device), offload, Vocab.find(folder))
+    return Jukebox(vq, built, model, Vocab.find(folder))
 
 # %% ../nbs/09_checkpoints.ipynb #d82dd3db
 def place_with_accelerate(prior: Prior, # a loaded prior (on the CPU)
@@ -635,7 +663,7 @@ def load_model(name: str = "1b_lyrics", # "5b", "5b_lyrics" or "1b_lyrics"
                levels: Sequence[int] = (0, 1, 2), # official levels to load (2 = top)
                device: str | torch.device = "cpu",
                dtype: Optional[torch.dtype] = torch.float32, # prior weights: float16 / bfloat16 halve the memory
-               offload: bool = False, # one prior on the device at a time (moved while `sampling_level` is active)
+               offload: bool = False, # priors stay on the CPU (the sampling engine moves one at a time to its device)
                device_map: Optional[str] = None, # "auto": Accelerate places each prior's layers over GPU/CPU(/disk)
                max_memory: Optional[dict] = None, offload_dir: Optional[str | Path] = None, # for device_map="auto"
                configs: Optional[dict] = None, # override the release configs
@@ -650,7 +678,7 @@ def load_model(name: str = "1b_lyrics", # "5b", "5b_lyrics" or "1b_lyrics"
     hub = (folder / HUB_INDEX).is_file() or (folder / "pytorch_model.bin").is_file()
     jb = load_hub(folder, name, device=load_dev, **common) if hub else load_openai(folder, name, device=load_dev, **common)
     if device_map:
-        jb.vqvae.to(device); jb.device = torch.device(device)
+        jb.vqvae.to(device)
         jb.priors = {l: place_with_accelerate(p, max_memory, offload_dir) for l, p in jb.priors.items()}
     if jb.vocab is None: jb.vocab = Vocab.find(folder)
     return jb
@@ -958,3 +986,39 @@ def save_openai(model: nn.Module, # a VQVAE or Prior
     state = {k: v for k, v in model.state_dict().items() if not _optional_key(k)}
     with atomic_path(path) as tmp: torch.save({"model": state, "step": step}, tmp)
     return Path(path)
+
+# %% ../nbs/09_checkpoints.ipynb #0a282433
+DEMO_PARTS = ("vqvae", "prior_level_2", "prior_level_1", "prior_level_0")
+
+
+def demo_models_folder() -> Path:
+    "The folder of the demo models shipped inside the package (`jukebox_nb/assets/models`)."
+    from importlib.resources import files
+    return Path(str(files("jukebox_nb"))) / "assets" / "models"
+
+
+def load_demo_models(folder: Optional[str | Path] = None, # vqvae/ and prior_level_{2,1,0}/ (default: the bundled ones)
+                     name: Optional[str] = None, # recorded in results (default: from the folder)
+                    ) -> Jukebox:
+    "The VQ-VAE and the three priors of a demo folder, with the top prior's artist/genre tables, ready to sample."
+    folder = Path(folder) if folder is not None else demo_models_folder()
+    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a demo folder needs a VQ-VAE and three priors. Train them with "
+                                "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, and copy each run's latest "
+                                "checkpoint folder there under these names (with the top run's artists.json / genres.json)")
+    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
+    is_bundled = folder.resolve() == demo_models_folder().resolve()
+    return Jukebox(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
+                   name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
+                   vocab=Vocab.find(folder / "prior_level_2"))
+
+def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default: the bundled one)
+                 ) -> dict:
+    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    import json
+    f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
+    if not f.is_file(): return {}
+    doc = json.loads(f.read_text())
+    if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    return doc

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS', 'DEMO_STATE', 'DEMO_STATE_VERSION',
-           'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'INFERENCE_COMMANDS', 'package_path',
-           'reconstruct_clip', 'spectrogram_figure', 'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae',
-           'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed', 'demo_metadata', 'demo_lyrics',
-           'demo_lyric_notes', 'time_ticks', 'spectrogram_strip', 'PageSection', 'html_page', 'demo_folder',
-           'demo_karaoke', 'cmd_demo', 'build_parser', 'main']
+__all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS', 'DEMO_STATE',
+           'DEMO_STATE_VERSION', 'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'seconds_arg',
+           'offset_arg', 'positive_float_arg', 'positive_int_arg', 'natural_arg', 'seed_arg', 'INFERENCE_COMMANDS',
+           'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream', 'cmd_reconstruct',
+           'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed',
+           'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip', 'PageSection',
+           'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'number_arg', 'out_folder_arg', 'build_parser',
+           'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -84,28 +86,122 @@ def spectrogram_figure(panels: Sequence[tuple[str, object]], # (title, waveform)
     return fig
 
 
+SCORE_BLOCK = 1 << 18  # samples per spectral-convergence block (~6 s): a file under two blocks scores exactly as one pass
+
+
+class _Scorer:
+    "Running spectral-convergence sums of a reference stream and its reconstruction, matched sample for sample."
+    def __init__(self, block: int = SCORE_BLOCK):
+        import numpy as np
+        self.block, self.x, self.y, self.sums, self.n = block, np.zeros(0, np.float32), np.zeros(0, np.float32), [0.0] * 3, 0
+
+    def add(self, x=None, y=None) -> None:
+        "Append reference samples `x` and/or reconstructed samples `y`; score whole blocks once both have them."
+        import numpy as np
+        if x is not None: self.x = np.concatenate([self.x, x])
+        if y is not None: self.y = np.concatenate([self.y, y])
+        while min(len(self.x), len(self.y)) >= 2 * self.block: self._score(self.block)  # the last piece is 1-2 blocks
+
+    def _score(self, n: int) -> None:
+        import torch
+        from jukebox_nb.vqvae import spectral_sums
+        x, y = torch.from_numpy(self.x[:n])[None], torch.from_numpy(self.y[:n])[None]
+        ref, err = spectral_sums(x, y)
+        self.sums = [self.sums[0] + float(ref), self.sums[1] + float(err), self.sums[2] + float(y.double().pow(2).sum())]
+        self.x, self.y, self.n = self.x[n:], self.y[n:], self.n + n
+
+    def result(self) -> dict:
+        "`vqvae.metrics_from_sums` over everything added (SC is None for a silent reference)."
+        import torch
+        from jukebox_nb.vqvae import metrics_from_sums
+        if len(self.x) != len(self.y): raise RuntimeError(f"reference and reconstruction differ in length ({len(self.x)} vs {len(self.y)})")
+        if len(self.x): self._score(len(self.x))
+        return metrics_from_sums(*(torch.tensor([s], dtype=torch.float64) for s in self.sums), self.n)
+
+
+def reconstruct_stream(vqvae, # a `VQVAE` (eval mode)
+                       blocks, # iterable of mono float32 blocks at the model's rate (e.g. `audio.stream_audio`)
+                       out: Path, # folder for original.wav and level_{l}.wav
+                       chunk_samples: int = 1 << 17, # audio per encoder / decoder chunk (memory vs overhead)
+                       preview_seconds: float = 30.0, # how much of each signal to return for the spectrograms
+                      ) -> dict:
+    "Reconstruct a stream through every level in overlapping chunks, writing the WAVs as it goes: memory does not grow with the length."
+    import numpy as np, torch
+    from jukebox_nb.audio import WavWriter
+    from jukebox_nb.vqvae import chunked_decoder, chunked_encoder, codebook_usage
+    cfg = vqvae.cfg; sr, top, levels = cfg.sample_rate, cfg.hop_lengths[-1], range(cfg.levels)
+    enc = {l: chunked_encoder(vqvae, l, max(1, chunk_samples // cfg.hop_lengths[l])) for l in levels}
+    dec = {l: chunked_decoder(vqvae, l, max(1, chunk_samples // cfg.hop_lengths[l])) for l in levels}
+    counts, scores = {l: torch.zeros(cfg.l_bins, dtype=torch.long) for l in levels}, {l: _Scorer() for l in levels}
+    keep, preview = int(preview_seconds * sr), {k: [] for k in ["original", *levels]}
+    writers = {"original": WavWriter(out / "original.wav", sr), **{l: WavWriter(out / f"level_{l}.wav", sr) for l in levels}}
+
+    def take(key, y):  # write a piece and keep the start of it for the spectrograms
+        writers[key].write(y); have = sum(map(len, preview[key]))
+        if have < keep: preview[key].append(y[:keep - have])
+    def decoded(l, ys):
+        for y in ys: y = y[0, 0].numpy(); take(l, y); scores[l].add(y=y)
+    def encoded(l, cs):
+        for c in cs: counts[l] += torch.bincount(c.flatten(), minlength=cfg.l_bins); decoded(l, dec[l].push(c))
+
+    n, pending = 0, np.zeros(0, np.float32)
+    try:
+        for b in blocks:
+            pending = np.concatenate([pending, np.asarray(b, np.float32)])
+            k = len(pending) // top * top  # whole top-level hops only; the rest waits for the next block
+            if not k: continue
+            x, pending, n = pending[:k], pending[k:], n + k
+            take("original", x)
+            for l in levels: scores[l].add(x=x); encoded(l, enc[l].push(torch.from_numpy(x)[None, None]))
+        if n < max(top, 2048): raise ValueError(f"audio of {n + len(pending)} samples is too short: reconstruct needs at least {max(top, 2048)} samples")
+        for l in levels: encoded(l, enc[l].close()); decoded(l, dec[l].close())
+        for w in writers.values(): w.close()
+    except BaseException:
+        for w in writers.values(): w.abort()
+        raise
+    metrics = {l: dict(hop=cfg.hop_lengths[l], tokens=n // cfg.hop_lengths[l], **scores[l].result(), **codebook_usage(counts[l]))
+               for l in levels}
+    return dict(samples=n, dropped=len(pending), metrics=metrics, preview={k: np.concatenate(v) for k, v in preview.items()})
+
+
+def _level_line(l: int, m: dict) -> str:
+    "One status line for a level's reconstruction metrics (honest about silent inputs)."
+    import math
+    codes = f"{m['codes_used']}/{m['codebook_size']} codes used"
+    level = m["output_rms_db"]
+    out = "digital silence" if level is None or not math.isfinite(level) else f"{level:.1f} dBFS RMS"
+    if m["spectral_convergence_db"] is None:
+        return (f"  level {l} (hop {m['hop']:>3}): the input is silent, so spectral convergence is undefined; "
+                f"the output is {out}; {codes}")
+    return f"  level {l} (hop {m['hop']:>3}): spectral convergence {m['spectral_convergence_db']:6.1f} dB, {codes}"
+
+
+def _finite_or_none(m: dict) -> dict:
+    "JSON-safe metrics: non-finite floats (an output of digital silence has -inf dBFS) become null."
+    import math
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in m.items()}
+
+
 def cmd_reconstruct(args) -> int:
-    "CLI: reconstruct an audio file through every level."
-    from jukebox_nb.audio import example_clip, load_audio, save_wav
+    "CLI: reconstruct an audio file through every level, streamed in overlapping chunks."
+    from jukebox_nb.audio import example_clip, stream_audio
     from jukebox_nb.core import atomic_path, atomic_write
-    t0 = time.perf_counter()
+    t0, out = time.perf_counter(), Path(args.out)
     vq = _vqvae(args.checkpoint); sr = vq.cfg.sample_rate
     src = Path(args.audio) if args.audio else example_clip()
-    x = load_audio(src, sr=sr, offset=args.offset, duration=args.seconds)
-    _say(f"reconstructing {src.name}: {len(x) / sr:.2f} s at {sr} Hz through {vq.cfg.levels} levels")
-    rec = reconstruct_clip(vq, x)
-    out = Path(args.out)
-    save_wav(out / "original.wav", rec["original"], sr)
-    for level, y in rec["audio"].items(): save_wav(out / f"level_{level}.wav", y, sr)
-    fig = spectrogram_figure([("original", rec["original"])] +
-                             [(f"level {l} (hop {vq.cfg.hop_lengths[l]})", y) for l, y in rec["audio"].items()], sr)
+    stream = stream_audio(src, sr=sr, offset=args.offset, duration=args.seconds,
+                          warn=lambda msg: _say(f"jukebox-nb reconstruct: warning: {msg}"))
+    _say(f"reconstructing {src.name}: {stream.seconds:.2f} s at {sr} Hz through {vq.cfg.levels} levels")
+    rec = reconstruct_stream(vq, stream, out)
+    pv = rec["preview"]
+    part = "" if len(pv["original"]) == rec["samples"] else f", first {len(pv['original']) / sr:g} s"
+    fig = spectrogram_figure([(f"original{part}", pv["original"])] +
+                             [(f"level {l} (hop {vq.cfg.hop_lengths[l]}){part}", pv[l]) for l in rec["metrics"]], sr)
     with atomic_path(out / "spectrograms.png") as tmp: fig.savefig(tmp, format="png", dpi=90)
-    doc = dict(source=str(src), seconds=len(rec["original"]) / sr, sample_rate=sr, checkpoint=str(args.checkpoint or DEFAULT_VQVAE),
-               levels={str(l): m for l, m in rec["metrics"].items()})
+    doc = dict(source=str(src), seconds=rec["samples"] / sr, sample_rate=sr, checkpoint=str(args.checkpoint or DEFAULT_VQVAE),
+               levels={str(l): _finite_or_none(m) for l, m in rec["metrics"].items()})
     with atomic_write(out / "metrics.json", "w") as f: json.dump(doc, f, indent=1)
-    for l, m in rec["metrics"].items():
-        _say(f"  level {l} (hop {m['hop']:>3}): spectral convergence {m['spectral_convergence_db']:6.1f} dB, "
-             f"{m['codes_used']}/{m['codebook_size']} codes used")
+    for l, m in rec["metrics"].items(): _say(_level_line(l, m))
     _say(f"wrote {out}/ (original.wav, level_*.wav, spectrograms.png, metrics.json) in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -139,10 +235,10 @@ def _train_overrides(args) -> dict:
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     "The optimiser/schedule flags shared by `train-vqvae` and `train-prior`."
-    p.add_argument("--batch-size", type=int); p.add_argument("--lr", type=float); p.add_argument("--seed", type=int)
-    p.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: 100)")
+    p.add_argument("--batch-size", type=positive_int_arg); p.add_argument("--lr", type=positive_float_arg); p.add_argument("--seed", type=seed_arg)
+    p.add_argument("--warmup-steps", type=natural_arg, help="linear warm-up steps (default: 100)")
     p.add_argument("--lr-decay", choices=["none", "linear", "cosine"], help="after warm-up, decay to 0 at --steps (default: none)")
-    p.add_argument("--ckpt-every", type=int, help="checkpoint every N steps")
+    p.add_argument("--ckpt-every", type=positive_int_arg, help="checkpoint every N steps")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
 
 
@@ -233,7 +329,7 @@ def _display_names(models, meta) -> tuple[str, str]:
     return artists.get(meta.artist, str(meta.artist)), " ".join(genres.get(g, str(g)) for g in meta.genres)
 
 
-def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampling.load_demo_models`)
+def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `checkpoints.load_demo_models`)
                   artist: str | None, genre: str | None, # names (default: the folder's demo.json, else the first names)
                   seconds: float, folder: Path | None = None,
                   song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least
@@ -242,7 +338,8 @@ def demo_metadata(models, # a `sampling.JukeboxModels` with `vocab` (see `sampli
                  ):
     "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and their display names."
     from jukebox_nb.conditioning import Metadata
-    from jukebox_nb.sampling import demo_defaults, song_seconds_for
+    from jukebox_nb.checkpoints import demo_defaults
+    from jukebox_nb.sampling import song_seconds_for
     total = int(max(seconds, song_seconds_for(models.priors[2], song_seconds)) * models.vqvae.cfg.sample_rate)
     if lyrics and not models.priors[2].cfg.n_tokens:
         raise ValueError(f"--lyrics: {models.name} is not conditioned on lyrics (its top prior has no lyric window), so it cannot "
@@ -268,7 +365,7 @@ def demo_lyrics(args) -> str:
     return getattr(args, "lyrics", None) or ""
 
 
-def demo_lyric_notes(models, # `sampling.JukeboxModels` whose top prior has a lyric window
+def demo_lyric_notes(models, # `checkpoints.Jukebox` whose top prior has a lyric window
                      meta: dict, # `{level: Metadata}` of the demo (the top level's carries the lyrics)
                      request, # the demo's `SampleRequest` over all levels
                     ) -> list[str]:
@@ -503,7 +600,8 @@ def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict
 
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
-    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan, demo_defaults, load_demo_models
+    from jukebox_nb.checkpoints import demo_defaults, load_demo_models
+    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
@@ -594,7 +692,7 @@ def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None
                             f"Click a spectrogram to play from there. Files beside this page: WAVs, PNGs, tokens_level_*.npy, sample/.")
 
 
-def demo_karaoke(models, # `sampling.JukeboxModels`
+def demo_karaoke(models, # `checkpoints.Jukebox`
                  result, # the demo's `SampleResult` (all levels, the top level's metadata with the lyrics)
                 ) -> list | None:
     "When each word of the lyrics is sung in sample 0, from the top prior's alignment head (None: no lyrics, or a model without them)."
@@ -650,6 +748,45 @@ def _run_demo(args, out: Path, state: dict | None) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #3d3d68a4
+def number_arg(kind: type, # int or float
+               low: float, # smallest allowed value (excluded when `strict`)
+               strict: bool, # exclude `low` itself
+               what: str, # what the user must give, for the error message ("a finite number of seconds > 0")
+               high: float | None = None, # values from here on are refused
+              ):
+    "An argparse `type=`: parse a finite `kind` in range, else an argparse error (naming the flag) that says `what` was expected."
+    import math
+    def parse(text: str):
+        try: v = kind(text)
+        except (TypeError, ValueError): v = None
+        if v is None or not math.isfinite(v) or (v <= low if strict else v < low) or (high is not None and v >= high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return v
+    parse.__name__ = what
+    return parse
+
+
+seconds_arg = number_arg(float, 0, True, "a finite number of seconds > 0")  # not inf or nan
+offset_arg = number_arg(float, 0, False, "a finite number of seconds >= 0")
+positive_float_arg = number_arg(float, 0, True, "a finite number > 0")
+positive_int_arg = number_arg(int, 1, False, "a whole number >= 1")
+natural_arg = number_arg(int, 0, False, "a whole number >= 0")
+seed_arg = number_arg(int, 0, False, "a seed, a whole number in [0, 2**63)", high=2 ** 63)
+
+
+def out_folder_arg(text: str) -> str:
+    "argparse type: a folder to write into; refuses a path that exists as a file or lies under one (before any model loads)."
+    if not text.strip(): raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder; name a new or existing folder")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir(): raise argparse.ArgumentTypeError(f"{str(parent)!r} in {text!r} is a file, not a folder")
+            break
+    return text
+
+
 INFERENCE_COMMANDS = {"reconstruct", "demo", "encode-codes"}  # big convolutions without backward
 
 
@@ -660,19 +797,19 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconstruct", help="encode audio at every VQ-VAE level and decode each level")
     r.add_argument("audio", nargs="?", help="audio file (default: the bundled 5 s clip)")
     r.add_argument("--checkpoint", help="VQ-VAE checkpoint folder (default: the bundled demo VQ-VAE)")
-    r.add_argument("--out", default="out/reconstruct", help="output folder (default: %(default)s)")
-    r.add_argument("--offset", type=float, default=0.0, help="start in the file, seconds")
-    r.add_argument("--seconds", type=float, default=None, help="length to reconstruct, seconds (default: all)")
+    r.add_argument("--out", type=out_folder_arg, default="out/reconstruct", help="output folder (default: %(default)s)")
+    r.add_argument("--offset", type=offset_arg, default=0.0, help="start in the file, seconds")
+    r.add_argument("--seconds", type=seconds_arg, default=None, help="length to reconstruct, seconds (default: all)")
     r.set_defaults(func=cmd_reconstruct)
     m = sub.add_parser("demo", help="sample a song through all three levels with our small models; HTML page with players")
-    m.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    m.add_argument("--out", type=out_folder_arg, default="out/demo", help="output folder (default: %(default)s)")
     m.add_argument("--models", help="folder with vqvae/ and prior_level_{2,1,0}/ (default: the bundled demo models)")
     m.add_argument("--artist", help="artist name from the top prior's table (default: the models' demo.json, else the table's first)")
     m.add_argument("--genre", help="genre name from the top prior's table (default: the models' demo.json, else the table's first)")
-    m.add_argument("--seconds", type=float, default=20.0, help="length to sample (default: %(default)s)")
-    m.add_argument("--song-seconds", type=float, default=None,
+    m.add_argument("--seconds", type=seconds_arg, default=20.0, help="length to sample (default: %(default)s)")
+    m.add_argument("--song-seconds", type=seconds_arg, default=None,
                    help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=seed_arg, default=0)
     words = m.add_mutually_exclusive_group()
     words.add_argument("--lyrics", metavar="TEXT", help="words to sing (needs --models with a lyrics-conditioned top prior; default: its demo.json's \"lyrics\"); "
                        "the page lights each word as it is sung")
@@ -680,28 +817,30 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.add_argument("--resume", metavar="DIR", help="continue the interrupted demo run in DIR with its saved request (Ctrl-C prints this)")
     m.set_defaults(func=cmd_demo)
-    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales)")
-    d.add_argument("--out", required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
+    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales, --scores)")
+    d.add_argument("--out", type=out_folder_arg, required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")
-    d.add_argument("--max-minutes", type=float, default=None, help="stop adding tracks beyond this much music")
-    d.add_argument("--min-seconds", type=float, default=5.0, help="skip shorter files (default: %(default)s)")
-    d.add_argument("--sung-chorales", type=int, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
-    d.add_argument("--seed", type=int, default=0, help="with --sung-chorales: picks chorales, tempi, instruments (default: %(default)s)")
-    d.add_argument("--max-seconds", type=float, default=90.0, help="with --sung-chorales: skip longer songs (default: %(default)s)")
+    d.add_argument("--max-minutes", type=positive_float_arg, default=None, help="stop adding tracks beyond this much music")
+    d.add_argument("--min-seconds", type=offset_arg, default=5.0, help="skip shorter files (default: %(default)s)")
+    d.add_argument("--sung-chorales", type=positive_int_arg, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
+    d.add_argument("--scores", type=positive_int_arg, metavar="N", help="instead: N real compositions per collection of music21's corpus, rendered by fluidsynth")
+    d.add_argument("--collections", nargs="+", help="with --scores: which collections (default: all of corpus.DEFAULT_SCORE_COLLECTIONS)")
+    d.add_argument("--seed", type=seed_arg, default=0, help="with --sung-chorales or --scores: picks pieces, tempi, instruments (default: %(default)s)")
+    d.add_argument("--max-seconds", type=seconds_arg, default=90.0, help="with --sung-chorales: skip longer songs; with --scores: cut longer pieces (default: %(default)s)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")
     t.add_argument("--preset", default="mini", help="VQ-VAE preset: tiny, mini or released (default: %(default)s)")
-    t.add_argument("--steps", type=int, default=1000, help="total optimizer steps of the run (default: %(default)s)")
-    t.add_argument("--out", default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
+    t.add_argument("--steps", type=positive_int_arg, default=1000, help="total optimizer steps of the run (default: %(default)s)")
+    t.add_argument("--out", type=out_folder_arg, default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
     t.add_argument("--fresh", action="store_true", help="refuse to resume (fails if OUT already has checkpoints)")
-    t.add_argument("--sample-length", type=int, default=32768, help="crop length in samples, a multiple of 128")
+    t.add_argument("--sample-length", type=positive_int_arg, default=32768, help="crop length in samples, a multiple of 128")
     _add_train_flags(t)
     t.set_defaults(func=cmd_train_vqvae)
     e = sub.add_parser("encode-codes", help="encode a corpus once into cached codes for prior training")
     e.add_argument("data", help="corpus folder with metadata.jsonl")
     e.add_argument("--vqvae", help="VQ-VAE model or run folder (default: the bundled demo VQ-VAE)")
-    e.add_argument("--out", help="codes folder (default: inside the corpus folder, keyed by the VQ-VAE)")
+    e.add_argument("--out", type=out_folder_arg, help="codes folder (default: inside the corpus folder, keyed by the VQ-VAE)")
     e.add_argument("--levels", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2])
     e.set_defaults(func=cmd_encode_codes)
     q = sub.add_parser("train-prior", help="train the prior of one level on cached codes (resumable; Accelerate)")
@@ -709,7 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--level", type=int, default=2, choices=[0, 1, 2], help="2 = top prior, 1 and 0 = upsamplers")
     q.add_argument("--preset", help="PriorConfig preset (default: our mini preset of the level)")
     q.add_argument("--init", help="fine-tune from this prior folder (ours or a released part)")
-    q.add_argument("--steps", type=int, default=1000); q.add_argument("--out", default="runs/prior")
+    q.add_argument("--steps", type=positive_int_arg, default=1000); q.add_argument("--out", type=out_folder_arg, default="runs/prior")
     q.add_argument("--fresh", action="store_true", help="refuse to resume")
     q.add_argument("--checkpoint-activations", action="store_true", help="recompute activations in backward (less memory)")
     _add_train_flags(q)
@@ -736,6 +875,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_freed_memory()  # process-wide malloc setting: big conv activations are reused, not re-faulted (~2x on CPU)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
+    except (ValueError, OSError) as e:  # bad input, a missing or unwritable file: one clear line, no traceback
         print(f"jukebox-nb {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug: still one line, unless JUKEBOX_NB_DEBUG asks for the traceback
+        if os.environ.get("JUKEBOX_NB_DEBUG"): raise
+        print(f"jukebox-nb {args.command}: unexpected error ({type(e).__name__}: {e}); this is a bug, please report it "
+              "with the output of the same command run with JUKEBOX_NB_DEBUG=1", file=sys.stderr)
+        return 3

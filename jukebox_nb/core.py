@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['exists', 'default', 'check_shape', 'set_seed', 'get_device', 'atomic_write', 'atomic_path', 'AtomicPath']
+__all__ = ['exists', 'default', 'check_shape', 'ConfigTypeError', 'check_types', 'set_seed', 'get_device', 'atomic_write',
+           'atomic_path', 'AtomicPath']
 
 # %% ../nbs/00_core.ipynb #e933acf4
 def exists(x: Any) -> bool:
@@ -40,6 +41,54 @@ def check_shape(t: torch.Tensor, # tensor to check
         want = "(" + ", ".join(str(s) for s in shape) + ")"
         raise ValueError(f"{name} should have shape {want}, got {tuple(t.shape)}")
     return t
+
+# %% ../nbs/00_core.ipynb #927f60d7
+class ConfigTypeError(TypeError, ValueError):
+    "A config field holding a value of the wrong type; the message names the field and the type it needs."
+
+
+def _type_ok(v: Any, t: Any) -> bool:
+    "Whether `v` fits annotation `t` (int for float, list for tuple and dict for a dataclass accepted)."
+    import dataclasses, types, typing
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if t is Any: return True
+    if origin in (typing.Union, types.UnionType): return any(_type_ok(v, a) for a in args)
+    if t is type(None): return v is None
+    if t is bool: return isinstance(v, (bool, np.bool_))
+    if isinstance(v, (bool, np.bool_)): return False  # True is an int to Python, never to a config
+    if t is int: return isinstance(v, (int, np.integer))
+    if t is float: return isinstance(v, (int, float, np.integer, np.floating))
+    if origin is tuple:
+        if not isinstance(v, (tuple, list)): return False
+        if len(args) == 2 and args[1] is Ellipsis: return all(_type_ok(x, args[0]) for x in v)
+        return len(v) == len(args) and all(_type_ok(x, a) for x, a in zip(v, args))
+    if origin is typing.Literal: return v in args
+    if dataclasses.is_dataclass(t): return isinstance(v, (t, dict))
+    return isinstance(v, t) if isinstance(t, type) else True  # other annotations are not checked
+
+
+def _type_name(t: Any) -> str:
+    "A reader's name for annotation `t`."
+    import types, typing
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin in (typing.Union, types.UnionType): return " or ".join(_type_name(a) for a in args)
+    if t is type(None): return "None"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis: return f"a list of {_type_name(args[0])}"
+        return f"a list of {len(args)} values ({', '.join(map(_type_name, args))})"
+    return getattr(t, "__name__", str(t))
+
+
+def check_types(cfg: Any, # a dataclass instance (a config)
+               ) -> None:
+    "Raise `ConfigTypeError` naming the first field of `cfg` whose value does not fit its annotation."
+    import dataclasses, typing
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.name in hints and not _type_ok(v, hints[f.name]):
+            raise ConfigTypeError(f"{type(cfg).__name__}.{f.name} must be {_type_name(hints[f.name])}, "
+                                  f"got {v!r} ({type(v).__name__})")
 
 # %% ../nbs/00_core.ipynb #8e8e1222
 def set_seed(seed: int) -> None:

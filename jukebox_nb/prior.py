@@ -72,6 +72,7 @@ class PriorConfig:
     alignment_head: Optional[int] = None # None: head 0
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         if self.lyrics not in ("none", "separate", "single"):
             raise ValueError(f"lyrics must be 'none', 'separate' or 'single', got {self.lyrics!r}")
         if (self.lyrics == "none") != (self.n_tokens == 0):
@@ -232,6 +233,9 @@ class Prior(nn.Module):
             add_cond_after=not c.merged_decoder, checkpoint=c.checkpoint)
 
     @property
+    def layers(self) -> nn.ModuleList: "The transformer's blocks (`ResAttnBlock`s: `.attn`, `.mlp`)."; return self.prior.transformer._attn_mods
+
+    @property
     def lyric_encoder(self) -> Optional[LyricEncoder]:
         "The 5b_lyrics encoder as a view on this prior's `prime_*` submodules (None without one)."
         if self.cfg.lyrics != "separate": return None
@@ -274,7 +278,7 @@ class Prior(nn.Module):
             out.x_cond = torch.cat([out.x_cond.new_zeros(N, c.n_tokens, c.width), out.x_cond], 1)
         return out
 
-    def _sequence(self, z: torch.Tensor, cond: PriorConditioning) -> torch.Tensor:
+    def sequence(self, z: torch.Tensor, cond: PriorConditioning) -> torch.Tensor:
         "Tokens the transformer sees: music codes, or [lyrics | codes + n_vocab] for a single-sequence prior."
         if self.cfg.lyrics != "single": return z
         return torch.cat([cond.lyrics, z + self.cfg.n_vocab], 1)
@@ -287,7 +291,7 @@ class Prior(nn.Module):
         c = self.cfg
         check_tokens(z, c.bins, c.n_ctx, f"level {c.level} codes")
         cond = self.condition(y, z_cond)
-        x = self._sequence(z, cond)
+        x = self.sequence(z, cond)
         logits = self.prior.logits(self.prior(x, cond.x_cond, cond.y_cond, cond.encoder_kv))  # (N, seq_len, bins)
         ce = F.cross_entropy(logits.float().transpose(1, 2), x, reduction="none") / math.log(2.0)  # (N, seq_len)
         P = c.n_tokens if c.lyrics == "single" else 0
@@ -315,7 +319,7 @@ class Prior(nn.Module):
         if state.n_music + z.shape[1] > c.n_ctx - 1:  # inputs are [start, codes...]: the last code is never fed
             raise ValueError(f"window is full: {state.n_music} + {z.shape[1]} codes fed, at most n_ctx - 1 = {c.n_ctx - 1}")
         first = state.t == 0
-        x = self._sequence(z, cond) if first else (z + c.n_vocab if c.lyrics == "single" else z)
+        x = self.sequence(z, cond) if first else (z + c.n_vocab if c.lyrics == "single" else z)
         logits = self.prior.extend(state.caches, x, cond.x_cond, cond.y_cond, cond.encoder_kv)
         state.n_music += z.shape[1]
         if raw or c.lyrics != "single": return logits
@@ -343,7 +347,7 @@ class Prior(nn.Module):
         hook = block.register_forward_hook(stop)  # nothing after the alignment layer is computed
         block.attn.record = True
         try:
-            with torch.no_grad(): self.prior(self._sequence(z, cond), cond.x_cond, cond.y_cond, cond.encoder_kv)
+            with torch.no_grad(): self.prior(self.sequence(z, cond), cond.x_cond, cond.y_cond, cond.encoder_kv)
         except _Recorded: pass
         finally:
             hook.remove(); block.attn.record = False
@@ -352,11 +356,11 @@ class Prior(nn.Module):
         if c.lyrics == "single": w = w[:, c.n_tokens:, :c.n_tokens]  # music queries over the lyric keys
         return w[:, :T]
 
-
-class _Recorded(Exception):
-    "Raised by the alignment hook once the alignment layer has run."
-
 # %% ../nbs/08_prior.ipynb #94b31238
+class _Recorded(Exception):
+    "Raised by the alignment hook of `Prior.alignment` once the alignment layer has run."
+
+
 @dataclass
 class SongAlignment:
     "Alignment of one song: attention of each top-level token over every lyric character of the song."

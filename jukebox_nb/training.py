@@ -27,7 +27,7 @@ from .bottleneck import AllReduce
 from .core import atomic_path, atomic_write, exists, set_seed
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'LR_DECAYS', 'FORMAT_VERSION', 'ORDER_KEYS', 'CODES_FILE', 'CODES_VERSION', 'TrainConfig',
+__all__ = ['PRECISIONS', 'LR_DECAYS', 'STATE_VERSION', 'ORDER_KEYS', 'CODES_FILE', 'CODES_VERSION', 'TrainConfig',
            'resolve_precision', 'lr_factor', 'make_optimizer', 'ResumableBatchSampler', 'EpochItems', 'make_all_reduce',
            'inject_all_reduce', 'audio_inputs', 'TrainState', 'to_device', 'output_metrics', 'train_step', 'rng_state',
            'set_rng_state', 'checkpoint_dirs', 'latest_checkpoint', 'is_sharded', 'full_state', 'load_full_state',
@@ -64,6 +64,7 @@ class TrainConfig:
     out_dir: str = "runs/train"      # checkpoints/ and metrics.csv go here
 
     def __post_init__(self):
+        from jukebox_nb.core import check_types; check_types(self)  # a wrong type fails here, named, not in a comparison below
         for k in ("total_steps", "batch_size", "grad_accum_steps", "ckpt_every", "keep_last", "log_every"):
             if getattr(self, k) < 1: raise ValueError(f"TrainConfig.{k} must be >= 1, got {getattr(self, k)}")
         for k in ("warmup_steps", "num_workers"):
@@ -238,7 +239,7 @@ def train_step(state: TrainState, # advanced in place
     return logs
 
 # %% ../nbs/11_training.ipynb #9eccbce1
-FORMAT_VERSION = 2  # 1: model weights inside state.pt; 2: in the save_pretrained files when the kind is registered
+STATE_VERSION = 2  # of a training state.pt (not `checkpoints.FORMAT_VERSION`): 1: model weights inside state.pt; 2: in the save_pretrained files when the kind is registered
 
 
 def rng_state() -> dict[str, Any]:
@@ -358,7 +359,7 @@ def save_checkpoint(state: TrainState) -> Path:
         model, pretrained = acc.unwrap_model(state.model), None
         if sharded: model = _unsharded_copy(model, weights)
         if _registered(model): pretrained = save_pretrained(model, tmp, meta={"step": state.step, "train_config": state.cfg.to_dict()})
-        _save_file({"format_version": FORMAT_VERSION, "step": state.step, "world_size": acc.num_processes,
+        _save_file({"format_version": STATE_VERSION, "step": state.step, "world_size": acc.num_processes,
                     "train_config": state.cfg.to_dict(), "model_config": _config_dict(model),
                     "model": None if pretrained else model.state_dict(),
                     "optimizer": optim if sharded else state.optimizer.state_dict(),
@@ -393,7 +394,7 @@ def _read_checkpoint(path: Path, rank: int = 0) -> tuple[dict, dict, dict | None
     "(state.pt, model weights, this process's RNG states or None) of checkpoint `path`; `DamagedCheckpoint` if one does not read."
     try:
         ck = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        if ck.get("format_version", 0) > FORMAT_VERSION: return ck, {}, None  # `load_checkpoint` says to upgrade
+        if ck.get("format_version", 0) > STATE_VERSION: return ck, {}, None  # `load_checkpoint` says to upgrade
         weights = ck["model"] if exists(ck["model"]) else _pretrained_weights(path)
         rng = path / f"rng_rank{rank}.pt"
         return ck, weights, torch.load(rng, weights_only=True) if rng.exists() else None
@@ -410,8 +411,8 @@ def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are fille
     "Restore model, optimizer, scheduler, step and this process's RNG states from checkpoint `path`."
     path, acc = Path(path), state.accelerator
     ck, weights, rng = read or _read_checkpoint(path, acc.process_index)
-    if ck.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {FORMAT_VERSION}: upgrade it")
+    if ck.get("format_version", 0) > STATE_VERSION:
+        raise ValueError(f"{path} has checkpoint format {ck['format_version']}; this jukebox_nb reads up to {STATE_VERSION}: upgrade it")
     try:
         if is_sharded(acc): load_full_state(state.model, state.optimizer, weights, ck["optimizer"])
         else: acc.unwrap_model(state.model).load_state_dict(weights)
@@ -955,17 +956,21 @@ def evaluate_vqvae(model: nn.Module, # a VQVAE (eval mode is set while evaluatin
                    seconds: float = 3.0, # length of each clip
                    valid_fraction: float = 0.1, seed: int = 0, # must match the training run's split
                   ) -> dict[str, dict[str, float]]:
-    "Per level: mean spectral convergence (linear and dB) over fixed clips of a split, and codebook usage on them."
+    "Per level: mean spectral convergence (linear and dB) over fixed clips of a split (silent clips skipped and counted), and codebook usage."
     from jukebox_nb.data import MusicDataset
-    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics
+    from jukebox_nb.vqvae import reconstruct, reconstruction_metrics, silent_clips
     c = model.cfg
     n = int(seconds * c.sample_rate) // c.hop_lengths[-1] * c.hop_lengths[-1]
     ds = MusicDataset(data_dir, n, split=split, valid_fraction=valid_fraction, seed=seed, sr=c.sample_rate)
     if len(ds) == 0: raise ValueError(f"the {split} split of {data_dir} has no clip of {seconds} s (skipped: {ds.skipped[:3]})")
     idx = np.linspace(0, len(ds) - 1, min(n_clips, len(ds))).round().astype(int)
     x = torch.stack([ds[int(i)]["audio"] for i in idx])  # [N, 1, T]
+    loud = ~silent_clips(x)  # spectral convergence is undefined for a silent clip: leave those out, and say so
+    if not loud.any(): raise ValueError(f"all {len(idx)} clips picked from the {split} split of {data_dir} are silent; nothing to evaluate")
+    x = x[loud]
     was_training = model.training; model.eval()
-    out = {str(l): dict(reconstruction_metrics(x, y, codes, c.l_bins), clips=len(idx), seconds=n / c.sample_rate)
+    out = {str(l): dict(reconstruction_metrics(x, y, codes, c.l_bins), clips=len(x), silent_clips_skipped=len(idx) - len(x),
+                        seconds=n / c.sample_rate)
            for l, (codes, y) in reconstruct(model, x).items()}
     model.train(was_training)
     return out

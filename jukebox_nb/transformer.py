@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .attention import PATTERNS, OFFICIAL_ATTN_FUNC, Conv1D, FactoredAttention, KVCache
+from .attention import ATTENTION_PATTERNS, PATTERNS, OFFICIAL_ATTN_FUNC, Conv1D, FactoredAttention, KVCache
 
 # %% auto #0
 __all__ = ['LayerNorm', 'quick_gelu', 'MLP', 'attn_schedule', 'ResAttnBlock', 'Transformer', 'PositionEmbedding',
@@ -84,11 +84,11 @@ class ResAttnBlock(nn.Module):
     def pattern(self) -> str: return self.attn.pattern
 
     def forward(self, x, encoder_kv=None):
-        a = self.attn(self.ln_0(x), encoder_kv if self.pattern == "enc_dec" else None)
+        a = self.attn(self.ln_0(x), encoder_kv if self.attn.cross else None)
         return x + a + self.mlp(self.ln_1(x + a))
 
     def step(self, x, cache: KVCache, encoder_kv=None):
-        a = self.attn.step(self.ln_0(x), cache, encoder_kv if self.pattern == "enc_dec" else None)
+        a = self.attn.step(self.ln_0(x), cache, encoder_kv if self.attn.cross else None)
         return x + a + self.mlp(self.ln_1(x + a))
 
 
@@ -110,7 +110,7 @@ class Transformer(nn.Module):
         self.patterns = attn_schedule(attn_order, n_depth)
         self._attn_mods = nn.ModuleList([
             ResAttnBlock(n_in, n_ctx, n_head, p, blocks, prime_len, n_enc, m_attn, m_mlp,
-                         zero_out=(p == "enc_dec"), init_scale=init_scale) for p in self.patterns])
+                         zero_out=ATTENTION_PATTERNS[p].cross, init_scale=init_scale) for p in self.patterns])
 
     def forward(self, x: torch.Tensor, # (B, L, n_in)
                 encoder_kv: Optional[torch.Tensor] = None, # (B, n_enc, n_in) when the schedule has enc_dec layers
@@ -169,7 +169,8 @@ class AutoregressiveTransformer(nn.Module):
             self._register_state_dict_hook(_add_tied_x_out)
             self._register_load_state_dict_pre_hook(_drop_tied_x_out)
 
-    def _start(self, n: int, y_cond: Optional[torch.Tensor]) -> torch.Tensor:
+    def start_vector(self, n: int, y_cond: Optional[torch.Tensor]) -> torch.Tensor:
+        "The first input (n, 1, width): the label vector `y_cond`, else the learned start token."
         if y_cond is not None: return y_cond.reshape(n, 1, self.width)
         if not hasattr(self, "start_token"): raise ValueError("this model is label-conditioned: pass y_cond (N, 1, width)")
         return self.start_token.view(1, 1, self.width).expand(n, 1, self.width)
@@ -182,7 +183,7 @@ class AutoregressiveTransformer(nn.Module):
         "Final activations (N, L, width); `logits` turns them into (N, L, bins)."
         N, L = x.shape
         h = self.x_emb(x)  # (N, L, W)
-        h = torch.cat([self._start(N, y_cond).to(h.dtype), h[:, :-1]], 1)  # shift right, start vector first
+        h = torch.cat([self.start_vector(N, y_cond).to(h.dtype), h[:, :-1]], 1)  # shift right, start vector first
         h = h + self.pos_emb()[:L]
         if x_cond is not None: h = h + x_cond
         h = self.transformer(h, encoder_kv)
@@ -207,7 +208,7 @@ class AutoregressiveTransformer(nn.Module):
         "Incremental path: feed inputs (start vector on the first call, then tokens); logits (N, T_in, bins) of the next tokens."
         N, t = tokens.shape[0], caches[0].t
         h = self.x_emb(tokens)
-        if t == 0: h = torch.cat([self._start(N, y_cond).to(h.dtype), h], 1)
+        if t == 0: h = torch.cat([self.start_vector(N, y_cond).to(h.dtype), h], 1)
         else: h = h.to(caches[0].k.dtype)
         T = h.shape[1]
         h = h + self.pos_emb()[t:t + T]

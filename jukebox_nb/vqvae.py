@@ -8,20 +8,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .audio import MultiScaleSpectralLoss, spectral_convergence
+from .audio import MultiScaleSpectralLoss, spectral_convergence, stft_mag
 from .bottleneck import EMA_BUFFERS, AllReduce, Bottleneck, BottleneckConfig, BottleneckOutput, NoBottleneck
-from .core import exists
+from .core import check_types, exists
 
 # %% auto #0
-__all__ = ['VQVAE_PRESETS', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder', 'Decoder',
-           'receptive_field', 'Bandwidth', 'measure_bandwidth', 'lmix_loss', 'VQVAEConfig', 'VQVAEOutput', 'VQVAE',
-           'reconstruct', 'reconstruction_metrics', 'level_metrics', 'HierarchicalVQVAE', 'keep_freed_memory']
+__all__ = ['VQVAE_PRESETS', 'SILENT_SPEC_NORM', 'ResConv1DBlock', 'Resnet1D', 'EncoderConvBlock', 'DecoderConvBlock', 'Encoder',
+           'Decoder', 'receptive_field', 'Bandwidth', 'measure_bandwidth', 'lmix_loss', 'VQVAEConfig', 'VQVAEOutput',
+           'VQVAE', 'Codec', 'reconstruct', 'spectral_sums', 'silent_clips', 'rms_db', 'metrics_from_sums',
+           'reconstruction_metrics', 'codebook_usage', 'level_metrics', 'input_span', 'output_span', 'chunk_context',
+           'OverlapSave', 'chunked_encoder', 'chunked_decoder', 'encode_chunked', 'decode_chunked', 'HierarchicalVQVAE',
+           'keep_freed_memory']
 
 # %% ../nbs/04_vqvae.ipynb #a7a24414
 class ResConv1DBlock(nn.Module):
@@ -184,6 +187,8 @@ class Bandwidth:
     l1: float  # mean absolute sample
     spec: float  # mean per-clip Frobenius norm of the STFT magnitude (n_fft 2048, hop 256, win 1536)
 
+    def __post_init__(self): check_types(self)  # numbers, not strings from a hand-edited config.json
+
 
 def measure_bandwidth(batches: Iterable[torch.Tensor], # waveforms [B, 1, T] or [B, T], values in [-1, 1]
                      ) -> dict: # dict(l2=variance, l1=mean |x|, spec=mean per-clip spectral norm)
@@ -259,9 +264,13 @@ class VQVAEConfig:
     bandwidth: Bandwidth | None = None  # loss normalisers from `measure_bandwidth`; needed by forward()
 
     def __post_init__(self):
+        check_types(self)  # a wrong type fails here, named, not in a comparison below
         for f in ("downs_t", "strides_t", "multipliers"):  # lists from JSON -> tuples
             object.__setattr__(self, f, tuple(getattr(self, f)))
-        if isinstance(self.bandwidth, dict): object.__setattr__(self, "bandwidth", Bandwidth(**self.bandwidth))
+        if isinstance(self.bandwidth, dict):
+            if set(self.bandwidth) != {"l2", "l1", "spec"}:
+                raise ValueError(f"VQVAEConfig.bandwidth needs exactly the keys l2, l1 and spec, got {sorted(self.bandwidth)}")
+            object.__setattr__(self, "bandwidth", Bandwidth(**self.bandwidth))
         if isinstance(self.revival_threshold, list): object.__setattr__(self, "revival_threshold", tuple(self.revival_threshold))
         if not len(self.downs_t) == len(self.strides_t) == len(self.multipliers) == self.levels:
             raise ValueError(f"downs_t {self.downs_t}, strides_t {self.strides_t} and multipliers {self.multipliers} "
@@ -407,6 +416,16 @@ class VQVAE(nn.Module):
         self.bottleneck = (Bottleneck if cfg.use_bottleneck else NoBottleneck)(cfg.bottleneck, all_reduce)
         self.spectral_loss = MultiScaleSpectralLoss()  # no parameters, not in the state_dict
 
+    # the `Codec` interface, read from the config
+    @property
+    def levels(self) -> int: return self.cfg.levels
+    @property
+    def l_bins(self) -> int: return self.cfg.l_bins
+    @property
+    def hop_lengths(self) -> tuple[int, ...]: return self.cfg.hop_lengths
+    @property
+    def sample_rate(self) -> int: return self.cfg.sample_rate
+
     def _levels(self, levels) -> tuple[int, ...]:
         if not self.cfg.use_bottleneck:
             raise ValueError("this VQ-VAE has no codebook (use_bottleneck=False), so it has no codes to encode or decode; "
@@ -476,6 +495,29 @@ class VQVAE(nn.Module):
             raise ValueError(f"state_dict does not fit this VQVAE (another config?): {'; '.join(parts)}")
         return super().load_state_dict(state_dict, strict, assign)
 
+# %% ../nbs/04_vqvae.ipynb #477a88d2
+@runtime_checkable
+class Codec(Protocol):
+    "What the priors and the sampling engine need of an audio codec; `VQVAE` is one."
+    @property
+    def levels(self) -> int: ... # code streams; level 0 is the finest (shortest hop)
+    @property
+    def l_bins(self) -> int: ... # codebook size, the same at every level
+    @property
+    def hop_lengths(self) -> tuple[int, ...]: ... # audio samples per code, per level
+    @property
+    def sample_rate(self) -> int: ... # of the audio it encodes and decodes
+
+    def encode(self, audio: torch.Tensor, # [B, 1, T] or [B, T] in [-1, 1], at `sample_rate`
+               levels: int | Sequence[int] | None = None, # one level (a tensor back) or several (a list); None: all
+              ) -> torch.Tensor | list[torch.Tensor]: ... # integer codes [B, T // hop_lengths[l]] per level
+
+    def decode(self, codes: torch.Tensor, # [B, T_l] integer codes of one level
+               level: int,
+              ) -> torch.Tensor: ... # audio [B, 1, T_l * hop_lengths[level]]
+
+    def to(self, device): ... # move to the sampling device
+
 # %% ../nbs/04_vqvae.ipynb #a4292911
 def reconstruct(model: VQVAE, # a VQVAE (eval mode)
                 x: torch.Tensor, # audio [B, 1, T] or [B, T], T a multiple of the top hop
@@ -486,19 +528,66 @@ def reconstruct(model: VQVAE, # a VQVAE (eval mode)
     return {l: (c, model.decode(c, l)) for l, c in zip(lv, model.encode(x, levels=list(lv)))}
 
 
+SILENT_SPEC_NORM = 2e-3  # a reference whose STFT magnitude has a smaller Frobenius norm is silent (as in `spectral_convergence`)
+
+
+@torch.no_grad()
+def spectral_sums(x: torch.Tensor, # reference audio [B, 1, T] or [B, T]
+                  y: torch.Tensor, # its reconstruction, same shape
+                 ) -> tuple[torch.Tensor, torch.Tensor]: # (||S(x)||², ||S(x) - S(y)||²) per item, float64 [B]
+    "The two squared Frobenius norms behind spectral convergence (paper STFT: n_fft 2048, hop 256, window 1536); they add up over pieces."
+    S, S_hat = stft_mag(x.reshape(x.shape[0], -1)), stft_mag(y.reshape(y.shape[0], -1))
+    return S.double().pow(2).flatten(1).sum(1), (S - S_hat).double().pow(2).flatten(1).sum(1)
+
+
+def silent_clips(x: torch.Tensor, # audio [B, 1, T] or [B, T]
+                ) -> torch.Tensor: # bool [B]
+    "Items whose STFT magnitude has a Frobenius norm of at most `SILENT_SPEC_NORM`: spectral convergence is undefined for them."
+    x = torch.as_tensor(x)
+    return stft_mag(x.reshape(x.shape[0], -1)).flatten(1).norm(dim=1) <= SILENT_SPEC_NORM
+
+
+def rms_db(sum_sq: float, # sum of squared samples
+           n: int, # number of samples
+          ) -> float: # RMS level in dB relative to full scale (-inf for digital silence)
+    "RMS level in dBFS of a signal given its sum of squares."
+    return 10 * math.log10(sum_sq / n) if sum_sq > 0 else float("-inf")
+
+
+def metrics_from_sums(ref_sq: torch.Tensor, # ||S(x)||² per item [B]
+                      err_sq: torch.Tensor, # ||S(x) - S(y)||² per item [B]
+                      out_sq: torch.Tensor, # sum of y² per item [B]
+                      n: int, # samples per item
+                     ) -> dict:
+    "Spectral convergence (linear and dB, averaged over the items that are not silent) and the output level; SC is None when every reference is silent."
+    loud = ref_sq.sqrt() > SILENT_SPEC_NORM  # SC = ||S - S_hat|| / ||S|| is undefined for a silent reference
+    sc = (err_sq[loud] / ref_sq[loud]).sqrt()
+    out = dict(spectral_convergence=float(sc.mean()) if loud.any() else None,
+               spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()) if loud.any() else None,
+               silent_inputs=int((~loud).sum()))
+    levels = [rms_db(float(s), n) for s in out_sq]
+    return dict(out, output_rms_db=sum(levels) / len(levels))
+
+
 @torch.no_grad()
 def reconstruction_metrics(x: torch.Tensor, # reference audio [B, 1, T] or [B, T]
                            y: torch.Tensor, # its reconstruction, same shape
                            codes: torch.Tensor | None, # the codes it was decoded from [B, T_l]; None for a continuous level
                            bins: int, # codebook size
                           ) -> dict[str, float]:
-    "Mean spectral convergence (linear, and dB averaged per item) and codebook usage of one level."
-    from jukebox_nb.bottleneck import usage_stats
-    sc = spectral_convergence(x.reshape(x.shape[0], -1), y.reshape(y.shape[0], -1))  # [B]
-    out = dict(spectral_convergence=float(sc.mean()), spectral_convergence_db=float((20 * torch.log10(sc.clamp(min=1e-10))).mean()))
+    "Mean spectral convergence (linear, and dB averaged per item; None when every input is silent), silent inputs, output level, codebook usage."
+    ref_sq, err_sq = spectral_sums(x, y)
+    out = metrics_from_sums(ref_sq, err_sq, y.reshape(y.shape[0], -1).double().pow(2).sum(1), x.shape[-1])
     if codes is None: return out
-    used, entropy, perplexity = usage_stats(torch.bincount(codes.flatten(), minlength=bins).float())
-    return dict(out, codes_used=int(used), codebook_size=bins, entropy_bits=float(entropy), perplexity=float(perplexity))
+    return dict(out, **codebook_usage(torch.bincount(codes.flatten(), minlength=bins)))
+
+
+def codebook_usage(counts: torch.Tensor, # how often each code occurs [bins]
+                  ) -> dict:
+    "Codes used, codebook size, entropy (bits) and perplexity of a code histogram."
+    from jukebox_nb.bottleneck import usage_stats
+    used, entropy, perplexity = usage_stats(counts.float())
+    return dict(codes_used=int(used), codebook_size=len(counts), entropy_bits=float(entropy), perplexity=float(perplexity))
 
 
 @torch.no_grad()
@@ -518,6 +607,121 @@ def level_metrics(model: nn.Module, # a `VQVAE` (any variant) or `HierarchicalVQ
     x = torch.as_tensor(x).reshape(len(x), 1, -1)
     return {l: reconstruction_metrics(x, torch.cat(recons[l]), None if codes[l][0] is None else torch.cat(codes[l]), model.cfg.l_bins)
             for l in recons}
+
+# %% ../nbs/04_vqvae.ipynb #b170f7cb
+def _convs(m: nn.Module) -> list[nn.Module]:
+    "The Conv1d / ConvTranspose1d layers of `m` in the order they are applied (a decoder runs its level blocks top-down)."
+    if isinstance(m, Decoder): return [c for blk in reversed(m.level_blocks) for c in _convs(blk)] + [m.out]
+    return [c for c in m.modules() if isinstance(c, (nn.Conv1d, nn.ConvTranspose1d))]
+
+
+def input_span(module: nn.Module, # a stack of strided `Conv1d`s (an `Encoder`)
+              ) -> tuple[int, int]: # (a, b): output t depends on input samples t * stride + a ... t * stride + b
+    "Input samples that output position 0 of a conv stack depends on (zero-padded edges aside)."
+    a = b = 0
+    for c in reversed(_convs(module)):  # walk back from the output: [a, b] at a layer's output -> at its input
+        if not isinstance(c, nn.Conv1d): raise ValueError(f"input_span handles Conv1d stacks, found {type(c).__name__}")
+        k, s, p, d = c.kernel_size[0], c.stride[0], c.padding[0], c.dilation[0]
+        a, b = a * s - p, b * s - p + d * (k - 1)
+    return a, b
+
+
+def output_span(module: nn.Module, # stride-1 `Conv1d`s and upsampling `ConvTranspose1d`s (a `Decoder`)
+               ) -> tuple[int, int]: # (a, b): input t reaches output samples t * upsampling + a ... t * upsampling + b
+    "Output samples that input position 0 of a conv stack reaches (zero-padded edges aside)."
+    a = b = 0
+    for c in _convs(module):
+        k, s, p, d = c.kernel_size[0], c.stride[0], c.padding[0], c.dilation[0]
+        if isinstance(c, nn.ConvTranspose1d): a, b = a * s - p, b * s - p + d * (k - 1)  # input i -> outputs i*s - p + j*d
+        elif s == 1: a, b = a - (d * (k - 1) - p), b + p  # output o reads inputs o - p ... o - p + d(k-1)
+        else: raise ValueError("output_span handles stride-1 Conv1d and ConvTranspose1d layers")
+    return a, b
+
+
+def chunk_context(model: VQVAE, # the model
+                  level: int, # which level's encoder and decoder
+                 ) -> dict[str, tuple[int, int]]: # {"encode": (left, right) hops of audio, "decode": (left, right) codes}
+    "Context, in frames, that a chunk needs on each side so that chunked `encode`/`decode` equal one pass."
+    hop = model.cfg.hop_lengths[level]
+    a, b = input_span(model.encoders[level])  # code t reads samples t*hop + a .. t*hop + b: hops t + floor(a/hop) .. t + floor(b/hop)
+    c, d = output_span(model.decoders[level])  # code t writes samples t*hop + c .. t*hop + d; hop f holds samples f*hop .. f*hop + hop - 1
+    return dict(encode=(-(a // hop), b // hop), decode=(d // hop, (hop - 1 - c) // hop))
+
+# %% ../nbs/04_vqvae.ipynb #77708ecc
+class OverlapSave:
+    "Run a convolutional `fn` over a stream in chunks, each with `left`/`right` frames of context, so outputs equal one pass."
+    def __init__(self, fn, # [..., n * frame] -> [..., n * out_frame] for any n >= 1 (a conv stack)
+                 frame: int, # input samples per output frame (the hop for an encoder, 1 for a decoder)
+                 left: int, right: int, # frames of context needed on each side (`chunk_context`)
+                 chunk: int, # frames computed per call of `fn` (more: less overhead, more memory)
+                ):
+        if chunk < 1 or left < 0 or right < 0: raise ValueError(f"chunk >= 1 and context >= 0 needed, got {chunk}, {left}, {right}")
+        self.fn, self.frame, self.left, self.right, self.chunk = fn, frame, left, right, chunk
+        self.buf, self.start, self.done = None, 0, 0  # buffered input, its first frame, frames emitted so far
+
+    def push(self, x: torch.Tensor) -> list[torch.Tensor]:
+        "Add input `[..., n]` (any n); return the outputs that are now final, in order."
+        self.buf = x if self.buf is None else torch.cat([self.buf, x], -1)
+        return self._run(final=False)
+
+    def close(self) -> list[torch.Tensor]:
+        "End of the stream: return the remaining outputs."
+        if self.buf is not None and self.buf.shape[-1] % self.frame:
+            raise ValueError(f"the stream ends inside a frame: its length is not a multiple of {self.frame}")
+        return self._run(final=True) if self.buf is not None else []
+
+    def _run(self, final: bool) -> list[torch.Tensor]:
+        out, f = [], self.frame
+        while True:
+            have = self.start + self.buf.shape[-1] // f  # frames received
+            n = min(self.chunk, have - self.done - (0 if final else self.right))
+            if n <= 0 or (n < self.chunk and not final): return out
+            lo, hi = max(0, self.done - self.left), min(have, self.done + n + self.right)  # the stream's ends are true edges
+            y = self.fn(self.buf[..., (lo - self.start) * f:(hi - self.start) * f])
+            k = y.shape[-1] // (hi - lo)  # output samples per frame
+            out.append(y[..., (self.done - lo) * k:(self.done - lo + n) * k])
+            self.done += n
+            drop = max(0, self.done - self.left) - self.start  # input no later chunk reads
+            if drop > 0: self.buf, self.start = self.buf[..., drop * f:], self.start + drop
+
+
+def chunked_encoder(model: VQVAE, level: int, # the model and level
+                    chunk: int = 4096, # codes per chunk
+                    context: tuple[int, int] | None = None, # (left, right) hops of context; default `chunk_context`
+                   ) -> OverlapSave:
+    "A streaming encoder: `push` audio `[B, 1, n]`, get codes `[B, m]` equal to `model.encode`'s."
+    hop = model.cfg.hop_lengths[level]
+    return OverlapSave(lambda x: model.encode(x, levels=level), hop, *(context or chunk_context(model, level)["encode"]), chunk)
+
+
+def chunked_decoder(model: VQVAE, level: int, # the model and level
+                    chunk: int = 4096, # codes per chunk
+                    context: tuple[int, int] | None = None, # (left, right) codes of context; default `chunk_context`
+                   ) -> OverlapSave:
+    "A streaming decoder: `push` codes `[B, n]`, get audio `[B, 1, n * hop]` equal to `model.decode`'s (float tolerance)."
+    return OverlapSave(lambda c: model.decode(c, level), 1, *(context or chunk_context(model, level)["decode"]), chunk)
+
+
+def _drain(stream: OverlapSave, x: torch.Tensor, piece: int | None) -> torch.Tensor:
+    "Push `x` through `stream` in pieces of `piece` samples (all at once when None) and join the outputs."
+    parts = [y for p in (x.split(piece, -1) if piece else [x]) for y in stream.push(p)] + stream.close()
+    return torch.cat(parts, -1)
+
+
+def encode_chunked(model: VQVAE, x: torch.Tensor, level: int, # audio [B, 1, T], T a multiple of the level's hop
+                   chunk: int = 4096, context: tuple[int, int] | None = None, # as in `chunked_encoder`
+                   piece: int | None = None, # feed the audio in pieces of this many samples (a stream)
+                  ) -> torch.Tensor: # codes [B, T // hop]
+    "`model.encode(x, level)` computed chunk by chunk."
+    return _drain(chunked_encoder(model, level, chunk, context), _check_audio(x, model.cfg, 1), piece)
+
+
+def decode_chunked(model: VQVAE, codes: torch.Tensor, level: int, # codes [B, T_l]
+                   chunk: int = 4096, context: tuple[int, int] | None = None, # as in `chunked_decoder`
+                   piece: int | None = None, # feed the codes in pieces of this many
+                  ) -> torch.Tensor: # audio [B, 1, T_l * hop]
+    "`model.decode(codes, level)` computed chunk by chunk."
+    return _drain(chunked_decoder(model, level, chunk, context), codes, piece)
 
 # %% ../nbs/04_vqvae.ipynb #4ccbbc81
 class HierarchicalVQVAE(nn.Module):

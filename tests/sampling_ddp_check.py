@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo, when j
 import torch
 
 from jukebox_nb.conditioning import Metadata  # noqa: E402
-from jukebox_nb.sampling import (JukeboxModels, SampleConfig, SampleRequest, _take, accelerate_state, sample,  # noqa: E402
+from jukebox_nb.checkpoints import Jukebox  # noqa: E402
+from jukebox_nb.sampling import (SampleConfig, SampleRequest, _take, accelerate_state, sample,  # noqa: E402
                                  sample_distributed)
 
 
@@ -23,7 +24,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(1)
     st = accelerate_state()
-    models = JukeboxModels.tiny()
+    models = Jukebox.tiny()
     req = SampleRequest(metadata=[Metadata(artist=i + 1, total_length=1) for i in range(3)], seconds=(34 * 128 + 1) / 44100,
                         levels=(2, 1))
     cfg = SampleConfig(decode=False)

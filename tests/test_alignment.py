@@ -102,7 +102,7 @@ def test_record_flag_keeps_the_output_and_only_costs_when_on():
         w = attn.weights
         assert w.shape == (2, 2, 24, {"enc_dec": 5, "prime": 9}.get(pattern, 24))
         # the weights reproduce the layer's output
-        _, k, v = attn._qkv(x, e)
+        _, k, v = attn.qkv(x, e)
         v = v[:, :w.shape[-1]].view(2, -1, 2, 4).transpose(1, 2)
         a = (w @ v).transpose(1, 2).reshape(2, 24, 8)
         torch.testing.assert_close(attn.c_proj(a), out, atol=1e-5, rtol=1e-4)
@@ -183,12 +183,12 @@ def test_align_song_stitches_windows_by_lyric_index(name):
 # --- the studio ---------------------------------------------------------------------------------------
 
 def lyrics_models():
-    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.checkpoints import Jukebox
     from jukebox_nb.vqvae import VQVAE, VQVAEConfig
     torch.manual_seed(0)
     vq = VQVAE(VQVAEConfig.preset("tiny")).eval()
     top = lively("tiny_lyrics", bins=vq.cfg.l_bins)
-    return JukeboxModels(vq, {2: top}, "tiny lyrics")
+    return Jukebox(vq, {2: top}, "tiny lyrics")
 
 
 def test_model_info_alignment_of_a_lyrics_prior():

@@ -5,7 +5,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from jukebox_nb.attention import PATTERNS, FactoredAttention, pattern_mask, reference_attention, run_incremental
+from jukebox_nb.attention import (ATTENTION_PATTERNS, PATTERNS, FactoredAttention, Pattern, pattern_mask, reference_attention,
+                                  run_incremental)
 from jukebox_nb.transformer import Transformer, attn_schedule
 
 
@@ -74,3 +75,44 @@ def test_bad_arguments_are_named():
         FactoredAttention(8, 16, 6, 4, "dense")
     with pytest.raises(ValueError, match="attn_order 3 is not supported"):
         attn_schedule(3, 4)
+
+
+class Local(Pattern):
+    "Test-only: a sliding window over the last `block_ctx` positions. This class is the whole edit that adds a pattern."
+    name = "local"
+    sees = staticmethod(lambda q, k, bc, prime: (k <= q) & (k > q - bc))
+    slots = staticmethod(lambda n_ctx, bc, prime, n_enc: bc)  # a ring of the last bc positions
+    reads = staticmethod(lambda p, bc, prime, n: (0, min(p + 1, n), 1))  # the whole ring once it is full
+
+
+def test_a_new_pattern_is_one_table_entry(monkeypatch):
+    """With `Local` in ATTENTION_PATTERNS, every path follows it: the mask, the training path (the default masked
+    attention), the incremental path in any chunking, the cache size, and the decode kernels (TorchScript and static)."""
+    from jukebox_nb.decode import DecodeStep
+    from jukebox_nb.prior import Prior, PriorConfig
+    monkeypatch.setitem(ATTENTION_PATTERNS, "local", Local)
+    assert pattern_mask("local", 6, 3)[4].nonzero().flatten().tolist() == [2, 3, 4]
+    attn = _make("local", 4, 5, 2, 0)
+    assert attn.cache_slots() == 5
+    x = torch.randn(2, 20, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x), reference_attention(attn, x), atol=1e-5, rtol=1e-5)
+        for chunks in ([1] * 20, [7, 1, 1, 11], [20]):
+            torch.testing.assert_close(run_incremental(attn, x, chunks), attn(x), atol=1e-5, rtol=1e-5)
+    torch.manual_seed(0)
+    p = Prior(PriorConfig.preset("tiny", labels=False)).eval()
+    for blk in p.layers[::2]: blk.attn.pattern = "local"  # every other layer
+    with torch.no_grad():
+        for q in p.parameters(): q.add_(torch.randn_like(q) * 0.05)
+    z, n = torch.randint(p.cfg.bins, (2, p.cfg.n_ctx)), p.cfg.n_ctx - 1
+    with torch.inference_mode():
+        cond = p.condition()
+        teacher = p.prior.logits(p.prior(p.sequence(z, cond)))  # the training path, teacher-forced
+        for step in (DecodeStep(p), DecodeStep(p, static=True)):
+            assert step.scripted != step.static
+            ref, st = p.start(cond, 2), step.start(cond, 2)
+            torch.testing.assert_close(step.prefill(st, z[:, :5]), p.extend(ref, z[:, :5])[:, -1], atol=1e-5, rtol=1e-5)
+            for i in range(5, n):
+                want = p.extend(ref, z[:, i:i + 1])[:, -1]
+                torch.testing.assert_close(step(z[:, i], st), want, atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(want, teacher[:, i + 1], atol=1e-4, rtol=1e-4)

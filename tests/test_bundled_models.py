@@ -31,7 +31,8 @@ import pytest
 import torch
 
 from jukebox_nb.prior import Prior
-from jukebox_nb.sampling import SampleConfig, SampleRequest, demo_defaults, demo_models_folder, load_demo_models, sample
+from jukebox_nb.checkpoints import demo_defaults, demo_models_folder, load_demo_models
+from jukebox_nb.sampling import SampleConfig, SampleRequest, sample
 
 
 @pytest.fixture(scope="module")

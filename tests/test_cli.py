@@ -112,10 +112,9 @@ def test_training_warnings_are_one_line_naming_the_command():
 @pytest.fixture(scope="module")
 def demo_models(tmp_path_factory):
     "A demo folder of tiny models (random weights) with two artists and two genres."
-    from jukebox_nb.checkpoints import save_pretrained
-    from jukebox_nb.sampling import JukeboxModels
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
     from jukebox_nb.training import write_label_tables
-    models = JukeboxModels.tiny()
+    models = Jukebox.tiny()
     folder = tmp_path_factory.mktemp("demo") / "models"
     save_pretrained(models.vqvae, folder / "vqvae")
     for level, prior in models.priors.items(): save_pretrained(prior, folder / f"prior_level_{level}")
@@ -182,14 +181,13 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
 
 
 def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def no_loading(*a, **k): raise AssertionError("models were loaded before --out was checked")
-    monkeypatch.setattr(sampling, "load_demo_models", no_loading)
+    monkeypatch.setattr(checkpoints, "load_demo_models", no_loading)
     (tmp_path / "taken").write_text("a file")
-    assert main(["demo", "--out", str(tmp_path / "taken"), "--quiet"]) == 2
-    assert f"--out {tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().err
-    assert main(["demo", "--out", str(tmp_path / "taken" / "sub"), "--quiet"]) == 2  # a file in the way of the path
-    assert "cannot create the output folder" in capsys.readouterr().err
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):  # a file, or a file in the way of the path
+        with pytest.raises(SystemExit) as e: main(["demo", "--out", str(out), "--quiet"])  # refused by the parser
+        assert e.value.code == 2 and "error: argument --out: " in capsys.readouterr().err
     (tmp_path / "run").mkdir(); (tmp_path / "run" / "demo_state.json").write_text("{not json")
     assert main(["demo", "--resume", str(tmp_path / "run")]) == 2
     assert "demo_state.json is damaged" in capsys.readouterr().err
@@ -248,9 +246,9 @@ def test_demo_interrupted_keeps_finished_levels_and_resumes_to_the_same_tokens(d
 
 
 def test_demo_ctrl_c_before_sampling_leaves_the_folder_and_says_so(demo_models, tmp_path, capsys, monkeypatch):
-    from jukebox_nb import sampling
+    from jukebox_nb import checkpoints
     def interrupted(*a, **k): raise KeyboardInterrupt
-    monkeypatch.setattr(sampling, "load_demo_models", interrupted)
+    monkeypatch.setattr(checkpoints, "load_demo_models", interrupted)
     assert demo(demo_models, tmp_path / "o") == 130
     assert (tmp_path / "o").is_dir()
     assert "interrupted before sampling began; nothing to resume" in capsys.readouterr().err
@@ -314,11 +312,10 @@ def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_ru
 def lyrics_demo_models(tmp_path_factory):
     "A demo folder whose top prior has the 5b_lyrics structure at a tiny size: a lyric encoder and encoder-decoder attention (random weights)."
     import torch
-    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
     from jukebox_nb.prior import Prior, PriorConfig
-    from jukebox_nb.sampling import JukeboxModels
     from jukebox_nb.training import write_label_tables
-    models = JukeboxModels.tiny()
+    models = Jukebox.tiny()
     torch.manual_seed(1)
     top = Prior(PriorConfig.preset("tiny_lyrics", bins=models.vqvae.cfg.l_bins, min_duration=0.01)).eval()
     for n, q in top.named_parameters():  # the enc-dec projections start at zero: attention would be uniform
@@ -420,3 +417,100 @@ def test_demo_of_lyrics_models_without_words_has_no_karaoke(lyrics_demo_models, 
     try: assert demo(lyrics_demo_models, tmp_path / "p") == 0
     finally: (lyrics_demo_models / "demo.json").unlink()
     assert [w["word"] for w in json.loads((tmp_path / "p" / "karaoke.json").read_text())] == ["oh", "my"]
+
+
+# --- issue 17: bad arguments, long files, silent and truncated input ----------------------------------------------
+
+def tiny_checkpoint(folder, **cfg):
+    "A tiny random VQ-VAE saved as a model folder."
+    import torch
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+    torch.manual_seed(0)
+    save_pretrained(VQVAE(VQVAEConfig.preset("tiny", **cfg)).eval(), folder)
+    return folder
+
+
+def no_model(*a, **k):
+    raise AssertionError("a model was loaded before the arguments were checked")
+
+
+OUT_COMMANDS = [["reconstruct"], ["demo"], ["data"], ["train-vqvae", "CORPUS"], ["encode-codes", "CORPUS"], ["train-prior", "CODES"]]
+
+
+@pytest.mark.parametrize("argv", [["reconstruct", "--seconds", "inf"], ["reconstruct", "--seconds", "nan"],
+                                  ["reconstruct", "--seconds", "-1"], ["reconstruct", "--offset", "nan"],
+                                  ["demo", "--seconds", "inf"], ["demo", "--seconds", "nan"], ["demo", "--song-seconds", "inf"]])
+def test_non_finite_seconds_name_the_flag(argv, capsys, monkeypatch):
+    import jukebox_nb.cli as cli, jukebox_nb.checkpoints as checkpoints
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(checkpoints, "load_demo_models", no_model)
+    with pytest.raises(SystemExit) as e: main(argv)
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"jukebox-nb {argv[0]}: error: argument {argv[1]}: expected a finite number of seconds"), last
+
+
+@pytest.mark.parametrize("argv", OUT_COMMANDS)
+def test_out_naming_a_file_is_refused_before_any_model_loads(argv, tmp_path, capsys, monkeypatch):
+    import jukebox_nb.cli as cli, jukebox_nb.checkpoints as checkpoints
+    monkeypatch.setattr(cli, "_vqvae", no_model); monkeypatch.setattr(checkpoints, "load_demo_models", no_model)
+    f = tmp_path / "a_file"; f.write_text("not a folder")
+    for out in (f, f / "below"):
+        with pytest.raises(SystemExit) as e: main(argv + ["--out", str(out)])
+        assert e.value.code == 2
+        assert "error: argument --out: " in capsys.readouterr().err
+
+
+def test_config_value_of_the_wrong_type_is_one_clear_line(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    doc = json.loads((folder / "config.json").read_text())
+    doc["config"]["l_bins"] = "512"
+    (folder / "config.json").write_text(json.dumps(doc))
+    assert main(["reconstruct", "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config.json" in err and "VQVAEConfig.l_bins must be int, got '512' (str)" in err, err
+
+
+def test_reconstruct_of_silence_reports_no_perfect_score(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    sf.write(tmp_path / "silence.wav", np.zeros(44100, np.float32), 44100)
+    assert main(["reconstruct", str(tmp_path / "silence.wav"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "-200" not in err and "the input is silent, so spectral convergence is undefined" in err
+    for m in json.loads((tmp_path / "o" / "metrics.json").read_text())["levels"].values():
+        assert m["spectral_convergence_db"] is None and m["spectral_convergence"] is None and m["silent_inputs"] == 1
+        assert m["output_rms_db"] is None or m["output_rms_db"] < 0
+
+
+def test_reconstruct_warns_about_a_truncated_ogg(tmp_path, capsys):
+    folder = tiny_checkpoint(tmp_path / "vq")
+    t = np.arange(6 * 44100) / 44100
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    sf.write(tmp_path / "whole.ogg", y, 44100)
+    data = (tmp_path / "whole.ogg").read_bytes()
+    (tmp_path / "cut.ogg").write_bytes(data[:len(data) // 2])
+    assert main(["reconstruct", str(tmp_path / "whole.ogg"), "--checkpoint", str(folder), "--out", str(tmp_path / "a")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["reconstruct", str(tmp_path / "cut.ogg"), "--checkpoint", str(folder), "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "jukebox-nb reconstruct: warning: " in err and "cut.ogg: truncated" in err, err
+
+
+def test_streamed_reconstruct_equals_one_pass(tmp_path):
+    "13 s through the command (several chunks, several score blocks) vs `reconstruct_clip` in one pass."
+    from jukebox_nb.audio import load_audio
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.cli import reconstruct_clip
+    folder = tiny_checkpoint(tmp_path / "vq")
+    t = np.arange(13 * 44100 + 77) / 44100
+    y = (0.4 * np.sin(2 * np.pi * 220 * t * (1 + t / 10)) * np.exp(-2 * (t % 0.5))).astype(np.float32)
+    sf.write(tmp_path / "long.wav", y, 44100, subtype="FLOAT")
+    assert main(["reconstruct", str(tmp_path / "long.wav"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
+    one = reconstruct_clip(load_pretrained(folder, kind="vqvae"), load_audio(tmp_path / "long.wav"))
+    doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    for l in range(3):
+        got = sf.read(tmp_path / "o" / f"level_{l}.wav", dtype="float32")[0]
+        np.testing.assert_allclose(got, one["audio"][l], atol=1 / 32768 + 1e-5)  # PCM_16 rounding
+        m = doc["levels"][str(l)]
+        assert m["codes_used"] == one["metrics"][l]["codes_used"] and m["tokens"] == one["metrics"][l]["tokens"]
+        assert m["spectral_convergence"] == pytest.approx(one["metrics"][l]["spectral_convergence"], rel=1e-2)  # block seams

@@ -462,7 +462,7 @@ def test_cli_sung_chorales_flags(tmp_path, monkeypatch, capsys):
     assert main(["data", "--out", str(tmp_path), "--sung-chorales", "3", "--seed", "7"]) == 0
     assert got == dict(out=str(tmp_path), n=3, seed=7, max_seconds=90.0)
     assert main(["data", "--out", str(tmp_path), "--sung-chorales", "2", "--packages", "singularity-music"]) == 2
-    assert "either --packages or --sung-chorales" in capsys.readouterr().err
+    assert "give one of --packages, --sung-chorales or --scores" in capsys.readouterr().err
     def missing(*a, **k): raise CorpusError("festival not found: install it with `apt-get install festival`")
     monkeypatch.setattr(D, "build_sung_corpus", missing)
     assert main(["data", "--out", str(tmp_path), "--sung-chorales", "1"]) == 2

@@ -57,6 +57,7 @@ def test_no_upward_imports():
 def test_lettered_notebooks_sit_between_layers():
     t = layers()
     assert t["data"] < t["corpus"] < t["bottleneck"]
+    assert t["prior"] < t["decode"] < t["checkpoints"] < t["sampling"] < t["compose"] < t["training"]
 
 
 def test_detects_an_upward_import(tmp_path):

@@ -148,9 +148,8 @@ def test_labels_command(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
     "Random tiny models saved as a demo folder, a 3-piece corpus of chords at 44.1 kHz and its cached codes."
-    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
     from jukebox_nb.data import Track, write_metadata
-    from jukebox_nb.sampling import JukeboxModels
     from jukebox_nb.training import encode_corpus, write_label_tables
     d = tmp_path_factory.mktemp("tiny")
     tracks = []
@@ -158,7 +157,7 @@ def tiny_setup(tmp_path_factory):
         sf.write(_mkdir(d / "corpus") / f"p{i}.wav", tone([midi_hz(n) for n in (root, root + 4, root + 7)], 3.0, sr=44100), 44100)
         tracks.append(Track(f"p{i}.wav", "a", ("g",), f"p{i}", "CC0-1.0", "test"))
     write_metadata(d / "corpus" / "metadata.jsonl", tracks)
-    tm = JukeboxModels.tiny()
+    tm = Jukebox.tiny()
     save_pretrained(tm.vqvae, d / "models" / "vqvae")
     for l in (2, 1, 0): save_pretrained(tm.priors[l], d / "models" / f"prior_level_{l}")
     write_label_tables(d / "models" / "prior_level_2", {"a": 1}, {"g": 1})

@@ -224,3 +224,22 @@ def test_train_vqvae_on_a_corpus_resumes_and_loads(tmp_path):
     for k, v in again.model.state_dict().items(): assert torch.equal(v, model.state_dict()[k]), k
     with pytest.raises(ValueError, match="another VQ-VAE config"): train_vqvae(corpus, steps=4, **{**kw, "preset": "mini"})
     with pytest.raises(ValueError, match="multiple of the top hop"): train_vqvae(corpus, steps=4, **{**kw, "sample_length": 2000})
+
+
+def test_evaluate_vqvae_skips_silent_clips(tmp_path):
+    "Clips of digital silence have no spectral convergence: they are left out of the mean and counted."
+    import json
+    import numpy as np
+    import soundfile as sf
+    from jukebox_nb.training import evaluate_vqvae
+    sr, root = 44100, tmp_path / "corpus"
+    (root / "audio").mkdir(parents=True)
+    t = np.arange(4 * sr) / sr
+    y = np.where(t < 0.5, 0.5 * np.sin(2 * np.pi * 330 * t), 0.0).astype(np.float32)  # 0.5 s of tone, 3.5 s of silence
+    sf.write(root / "audio" / "a.wav", y, sr)
+    (root / "metadata.jsonl").write_text(json.dumps(dict(path="audio/a.wav", artist="a", genres=["g"], title="t", licence="CC0-1.0", source="tests")) + "\n")
+    torch.manual_seed(0)
+    ev = evaluate_vqvae(VQVAE(VQVAEConfig.preset("tiny")), root, split="all", n_clips=8, seconds=0.25)
+    for m in ev.values():
+        assert m["silent_clips_skipped"] >= 1 and m["clips"] + m["silent_clips_skipped"] == 8
+        assert m["silent_inputs"] == 0 and m["spectral_convergence_db"] > -100  # no silent clip scored as "perfect"

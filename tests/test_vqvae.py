@@ -156,3 +156,52 @@ def test_ablation_variants_train_resume_and_score(tmp_path, name):
     m = level_metrics(straight.model, torch.stack([ds[i]["audio"] for i in range(3)]))
     assert sorted(m) == [0, 1, 2] and all(math.isfinite(v["spectral_convergence_db"]) for v in m.values())
     assert ("codes_used" in m[2]) == (name != "no_bottleneck")
+
+
+# --- chunked (streaming) encode / decode: equal to one pass at every seam -----------------------------------------
+
+def _positive_double_tiny() -> VQVAE:
+    "A tiny float64 model with positive weights: every tap of the receptive field changes the output measurably."
+    m = VQVAE(VQVAEConfig.preset("tiny")).eval().double()
+    with torch.no_grad():
+        for p in m.parameters(): p.abs_()
+    return m
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+@pytest.mark.parametrize("chunk,piece", [(1, None), (2, 777), (5, 128), (33, 1), (10_000, None)])
+def test_chunked_matches_one_pass(level, chunk, piece):
+    from jukebox_nb.vqvae import decode_chunked, encode_chunked
+    torch.manual_seed(level)
+    m = VQVAE(VQVAEConfig.preset("tiny")).eval().double()
+    for blk in m.bottleneck.level_blocks: blk.k.normal_()  # spread codes so a wrong seam changes them
+    x = torch.randn(2, 1, 128 * 24, dtype=torch.float64) * 0.3
+    codes = m.encode(x, levels=level)
+    assert torch.equal(encode_chunked(m, x, level, chunk, piece=piece), codes)
+    y = m.decode(codes, level)
+    torch.testing.assert_close(decode_chunked(m, codes, level, chunk, piece=piece and max(1, piece // 8)), y, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_chunk_context_is_tight(level):
+    "The computed context reproduces one pass exactly; one frame less on either side leaves the seams wrong."
+    from jukebox_nb.vqvae import OverlapSave, chunk_context
+    m = _positive_double_tiny(); hop = m.cfg.hop_lengths[level]
+    x = torch.rand(1, 1, 128 * 24, dtype=torch.float64)
+    c = torch.rand(1, m.cfg.emb_width, 128 * 24 // hop, dtype=torch.float64)
+    for stack, inp, frame, (l, r) in [(m.encoders[level], x, hop, chunk_context(m, level)["encode"]),
+                                      (m.decoders[level], c, 1, chunk_context(m, level)["decode"])]:
+        with torch.no_grad():
+            ref = stack(inp)
+            def rel_err(ctx):
+                s = OverlapSave(stack, frame, *ctx, chunk=3)
+                return float((torch.cat(s.push(inp) + s.close(), -1) - ref).abs().max() / ref.abs().max())
+            assert rel_err((l, r)) < 1e-13
+            assert rel_err((l - 1, r)) > 1e-9 and rel_err((l, r - 1)) > 1e-9, (type(stack).__name__, l, r)
+
+
+def test_overlap_save_rejects_a_partial_frame():
+    from jukebox_nb.vqvae import OverlapSave
+    s = OverlapSave(lambda x: x, 8, 0, 0, 4)
+    s.push(torch.zeros(1, 1, 12))
+    with pytest.raises(ValueError, match="multiple of 8"): s.close()

@@ -25,7 +25,8 @@ import torch  # noqa: E402
 
 import sampling as ours  # noqa: E402  (benchmarks/sampling.py)
 from peers.side_by_side import compare  # noqa: E402
-from jukebox_nb.sampling import DecodeStep, draw  # noqa: E402
+from jukebox_nb.decode import DecodeStep  # noqa: E402
+from jukebox_nb.sampling import draw  # noqa: E402
 
 
 def hf_prior(cfg):

@@ -201,7 +201,7 @@ def cancel_and_check(page, seconds: float = 60.0):
 
 def test_studio_samples_the_bundled_demo_models(lab, page):
     "The notebook as shipped: our trained demo models, sampled on the CPU through all three levels."
-    from jukebox_nb.sampling import demo_defaults
+    from jukebox_nb.checkpoints import demo_defaults
     studio = open_studio(lab, page, "studio-demo.ipynb", fake=False)
     default = demo_defaults()["artist"]
     assert page.locator(".jb-artist select").evaluate("s => s.value") == default  # the notebook's suggested artist
