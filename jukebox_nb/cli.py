@@ -17,11 +17,11 @@ from typing import Sequence
 __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS', 'DEMO_STATE',
            'DEMO_STATE_VERSION', 'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'seconds_arg',
            'offset_arg', 'positive_float_arg', 'positive_int_arg', 'natural_arg', 'seed_arg', 'INFERENCE_COMMANDS',
-           'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream', 'cmd_reconstruct',
-           'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed',
-           'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip', 'PageSection',
-           'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'number_arg', 'out_folder_arg', 'build_parser',
-           'main']
+           'ON_INTERRUPT', 'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream',
+           'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
+           'level_seed', 'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip',
+           'PageSection', 'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'number_arg', 'out_folder_arg',
+           'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -863,6 +863,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+ON_INTERRUPT = {  # what a Ctrl-C keeps, per command: every file is written atomically, so nothing is half-written
+    "reconstruct": "no partial output was written; run the same command again (it starts over)",
+    "data": "finished tracks are kept; run the same command again to build the rest",
+    "encode-codes": "finished tracks' codes are kept; run the same command again to encode the rest",
+    "train-vqvae": "the newest checkpoint in --out is kept; run the same command again to resume from it",
+    "train-prior": "the newest checkpoint in --out is kept; run the same command again to resume from it",
+    "download": "the partial file is kept; run the same command again to resume the download",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `jukebox-nb` console script."
     args = build_parser().parse_args(argv)
@@ -875,6 +885,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_freed_memory()  # process-wide malloc setting: big conv activations are reused, not re-faulted (~2x on CPU)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line on what was kept and how to go on (the demo says its own, with --resume)
+        print(f"jukebox-nb {args.command}: interrupted; {ON_INTERRUPT.get(args.command, 'nothing partial was kept')}",
+              file=sys.stderr)
+        return 130
     except (ValueError, OSError) as e:  # bad input, a missing or unwritable file: one clear line, no traceback
         print(f"jukebox-nb {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -514,3 +514,16 @@ def test_streamed_reconstruct_equals_one_pass(tmp_path):
         m = doc["levels"][str(l)]
         assert m["codes_used"] == one["metrics"][l]["codes_used"] and m["tokens"] == one["metrics"][l]["tokens"]
         assert m["spectral_convergence"] == pytest.approx(one["metrics"][l]["spectral_convergence"], rel=1e-2)  # block seams
+
+
+@pytest.mark.parametrize("argv,func", [(["reconstruct"], "cmd_reconstruct"), (["data", "--out", "D"], "cmd_data"),
+                                       (["train-vqvae", "CORPUS"], "cmd_train_vqvae"), (["encode-codes", "CORPUS"], "cmd_encode_codes"),
+                                       (["train-prior", "CODES"], "cmd_train_prior"), (["download", "1b_lyrics", "--to", "W"], "cmd_download")])
+def test_ctrl_c_in_any_command_is_one_line_saying_how_to_go_on(argv, func, tmp_path, capsys, monkeypatch):
+    import jukebox_nb.cli as cli
+    def interrupted(args): raise KeyboardInterrupt
+    monkeypatch.setattr(cli, func, interrupted); monkeypatch.chdir(tmp_path)
+    assert main(argv) == 130  # the shell's code for Ctrl-C, not a traceback
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"jukebox-nb {argv[0]}: interrupted; "), err
+    assert "again" in err[0]  # says what to run next
