@@ -594,14 +594,14 @@ def _interrupted(out: Path) -> int:
 def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
     "The `SampleRequest` of the saved request `r` for `levels`."
     from jukebox_nb.sampling import SampleRequest
-    return SampleRequest(level_metadata=meta, seconds=r["seconds"], levels=levels, seed=seed, prime_tokens=prime or None,
+    return SampleRequest(level_metadata=meta, seconds=r.get("sample_seconds", r["seconds"]), levels=levels, seed=seed, prime_tokens=prime or None,
                          temperature=tuple(r["temperature"]), top_k=r["top_k"], top_p=r["top_p"], hop_fraction=tuple(r["hop_fraction"]))
 
 
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
     from jukebox_nb.checkpoints import demo_defaults, load_demo_models
-    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
+    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan, whole_token_seconds
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
@@ -614,7 +614,9 @@ def _start_demo(args, out: Path, state: dict | None):
         raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
     if state is None and not r["lyrics"] and models.priors[2].cfg.n_tokens:  # a lyrics model set sings its demo.json's words
         r["lyrics"] = str(demo_defaults(Path(r["models"])).get("lyrics", ""))
-    meta, (artist, genre) = demo_metadata(models, r["artist"], r["genre"], r["seconds"], Path(r["models"]), r["song_seconds"],
+    if state is None:  # whole top-level tokens, rounded up: the sample lasts at least the seconds asked for
+        r["sample_seconds"] = whole_token_seconds(r["seconds"], models.sample_rate, models.hop(2))
+    meta, (artist, genre) = demo_metadata(models, r["artist"], r["genre"], r.get("sample_seconds", r["seconds"]), Path(r["models"]), r["song_seconds"],
                                           r.get("lyrics", ""))
     _plan(models, _demo_request(meta, r, DEMO_LEVELS, r["seed"]))  # every level checked before anything is sampled
     if state is None:  # a new run replaces a finished one: its page and levels go first, so nothing stale is mixed in
@@ -662,7 +664,9 @@ def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None
     r, lv, seconds = state["request"], state["levels"], state["request"]["seconds"]
     role = {2: "top prior", 1: "middle upsampler", 0: "bottom upsampler"}
     files = lambda name: ((out / name).with_suffix(".wav").read_bytes(), (out / name).with_suffix(".png").read_bytes())
-    request = [("Artist", r["artist"]), ("Genre", r["genre"]), ("Length", f"{seconds:g} s (the opening of a {state['song_seconds']:g} s piece)"),
+    exact = lv["2"]["tokens"] * models.hop(2) / models.sample_rate if "2" in lv else seconds  # what the players play
+    request = [("Artist", r["artist"]), ("Genre", r["genre"]),
+               ("Length", f"{exact:.3f} s for {seconds:g} s asked (the opening of a {state['song_seconds']:g} s piece)"),
                ("Seed", str(r["seed"])), ("Models", models.name),
                ("Sampling", f"temperature {r['temperature'][0]:g}, top-k {r['top_k'] or 'off'}, top-p {'off' if r['top_p'] >= 1 else r['top_p']}")]
     if r.get("lyrics"): request.append(("Lyrics", r["lyrics"] if len(r["lyrics"]) <= 60 else r["lyrics"][:57] + "..."))

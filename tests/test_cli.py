@@ -155,7 +155,8 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
     from jukebox_nb.checkpoints import load_pretrained
     limit = load_pretrained(folder / "prior_level_2", kind="prior").cfg.max_duration  # the song length (3 minutes) stays in range
     assert summary["song_seconds"] == round(min(180.0, limit - 1 / 44100), 2)
-    raw = int(0.5 * 44100) // 128 * 128  # the song is a whole number of top-level tokens
+    raw = -(-int(0.5 * 44100) // 128) * 128  # a whole number of top-level tokens, rounded up: at least the 0.5 s asked
+    assert raw >= 0.5 * 44100
     for level, hop in ((2, 128), (1, 32), (0, 8)):
         assert summary["tokens"][str(level)] == raw // hop
         assert sf.info(out / f"sample_level_{level}.wav").frames == summary["tokens"][str(level)] * hop
@@ -283,11 +284,11 @@ def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_ru
     page = _Page(text)
     request = dict(page.tables["Request"])
     assert (request["Artist"], request["Genre"], request["Seed"]) == ("Clara Schumann", "choral", "0")
-    assert request["Length"].startswith("0.5 s (the opening of a ")
+    assert request["Length"].startswith("0.502 s for 0.5 s asked (the opening of a ")  # 173 tokens x 128, exactly
     timing = page.tables["Time"]
     assert timing[0] == ["step", "tokens", "time", "tokens/s"]
     assert [r[0] for r in timing[1:]] == ["load models", "level 2 (top prior)", "level 1 (middle upsampler)", "level 0 (bottom upsampler)"]
-    assert [r[1] for r in timing[2:]] == ["172", "688", "2,752"] and all(r[2].endswith(" s") for r in timing[1:])
+    assert [r[1] for r in timing[2:]] == ["173", "692", "2,768"] and all(r[2].endswith(" s") for r in timing[1:])
     assert "'Clara" not in text and "&#x27;Clara" not in text and "&#x27;choral" not in text  # names, not Python reprs
     assert "http://" not in text and "https://" not in text  # one file, no network
     names = [f"sample_level_{l}" for l in (2, 1, 0)] + ["clip_original"] + [f"clip_level_{l}" for l in (2, 1, 0)]
@@ -349,9 +350,10 @@ def test_demo_sings_given_lyrics_and_says_what_the_model_reads(lyrics_run):
     moved = [l for l in lines if "transliterated" in l]
     assert moved == ["lyrics: 1 character(s) transliterated to ASCII (á→a); the model reads 'La la land, oh my darling'"], err  # said once
     window = [l for l in lines if "lyric window" in l]
-    # 172 top-level tokens in windows of 32 every 4: 36 windows; the last (tokens 140-172, the 0.41-0.50 s of the 1 s piece) reads
+    # 173 top-level tokens (0.5 s rounded up) in windows of 32 every 4: 36 windows and one more at the end (tokens 141-173,
+    # the 0.41-0.50 s of the 1 s piece), which reads
     # the 8 characters around 25 · 0.45 = 11, so the sample reads characters 1-15
-    assert window == ["lyrics: 25 characters, longer than the model's 8-character lyric window; the sampled 36 window(s) read "
+    assert window == ["lyrics: 25 characters, longer than the model's 8-character lyric window; the sampled 37 window(s) read "
                       "characters 1-15 ('La la land, oh '), the rest lies in other parts of the song; to sing more of them, sample "
                       "more --seconds or tell a shorter piece with --song-seconds"], err
     assert "UserWarning" not in err  # the engine's warning is not repeated as a Python warning
@@ -364,7 +366,7 @@ def test_demo_page_lights_every_word_under_the_top_level_player(lyrics_run):
     words = json.loads((out / "karaoke.json").read_text())
     assert [w["word"] for w in words] == [w for w, _, _ in lyric_words("La la land, oh my darling")]
     timed = [w for w in words if w["start"] is not None]
-    assert timed and all(0 <= w["start"] < w["end"] <= 0.5 + 1e-6 for w in timed)
+    assert timed and all(0 <= w["start"] < w["end"] <= 173 * 128 / 44100 + 1e-6 for w in timed)  # within the sample (173 tokens)
     assert all(a["end"] <= b["start"] + 1e-9 for a, b in zip(timed, timed[1:]))  # one word at a time, in order
     page = (out / "index.html").read_text()
     first = page[page.index("<figure>"):page.index("</figure>")]  # the top level's figure
