@@ -13,8 +13,13 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" = "$
 fi
 echo "[setup] preparing $VENV (first run takes a few minutes)" >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --upgrade pip >&2 || true
-"$VENV/bin/python" -m pip install -q 'torch==2.13.0' >&2
-"$VENV/bin/python" -m pip install -q -e '.[dev]' >&2
+# -qq: pip's and the build backend's warnings stay out of the way (setuptools' "Editable installation" notice,
+# an unused find-links location); errors still print, and our own [setup] lines say what is happening
+PIP=("$VENV/bin/python" -m pip install -qq --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip >&2 || true
+echo "[setup] torch 2.13.0 (CPU build where this machine has one)" >&2
+"${PIP[@]}" 'torch==2.13.0' >&2
+echo "[setup] jukebox-nb and its dev tools (pip install -e '.[dev]')" >&2
+"${PIP[@]}" -e '.[dev]' >&2
 echo "$want" > "$VENV/.setup-stamp"
 echo "[setup] done" >&2
