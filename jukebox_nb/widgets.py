@@ -23,8 +23,9 @@ import numpy as np
 from .audio import AUDIO_FORMATS, load_audio, show_spec, spectral_convergence_db, to_mono, validate_audio
 from .conditioning import LyricTokenizer, Metadata
 from .core import atomic_write
-from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, ModelInfo, SampleConfig,
-                       SampleRequest, SampleResult, TokensSampled, WindowSampled, save_result)
+from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
+                       SampleResult, TokensSampled, WindowSampled, save_result)
+from .studio import ModelInfo
 
 # %% auto #0
 __all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'fake_model_info', 'figure_png', 'spectrogram_png', 'wav_bytes',

@@ -18,8 +18,9 @@ import soundfile as sf
 import torch
 
 from jukebox_nb.audio import example_clip
-from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, ModelInfo, SampleRequest,
-                                 SampleResult, TokensSampled, WindowSampled, model_info)
+from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, SampleRequest, SampleResult,
+                                 TokensSampled, WindowSampled)
+from jukebox_nb.studio import ModelInfo, model_info
 from jukebox_nb.widgets import (REQUEST_SET_ELSEWHERE, REQUEST_WIDGETS, AlignmentView, ArtistGenrePicker, ChoiceTree,
                                 CoComposer, LevelAudioView, LevelStream, LyricsEditor, ReconstructionExplorer, SampleRunner,
                                 SamplingControls, Studio, TokenStreamView, analyse_lyrics, fake_model_info, filter_names,
