@@ -17,10 +17,11 @@ from typing import Sequence
 __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS', 'DEMO_LEVELS', 'DEMO_STATE',
            'DEMO_STATE_VERSION', 'DEMO_REQUEST_FLAGS', 'SPEC_SIZE', 'SPEC_AXIS', 'PAGE_CSS', 'PAGE_JS', 'seconds_arg',
            'offset_arg', 'positive_float_arg', 'positive_int_arg', 'natural_arg', 'seed_arg', 'INFERENCE_COMMANDS',
-           'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream', 'cmd_reconstruct',
-           'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download', 'level_seed',
-           'demo_metadata', 'time_ticks', 'spectrogram_strip', 'PageSection', 'html_page', 'demo_folder', 'cmd_demo',
-           'number_arg', 'out_folder_arg', 'build_parser', 'main']
+           'ON_INTERRUPT', 'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream',
+           'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
+           'level_seed', 'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip',
+           'PageSection', 'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'number_arg', 'out_folder_arg',
+           'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -206,16 +207,10 @@ def cmd_reconstruct(args) -> int:
 
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
-    "CLI: build a corpus folder from Debian music packages, sung chorales with known word timing, or rendered scores."
-    from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_score_corpus, build_sung_corpus
-    if sum(x is not None for x in (args.packages, args.sung_chorales, args.scores)) > 1:
-        raise ValueError("give one of --packages, --sung-chorales or --scores")
-    if args.scores is not None:
-        _say(f"rendering {args.scores} scores per collection into {args.out} (seed {args.seed})")
-        try: rep = build_score_corpus(args.out, args.scores, seed=args.seed, max_seconds=args.max_seconds,
-                                      **({"collections": args.collections} if args.collections else {}))
-        except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
-    elif args.sung_chorales is not None:
+    "CLI: build a corpus folder from Debian music packages, or a sung-chorale corpus with known word timing."
+    from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
+    if args.sung_chorales is not None:
+        if args.packages: raise ValueError("give either --packages or --sung-chorales, not both")
         if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")
         _say(f"building {args.sung_chorales} sung chorales in {args.out} (seed {args.seed})")
         try: rep = build_sung_corpus(args.out, args.sung_chorales, seed=args.seed, max_seconds=args.max_seconds)
@@ -313,7 +308,8 @@ DEMO_LEVELS = (2, 1, 0)  # sampled top first
 DEMO_STATE = "demo_state.json"  # the request and the finished levels of a demo run: what `--resume` reads
 DEMO_STATE_VERSION = 1
 DEMO_REQUEST_FLAGS = {"out": "--out", "models": "--models", "artist": "--artist", "genre": "--genre", "seconds": "--seconds",
-                      "song_seconds": "--song-seconds", "seed": "--seed"}  # what `--resume` takes from the saved state
+                      "song_seconds": "--song-seconds", "seed": "--seed", "lyrics": "--lyrics",
+                      "lyrics_file": "--lyrics-file"}  # what `--resume` takes from the saved state
 
 
 def level_seed(seed: int, # the run's seed (`--seed`)
@@ -338,21 +334,53 @@ def demo_metadata(models, # a `checkpoints.Jukebox` with `vocab` (see `checkpoin
                   seconds: float, folder: Path | None = None,
                   song_seconds: float = 0.0, # length of the piece the sample opens (timing conditioning; at least
                                              # `seconds`, at most the top prior's `max_duration`)
+                  lyrics: str = "", # words to sing: needs a top prior with a lyric window
                  ):
     "`{level: Metadata}` for `artist` / `genre` (each prior its own label ids), and their display names."
     from jukebox_nb.conditioning import Metadata
     from jukebox_nb.checkpoints import demo_defaults
     from jukebox_nb.sampling import song_seconds_for
     total = int(max(seconds, song_seconds_for(models.priors[2], song_seconds)) * models.vqvae.cfg.sample_rate)
+    if lyrics and not models.priors[2].cfg.n_tokens:
+        raise ValueError(f"--lyrics: {models.name} is not conditioned on lyrics (its top prior has no lyric window), so it cannot "
+                         f"sing given words; give --models with a lyrics model set, or drop --lyrics")
     if not models.priors[2].cfg.labels or models.vocab is None:
-        return {l: Metadata(total_length=total) for l in models.priors}, ("unlabelled", "unlabelled")
+        return {l: Metadata(total_length=total, lyrics=lyrics) for l in models.priors}, ("unlabelled", "unlabelled")
     defaults = demo_defaults(folder) if folder is not None else {}
     first = lambda kind: next(n for n, i in models.vocab.names(kind).items() if i > 0)
     artist = artist or defaults.get("artist") or first("artist")
     genre = genre or defaults.get("genre") or first("genre")
-    try: meta = models.request_metadata(artist, genre, total_length=total)
+    try: meta = models.request_metadata(artist, genre, total_length=total, lyrics=lyrics)
     except KeyError as e: raise ValueError(e.args[0]) from None  # unknown name: "did you mean ..." on one line
     return meta, _display_names(models, meta[2])
+
+
+def demo_lyrics(args) -> str:
+    "The words `demo` is asked to sing: `--lyrics TEXT` or the UTF-8 text of `--lyrics-file` (empty: none)."
+    if getattr(args, "lyrics_file", None):
+        f = Path(args.lyrics_file)
+        try: return f.read_text(encoding="utf-8")
+        except FileNotFoundError: raise ValueError(f"--lyrics-file {f} does not exist; give a UTF-8 text file") from None
+        except (OSError, UnicodeDecodeError) as e: raise ValueError(f"--lyrics-file {f} cannot be read as UTF-8 text ({e})") from None
+    return getattr(args, "lyrics", None) or ""
+
+
+def demo_lyric_notes(models, # `checkpoints.Jukebox` whose top prior has a lyric window
+                     meta: dict, # `{level: Metadata}` of the demo (the top level's carries the lyrics)
+                     request, # the demo's `SampleRequest` over all levels
+                    ) -> list[str]:
+    "One line each on what the top prior reads of the lyrics: characters transliterated or dropped, the part its windows reach."
+    from jukebox_nb.conditioning import lyric_notes, lyric_window_note
+    from jukebox_nb.sampling import _plan, hop_tokens, window_starts
+    m, c = meta[2], models.priors[2].cfg
+    if not m.lyrics or not c.n_tokens: return []
+    total = _plan(models, request)[1][2]  # top-level tokens of the sample
+    starts = window_starts(total, c.n_ctx, hop_tokens(request.hop_fraction[2], c.n_ctx))
+    v3 = c.n_vocab == 79
+    notes = lyric_notes([m.lyrics], c.n_tokens, v3) + [lyric_window_note(
+        m.lyrics, c.n_tokens, m.total_length, [m.offset + s * c.hop_length for s in starts], c.sample_length, v3,
+        hint="; to sing more of them, sample more --seconds or tell a shorter piece with --song-seconds")]
+    return [n for n in notes if n]
 
 # %% ../nbs/13_cli.ipynb #04418b0f
 from dataclasses import dataclass
@@ -422,8 +450,9 @@ class PageSection:
     heading: str
     text: str = ""
     tables: Sequence = ()  # (caption, header cells, rows of cells) per small table
-    tracks: Sequence = ()  # (label, WAV bytes, PNG bytes): a full-width spectrogram with its player below; the
-                           # label's part before the first " · " is shown in bold
+    tracks: Sequence = ()  # (label, WAV bytes, PNG bytes[, words]): a full-width spectrogram with its player below; the
+                           # label's part before the first " · " is shown in bold; `words` (`studio.WordTime`s): a
+                           # karaoke line under the player, each word lit while it is sung (and the true timing beside)
 
 
 PAGE_CSS = """:root{color-scheme:dark;--bg:#0e1014;--card:#171a21;--line:#2a2f3a;--text:#e8e6e3;--dim:#9aa3b2;--accent:#f8b84e}
@@ -441,13 +470,23 @@ figcaption{font-size:14px;margin:0 0 6px}figcaption b{color:var(--accent)}
 .spec{position:relative;cursor:pointer}.spec img{display:block;width:100%%;height:auto}
 .playhead{position:absolute;top:0;bottom:%(axis).2f%%;left:0;width:2px;background:#fff;opacity:0;pointer-events:none}
 audio{display:block;width:100%%;height:36px;margin-top:4px}
+.karaoke{margin-top:10px;font-size:19px;line-height:1.9}.karaoke p{margin:0}
+.karaoke .who{display:inline-block;width:11em;white-space:nowrap;color:var(--dim);font-size:12px;text-transform:uppercase;letter-spacing:.06em}
+.karaoke .w{padding:1px 4px;border-radius:5px;color:var(--dim);cursor:pointer;transition:background .08s}
+.karaoke .w.sung{color:var(--text)}.karaoke .w.on{background:var(--accent);color:#16120a}
+.karaoke .w.off{opacity:.35;cursor:default}.karaoke .true .w.on{background:#7cc4f0}
 footer{color:var(--dim);font-size:12px;margin-top:28px}"""
 
 PAGE_JS = """for (const f of document.querySelectorAll('figure')) {
   const a = f.querySelector('audio'), s = f.querySelector('.spec'), h = f.querySelector('.playhead');
   if (!a || !s) continue;
-  const draw = () => { h.style.opacity = a.currentTime > 0 ? 0.85 : 0;
-    h.style.left = (100 * a.currentTime / (a.duration || 1)) + '%'; if (!a.paused) requestAnimationFrame(draw); };
+  const words = [...f.querySelectorAll('.karaoke .w[data-s]')];
+  const draw = () => { const t = a.currentTime; h.style.opacity = t > 0 ? 0.85 : 0;
+    h.style.left = (100 * t / (a.duration || 1)) + '%';
+    for (const w of words) { w.classList.toggle('on', t > 0 && t >= +w.dataset.s && t < +w.dataset.e);
+                             w.classList.toggle('sung', t >= +w.dataset.e); }
+    if (!a.paused) requestAnimationFrame(draw); };
+  for (const w of words) w.addEventListener('click', () => { a.currentTime = +w.dataset.s; a.play(); });
   for (const e of ['play', 'seeked', 'timeupdate']) a.addEventListener(e, draw);
   s.addEventListener('click', e => { const r = s.getBoundingClientRect();
     if (a.duration) a.currentTime = a.duration * (e.clientX - r.left) / r.width; });
@@ -476,6 +515,7 @@ def html_page(title: str, # page title
              ) -> str:
     "A self-contained HTML page: per section a heading, a paragraph, small tables and full-width spectrograms with players."
     import base64, html
+    from jukebox_nb.widgets import karaoke_html
     b64 = lambda b: base64.b64encode(b).decode()
     esc = html.escape
     css = PAGE_CSS % dict(page=SPEC_SIZE[0] + 2 * 24 + 2 * 10, axis=100 * SPEC_AXIS / SPEC_SIZE[1])
@@ -485,12 +525,13 @@ def html_page(title: str, # page title
     for s in sections:
         out.append(f"<section><h2>{esc(s.heading)}</h2>" + (f"<p>{esc(s.text)}</p>" if s.text else ""))
         if s.tables: out.append("<div class='tables'>" + "".join(_html_table(*t) for t in s.tables) + "</div>")
-        for label, wav, png in s.tracks:
+        for label, wav, png, *words in s.tracks:
             head, _, rest = label.partition(" · ")  # "Level 2 · top prior · ...": the first part in bold
             out.append(f"<figure><figcaption><b>{esc(head)}</b>{' · ' + esc(rest) if rest else ''}</figcaption><div class='spec'>"
                        f"<img alt='spectrogram' width='{SPEC_SIZE[0]}' height='{SPEC_SIZE[1]}' src='data:image/png;base64,{b64(png)}'>"
                        f"<div class='playhead'></div></div>"
-                       f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio></figure>")
+                       f"<audio controls preload='metadata' src='data:audio/wav;base64,{b64(wav)}'></audio>"
+                       + (karaoke_html(words[0]) if words and words[0] else "") + "</figure>")  # the studio's spans
         out.append("</section>")
     if footer: out.append(f"<footer>{esc(footer)}</footer>")
     return "\n".join(out + [f"</main><script>{PAGE_JS}</script></body></html>"])
@@ -553,27 +594,35 @@ def _interrupted(out: Path) -> int:
 def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
     "The `SampleRequest` of the saved request `r` for `levels`."
     from jukebox_nb.sampling import SampleRequest
-    return SampleRequest(level_metadata=meta, seconds=r["seconds"], levels=levels, seed=seed, prime_tokens=prime or None,
+    return SampleRequest(level_metadata=meta, seconds=r.get("sample_seconds", r["seconds"]), levels=levels, seed=seed, prime_tokens=prime or None,
                          temperature=tuple(r["temperature"]), top_k=r["top_k"], top_p=r["top_p"], hop_fraction=tuple(r["hop_fraction"]))
 
 
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
-    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.checkpoints import demo_defaults, load_demo_models
     from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
+    from jukebox_nb.studio import whole_token_seconds
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
-                 song_seconds=SONG_SECONDS if args.song_seconds is None else args.song_seconds, seed=args.seed, **knobs)
+                 song_seconds=SONG_SECONDS if args.song_seconds is None else args.song_seconds, seed=args.seed,
+                 lyrics=demo_lyrics(args), **knobs)
     else: r = state["request"]
     t0 = time.perf_counter()
     models = load_demo_models(r["models"])
     if state is not None and state["model"] != models.name:
         raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
-    meta, (artist, genre) = demo_metadata(models, r["artist"], r["genre"], r["seconds"], Path(r["models"]), r["song_seconds"])
+    if state is None and not r["lyrics"] and models.priors[2].cfg.n_tokens:  # a lyrics model set sings its demo.json's words
+        r["lyrics"] = str(demo_defaults(Path(r["models"])).get("lyrics", ""))
+    if state is None:  # whole top-level tokens, rounded up: the sample lasts at least the seconds asked for
+        r["sample_seconds"] = whole_token_seconds(r["seconds"], models.sample_rate, models.hop(2))
+    meta, (artist, genre) = demo_metadata(models, r["artist"], r["genre"], r.get("sample_seconds", r["seconds"]), Path(r["models"]), r["song_seconds"],
+                                          r.get("lyrics", ""))
     _plan(models, _demo_request(meta, r, DEMO_LEVELS, r["seed"]))  # every level checked before anything is sampled
     if state is None:  # a new run replaces a finished one: its page and levels go first, so nothing stale is mixed in
-        for p in [out / "index.html", out / "summary.json", *out.glob("tokens_level_*.npy"), *out.glob("sample_level_*")]: p.unlink(missing_ok=True)
+        for p in [out / "index.html", out / "summary.json", out / "karaoke.json", *out.glob("tokens_level_*.npy"), *out.glob("sample_level_*")]:
+            p.unlink(missing_ok=True)
         state = dict(format_version=DEMO_STATE_VERSION, request={**r, "artist": artist, "genre": genre}, model=models.name,
                      levels={}, resumed=0, finished=False)
     else: state["resumed"] += 1
@@ -582,11 +631,12 @@ def _start_demo(args, out: Path, state: dict | None):
     return models, meta, state
 
 
-def _sample_demo(models, meta, state: dict, out: Path, quiet: bool) -> tuple[dict, dict]:
+def _sample_demo(models, meta, state: dict, out: Path, quiet: bool, said: Sequence[str] = ()) -> tuple[dict, dict]:
     "Sample the levels the state lacks, each with its own seed; each level's tokens, audio and spectrogram are saved when done."
+    import re, warnings
     import numpy as np, torch
     from jukebox_nb.core import atomic_write
-    from jukebox_nb.sampling import Decoded, LevelFinished, SampleConfig, progress, sample_iter
+    from jukebox_nb.sampling import Decoded, LevelFinished, Notice, SampleConfig, progress, sample_iter
     r, sr, tokens, audio = state["request"], models.sample_rate, {}, {}
     for l in (l for l in DEMO_LEVELS if str(l) in state["levels"]):  # finished before an interruption
         try: tokens[l] = torch.from_numpy(np.load(out / f"tokens_level_{l}.npy"))
@@ -596,35 +646,44 @@ def _sample_demo(models, meta, state: dict, out: Path, quiet: bool) -> tuple[dic
         if not (out / f"sample_level_{l}.png").exists(): _wav_png(out / f"sample_level_{l}", audio[l][0], sr)
     for l in (l for l in DEMO_LEVELS if l not in tokens):
         t0, req = time.perf_counter(), _demo_request(meta, r, (l,), level_seed(r["seed"], l), dict(tokens))
-        events = sample_iter(models, req, SampleConfig())
-        for ev in events if quiet else progress(events):
-            if isinstance(ev, LevelFinished):
-                tokens[l] = ev.tokens.cpu()
-                with atomic_write(out / f"tokens_level_{l}.npy") as f: np.save(f, tokens[l].numpy())
-                state["levels"][str(l)] = dict(tokens=int(tokens[l].shape[1]), seed=req.seed, sample_s=round(time.perf_counter() - t0, 2))
-                _write_demo_state(out, state)
-            elif isinstance(ev, Decoded):
-                audio[l] = ev.audio; _wav_png(out / f"sample_level_{l}", ev.audio[0], sr)
+        events = (ev for ev in sample_iter(models, req, SampleConfig()) if not (isinstance(ev, Notice) and ev.message in said))
+        with warnings.catch_warnings():
+            for n in said: warnings.filterwarnings("ignore", message=re.escape(n))  # said once already, before sampling
+            for ev in events if quiet else progress(events):
+                if isinstance(ev, LevelFinished):
+                    tokens[l] = ev.tokens.cpu()
+                    with atomic_write(out / f"tokens_level_{l}.npy") as f: np.save(f, tokens[l].numpy())
+                    state["levels"][str(l)] = dict(tokens=int(tokens[l].shape[1]), seed=req.seed, sample_s=round(time.perf_counter() - t0, 2))
+                    _write_demo_state(out, state)
+                elif isinstance(ev, Decoded):
+                    audio[l] = ev.audio; _wav_png(out / f"sample_level_{l}", ev.audio[0], sr)
     return tokens, audio
 
 
-def _demo_page(models, state: dict, rec: dict, out: Path) -> str:
+def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None = None) -> str:
     "The demo page: the request and the time per level as tables, then each sampled level and each reconstruction."
     r, lv, seconds = state["request"], state["levels"], state["request"]["seconds"]
     role = {2: "top prior", 1: "middle upsampler", 0: "bottom upsampler"}
     files = lambda name: ((out / name).with_suffix(".wav").read_bytes(), (out / name).with_suffix(".png").read_bytes())
-    request = [("Artist", r["artist"]), ("Genre", r["genre"]), ("Length", f"{seconds:g} s (the opening of a {state['song_seconds']:g} s piece)"),
+    exact = lv["2"]["tokens"] * models.hop(2) / models.sample_rate if "2" in lv else seconds  # what the players play
+    request = [("Artist", r["artist"]), ("Genre", r["genre"]),
+               ("Length", f"{exact:.3f} s for {seconds:g} s asked (the opening of a {state['song_seconds']:g} s piece)"),
                ("Seed", str(r["seed"])), ("Models", models.name),
                ("Sampling", f"temperature {r['temperature'][0]:g}, top-k {r['top_k'] or 'off'}, top-p {'off' if r['top_p'] >= 1 else r['top_p']}")]
+    if r.get("lyrics"): request.append(("Lyrics", r["lyrics"] if len(r["lyrics"]) <= 60 else r["lyrics"][:57] + "..."))
     timing = [("load models", "", f"{state['load_s']:.1f} s", "")]
     timing += [(f"level {l} ({role[l]})", f"{lv[str(l)]['tokens']:,}", f"{lv[str(l)]['sample_s']:.1f} s",
                 f"{lv[str(l)]['tokens'] / max(lv[str(l)]['sample_s'], 1e-9):,.0f}") for l in DEMO_LEVELS]
     note = " This run was interrupted and resumed: each level's time is that of the session that sampled it." if state["resumed"] else ""
+    if words:
+        L, H = models.priors[2].cfg.alignment_layer_head()
+        note += (f" Under the top level's player, each word is lit while the top prior's alignment head (layer {L}, head {H}) attends to "
+                 f"it most, read along the best path that never goes back (studio.word_times); click a word to hear it.")
     song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes first, then each upsampler's codes "
                        f"conditioned on the level above; each level is decoded by the VQ-VAE on its own.{note}",
                        tables=[("Request", [], request), ("Time", ["step", "tokens", "time", "tokens/s"], timing)],
-                       tracks=[(f"Level {l} · {role[l]} · hop {models.hop(l)} · {lv[str(l)]['tokens']:,} tokens", *files(f"sample_level_{l}"))
-                               for l in DEMO_LEVELS])
+                       tracks=[(f"Level {l} · {role[l]} · hop {models.hop(l)} · {lv[str(l)]['tokens']:,} tokens", *files(f"sample_level_{l}"),
+                                *([words] if l == 2 and words else [])) for l in DEMO_LEVELS])
     metrics = [(f"level {l}", f"{m['hop']}", f"{m['spectral_convergence_db']:.1f} dB", f"{m['codes_used']} / {m['codebook_size']}")
                for l, m in sorted(rec["metrics"].items(), reverse=True)]
     clip = PageSection("The bundled clip through each level", "Encoded at each level and decoded from that level alone (paper Figure 4): "
@@ -636,6 +695,16 @@ def _demo_page(models, state: dict, rec: dict, out: Path) -> str:
     return html_page("jukebox-nb demo", [song, clip], lede=f"{r['artist']} · {r['genre']} · {seconds:g} s · seed {r['seed']}",
                      footer=f"Spectrograms: mel scale, 0 to {models.sample_rate / 2000:g} kHz, 80 dB range (black: quiet, yellow: loud). "
                             f"Click a spectrogram to play from there. Files beside this page: WAVs, PNGs, tokens_level_*.npy, sample/.")
+
+
+def demo_karaoke(models, # `checkpoints.Jukebox`
+                 result, # the demo's `SampleResult` (all levels, the top level's metadata with the lyrics)
+                ) -> list | None:
+    "When each word of the lyrics is sung in sample 0, from the top prior's alignment head (None: no lyrics, or a model without them)."
+    from jukebox_nb.studio import model_info, word_times
+    info = model_info(models)
+    got = info.alignment(result, 0) if info.alignment is not None and info.n_tokens else None
+    return None if got is None else word_times(*got, models.hop(2) / models.sample_rate)
 
 
 def cmd_demo(args) -> int:
@@ -657,14 +726,20 @@ def _run_demo(args, out: Path, state: dict | None) -> int:
     todo = [l for l in DEMO_LEVELS if str(l) not in state["levels"]]
     _say(f"{'resuming' if state['resumed'] else 'sampling'} the first {r['seconds']:g} s of a {state['song_seconds']:g} s piece "
          f"as {r['artist']} ({r['genre']}), seed {r['seed']}: levels {', '.join(map(str, todo))} into {out}")
-    tokens, audio = _sample_demo(models, meta, state, out, args.quiet)
-    t_sample = time.perf_counter()
     full = _demo_request(meta, r, DEMO_LEVELS, r["seed"])
-    save_result(SampleResult(full, tokens, audio, sr, models.name), out / "sample")
+    said = demo_lyric_notes(models, meta, full)
+    for n in said: _say(n)
+    tokens, audio = _sample_demo(models, meta, state, out, args.quiet, said)
+    t_sample = time.perf_counter()
+    result = SampleResult(full, tokens, audio, sr, models.name)
+    save_result(result, out / "sample")
+    words = demo_karaoke(models, result)
+    if words is not None:
+        with atomic_write(out / "karaoke.json", "w") as f: json.dump([dict(vars(w)) for w in words], f, indent=1)
     rec = reconstruct_clip(models.vqvae, load_audio(example_clip(), sr=sr))
     _wav_png(out / "clip_original", rec["original"], sr)
     for l, y in rec["audio"].items(): _wav_png(out / f"clip_level_{l}", y, sr)
-    with atomic_write(out / "index.html", "w") as f: f.write(_demo_page(models, state, rec, out))
+    with atomic_write(out / "index.html", "w") as f: f.write(_demo_page(models, state, rec, out, words))
     summary = dict(models=r["models"], artist=r["artist"], genre=r["genre"], seconds=r["seconds"], song_seconds=state["song_seconds"],
                    seed=r["seed"], level_seeds={str(l): level_seed(r["seed"], l) for l in DEMO_LEVELS},
                    timings_s=dict(load=state["load_s"], **{f"level_{l}": state["levels"][str(l)]["sample_s"] for l in DEMO_LEVELS},
@@ -740,6 +815,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--song-seconds", type=seconds_arg, default=None,
                    help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
     m.add_argument("--seed", type=seed_arg, default=0)
+    words = m.add_mutually_exclusive_group()
+    words.add_argument("--lyrics", metavar="TEXT", help="words to sing (needs --models with a lyrics-conditioned top prior; default: its demo.json's \"lyrics\"); "
+                       "the page lights each word as it is sung")
+    words.add_argument("--lyrics-file", metavar="FILE", help="as --lyrics, from a UTF-8 text file")
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.add_argument("--resume", metavar="DIR", help="continue the interrupted demo run in DIR with its saved request (Ctrl-C prints this)")
     m.set_defaults(func=cmd_demo)
@@ -789,6 +868,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+ON_INTERRUPT = {  # what a Ctrl-C keeps, per command: every file is written atomically, so nothing is half-written
+    "reconstruct": "no partial output was written; run the same command again (it starts over)",
+    "data": "finished tracks are kept; run the same command again to build the rest",
+    "encode-codes": "finished tracks' codes are kept; run the same command again to encode the rest",
+    "train-vqvae": "the newest checkpoint in --out is kept; run the same command again to resume from it",
+    "train-prior": "the newest checkpoint in --out is kept; run the same command again to resume from it",
+    "download": "the partial file is kept; run the same command again to resume the download",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `jukebox-nb` console script."
     args = build_parser().parse_args(argv)
@@ -801,6 +890,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_freed_memory()  # process-wide malloc setting: big conv activations are reused, not re-faulted (~2x on CPU)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line on what was kept and how to go on (the demo says its own, with --resume)
+        print(f"jukebox-nb {args.command}: interrupted; {ON_INTERRUPT.get(args.command, 'nothing partial was kept')}",
+              file=sys.stderr)
+        return 130
     except (ValueError, OSError) as e:  # bad input, a missing or unwritable file: one clear line, no traceback
         print(f"jukebox-nb {args.command}: error: {e}", file=sys.stderr)
         return 2

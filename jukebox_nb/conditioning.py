@@ -19,8 +19,8 @@ from .transformer import AutoregressiveTransformer, LayerNorm
 from .vqvae import ResConv1DBlock
 
 # %% auto #0
-__all__ = ['Metadata', 'LyricTokenizer', 'lyric_notes', 'tokenize', 'SimpleEmbedding', 'RangeEmbedding', 'LabelConditioner',
-           'LyricEncoder', 'check_tokens', 'Resnet1D', 'UpsamplerConditioner']
+__all__ = ['Metadata', 'LyricTokenizer', 'lyric_notes', 'lyrics_seen', 'lyric_window_note', 'tokenize', 'SimpleEmbedding',
+           'RangeEmbedding', 'LabelConditioner', 'LyricEncoder', 'check_tokens', 'Resnet1D', 'UpsamplerConditioner']
 
 # %% ../nbs/07_conditioning.ipynb #5c35d9c2
 @dataclass(frozen=True)
@@ -119,6 +119,34 @@ def lyric_notes(texts: Sequence[str], # lyrics as given (empty ones are skipped)
         seen = tok.clean(text)
         notes.append(f"lyrics: {' and '.join(parts)}; the model reads {(seen if len(seen) <= 60 else seen[:60] + '...')!r}")
     return notes
+
+# %% ../nbs/07_conditioning.ipynb #kar00002
+def lyrics_seen(text: str, # the song's lyrics as given
+                n_tokens: int, # the prior's lyric window in characters (> 0)
+                total_length: int, # the song's length in raw samples
+                offsets: Sequence[int], # start of every window sampled, raw samples
+                duration: int, # raw samples one window covers (n_ctx · hop_length)
+                v3: bool = False, # v3 lyric vocabulary (1b_lyrics)
+               ) -> tuple[int, int]:
+    "The span [first, end) of the cleaned lyrics that windows at `offsets` read (all of it when it fits the window)."
+    tok = LyricTokenizer(v3); ids = tok.encode(text)
+    idx = [i for o in offsets for i in tok.window(ids, n_tokens, total_length, o, duration)[1] if i >= 0]
+    return (min(idx), max(idx) + 1) if idx else (0, 0)
+
+
+def lyric_window_note(text: str, n_tokens: int, total_length: int, offsets: Sequence[int], duration: int,
+                      v3: bool = False,
+                      hint: str = "", # appended when some characters are read by no window (how to reach them)
+                     ) -> Optional[str]:
+    "One line when `text` is longer than the lyric window: which characters the windows at `offsets` read (None when all fit)."
+    seen = LyricTokenizer(v3).clean(text)
+    if not n_tokens or len(seen) <= n_tokens: return None
+    a, b = lyrics_seen(text, n_tokens, total_length, offsets, duration, v3)
+    head = f"lyrics: {len(seen)} characters, longer than the model's {n_tokens}-character lyric window; "
+    if (a, b) == (0, len(seen)):
+        return head + f"each of the {len(offsets)} sampled window(s) reads the {n_tokens} around its place in the song, together all of them"
+    part = seen[a:b] if b - a <= 60 else seen[a:a + 28] + "..." + seen[b - 28:b]
+    return head + f"the sampled {len(offsets)} window(s) read characters {a + 1}-{b} ({part!r}), the rest lies in other parts of the song" + hint
 
 # %% ../nbs/07_conditioning.ipynb #056fd03e
 def tokenize(metas: Sequence[Metadata], # one per batch item

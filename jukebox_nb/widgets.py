@@ -25,14 +25,14 @@ from .conditioning import LyricTokenizer, Metadata
 from .core import atomic_write
 from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
                        SampleResult, TokensSampled, WindowSampled, save_result)
-from .studio import ModelInfo
+from .studio import ModelInfo, word_times
 
 # %% auto #0
 __all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'fake_model_info', 'figure_png', 'spectrogram_png', 'wav_bytes',
            'token_map', 'array_png', 'ErrorBox', 'Worker', 'filter_names', 'ArtistGenrePicker', 'LyricsReport',
            'analyse_lyrics', 'LyricsEditor', 'SamplingControls', 'SampleRunner', 'LevelStream', 'TokenStreamView',
-           'LevelAudioView', 'alignment_png', 'AlignmentView', 'ReconstructionExplorer', 'ChoiceNode', 'ChoiceTree',
-           'CoComposer', 'HistoryEntry', 'ResultHistory', 'Studio']
+           'LevelAudioView', 'alignment_png', 'AlignmentView', 'karaoke_html', 'KaraokeView', 'ReconstructionExplorer',
+           'ChoiceNode', 'ChoiceTree', 'CoComposer', 'HistoryEntry', 'ResultHistory', 'Studio']
 
 # %% ../nbs/12_widgets.ipynb #18200da8
 _FAKE_ARTISTS = ["unknown", "Ada Fakeman", "Basil & the Placeholders", "Cora Stub", "Delta Mock Quartet",
@@ -689,6 +689,75 @@ class AlignmentView:
             self.message.value = f"<small>sample 0 · {len(chars)} characters over {seconds:.1f} s</small>"
         except Exception as e: self.errors.show(e)
 
+# %% ../nbs/12_widgets.ipynb #kar00022
+def karaoke_html(words: Sequence, # `studio.WordTime` per word of the lyrics
+                ) -> str:
+    "Lines of word spans a script lights by a player's time: the alignment's timing, and the true timing where known."
+    def line(cls: str, who: str, span) -> str:
+        out = []
+        for w in words:
+            s, e = span(w)
+            out.append(f"<span class='w off' title='not reached in this sample'>{html.escape(w.word)}</span>" if s is None else
+                       f"<span class='w' data-s='{s:.3f}' data-e='{e:.3f}' title='{s:.2f}–{e:.2f} s'>{html.escape(w.word)}</span>")
+        return f"<p class='{cls}'><span class='who'>{who}</span>{' '.join(out)}</p>"
+    lines = [line("model", "alignment head", lambda w: (w.start, w.end))]
+    if any(w.true_start is not None for w in words): lines.append(line("true", "true timing", lambda w: (w.true_start, w.true_end)))
+    return "<div class='karaoke'>" + "".join(lines) + "</div>"
+
+
+_KARAOKE_CSS = """<style>.jb-karaoke-view .karaoke{font-size:17px;line-height:1.9}.jb-karaoke-view p{margin:0}
+.jb-karaoke-view .who{display:inline-block;width:10em;white-space:nowrap;color:#888;font-size:11px;text-transform:uppercase}
+.jb-karaoke-view .w{padding:1px 4px;border-radius:5px;color:#888;cursor:pointer}.jb-karaoke-view .w.sung{color:inherit}
+.jb-karaoke-view .w.on{background:#f8b84e;color:#16120a}.jb-karaoke-view .true .w.on{background:#7cc4f0}
+.jb-karaoke-view .w.off{opacity:.4;cursor:default}</style>"""
+# installed once per page by the first karaoke line shown (an <img> error handler: ipywidgets' HTML sets innerHTML, which
+# runs no <script>); media events do not bubble, so the listeners capture them on the document
+_KARAOKE_JS = """if (!window.jbKaraoke) { window.jbKaraoke = true;
+  const lines = a => { const id = [...(a.classList || [])].find(c => c.startsWith('jb-kp-'));
+    return id ? document.querySelectorAll(`.jb-karaoke-view[data-player='${id}'] .w[data-s]`) : []; };
+  const light = e => { const a = e.target, t = a.currentTime;
+    for (const w of lines(a)) { w.classList.toggle('on', t > 0 && t >= +w.dataset.s && t < +w.dataset.e);
+                                w.classList.toggle('sung', t >= +w.dataset.e); } };
+  for (const k of ['timeupdate', 'seeked', 'play', 'ended']) document.addEventListener(k, light, true);
+  document.addEventListener('click', e => { const w = e.target.closest && e.target.closest('.jb-karaoke-view .w[data-s]');
+    if (!w) return; const a = document.querySelector('audio.' + w.closest('.jb-karaoke-view').dataset.player);
+    if (a) { a.currentTime = +w.dataset.s; a.play(); } }, true); }"""
+
+
+class KaraokeView:
+    "The lyrics of sample 0 as a karaoke line lit in step with the top level's player (only for a model with lyrics)."
+    def __init__(self, info: ModelInfo):
+        import uuid
+        self.info, self.words = info, None
+        self.uid = f"jb-kp-{uuid.uuid4().hex[:12]}"  # names the player's class on the page: unique across notebooks and kernels
+        self.message = W.HTML("<small>sample with lyrics to see each word lit while it is sung</small>")
+        self.line = W.HTML(); self.line.add_class("jb-karaoke"); self.errors = ErrorBox()
+        lyrics = info.n_tokens > 0 and info.alignment is not None
+        self.widget = W.VBox([W.HTML("<b>Karaoke</b>"), self.message, self.line, self.errors.widget],
+                             layout=W.Layout(display=None if lyrics else "none"))
+
+    def reset(self):
+        "Clear the words before a new run."
+        self.words, self.line.value = None, ""; self.errors.clear()
+
+    def link(self, player: W.Widget):
+        "Light the words by `player`'s time (the top level's audio of sample 0)."
+        player.add_class(self.uid)
+
+    def handle(self, ev):
+        "Read each word's time from the alignment of sample 0 when the run is `Finished`."
+        if not isinstance(ev, Finished) or self.info.alignment is None: return
+        try:
+            got = self.info.alignment(ev.result, 0)
+            if got is None: self.message.value = "<small>no lyrics in this sample</small>"; return
+            top = max(ev.result.tokens)
+            self.words = word_times(*got, self.info.hops[top] / self.info.sample_rate)
+            sung = sum(w.start is not None for w in self.words)
+            self.message.value = f"<small>sample 0 · {sung} of {len(self.words)} words reached · play the top level to follow them</small>"
+            self.line.value = (_KARAOKE_CSS + f"<div class='jb-karaoke-view' data-player='{self.uid}'>{karaoke_html(self.words)}</div>"
+                               f'<img alt="" src="data:," style="display:none" onerror="{html.escape(_KARAOKE_JS)}">')
+        except Exception as e: self.errors.show(e)
+
 # %% ../nbs/12_widgets.ipynb #62b7ca03
 def _size(n: int) -> str: return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
 
@@ -1047,7 +1116,7 @@ class Studio:
         self.info, self.result, self.notices = info, None, []
         self.picker, self.lyrics, self.controls = ArtistGenrePicker(info), LyricsEditor(info), SamplingControls(info)
         self.tokens, self.players = TokenStreamView(info, min_interval), LevelAudioView(info)
-        self.alignment = AlignmentView(info)
+        self.alignment, self.karaoke = AlignmentView(info), KaraokeView(info)
         self.history = ResultHistory(info, results_folder, self._on_history)
         self._busy = {}  # job -> running: one CPU-heavy job of the studio at a time
         self.explorer = ReconstructionExplorer(info, [example_clip()] if files is None else files, threaded=threaded,
@@ -1068,7 +1137,7 @@ class Studio:
                       W.Box([self.lyrics.widget], layout=W.Layout(width="33%")),
                       W.Box([self.controls.widget], layout=W.Layout(width="35%"))], layout=W.Layout(grid_gap="12px"))
         sample_tab = W.HBox([W.Box([self.tokens.widget], layout=W.Layout(width="48%")),
-                             W.VBox([self.players.widget, self.alignment.widget], layout=W.Layout(width="52%"))],
+                             W.VBox([self.players.widget, self.karaoke.widget, self.alignment.widget], layout=W.Layout(width="52%"))],
                             layout=W.Layout(grid_gap="12px"))
         self.tabs = W.Tab([sample_tab, self.history.widget, self.explorer.widget, self.composer.widget],
                           titles=("Sample", "History (0)", "Reconstruct", "Co-compose"))
@@ -1099,7 +1168,7 @@ class Studio:
         self.controls.errors.clear()
         try: req = self.request()
         except Exception as e: return self.controls.errors.show(e)
-        for v in (self.tokens, self.players, self.alignment): v.reset()
+        for v in (self.tokens, self.players, self.alignment, self.karaoke): v.reset()
         self.result, self._t0, self.notices = None, time.monotonic(), []
         self.controls.notes.value = ""
         self._pick = " · ".join([self.picker.artist_name, *self.picker.genre_names_picked])
@@ -1115,12 +1184,15 @@ class Studio:
         self.runner.cancel(); self._status("cancelling …")
 
     def _on_event(self, ev):
-        for v in (self.tokens, self.players, self.alignment): v.handle(ev)
+        for v in (self.tokens, self.players, self.alignment, self.karaoke): v.handle(ev)
         if isinstance(ev, LevelStarted): self._status(f"sampling level {ev.level} …")
         if isinstance(getattr(ev, "message", None), str):  # a `Notice`: worth telling, not an error
             self.notices.append(ev.message)
             self.controls.notes.value = "".join(f"<div><small>ⓘ {html.escape(m)}</small></div>" for m in self.notices[-5:])
-        if isinstance(ev, Finished): self.result = ev.result
+        if isinstance(ev, Finished):
+            self.result = ev.result
+            top = self.players.players.get(max(ev.result.tokens, default=-1))
+            if top: self.karaoke.link(top[0])  # the words are lit by sample 0's top-level player
 
     def _on_done(self, status: str):
         took = time.monotonic() - self._t0

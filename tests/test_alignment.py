@@ -1,6 +1,7 @@
 "Lyric alignment: one layer's attention weights, `Prior.alignment`, `align_song`, and the studio's alignment view."
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -224,3 +225,16 @@ def test_studio_alignment_view_shows_a_heatmap_from_a_tiny_lyrics_prior():
     assert st.runner.status == "finished" and st.controls.errors.error is None and st.alignment.errors.error is None
     assert st.alignment.image.value[:4] == b"\x89PNG"
     assert "10 characters" in st.alignment.message.value
+
+
+def test_model_info_alignment_reads_the_top_level_metadata_of_a_per_level_request():
+    "A request with `level_metadata` (label versions differ per level, as in 1b_lyrics and the demo) has no `metadata`: the lyrics are the top level's."
+    from jukebox_nb.sampling import SampleRequest, SampleResult
+    from jukebox_nb.studio import model_info
+    models = lyrics_models()
+    mi = model_info(models)
+    meta = mi.metadata("unknown", lyrics="la la land", seconds=0.3)
+    z = torch.randint(0, mi.bins, (1, 103))
+    res = SampleResult(request=SampleRequest(level_metadata={2: (meta,), 1: (replace(meta, lyrics=""),)}, seconds=0.3), tokens={2: z})
+    got = mi.alignment(res, 0)
+    assert got is not None and got[1] == "la la land" and got[0].shape == (10, 103)

@@ -155,7 +155,8 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
     from jukebox_nb.checkpoints import load_pretrained
     limit = load_pretrained(folder / "prior_level_2", kind="prior").cfg.max_duration  # the song length (3 minutes) stays in range
     assert summary["song_seconds"] == round(min(180.0, limit - 1 / 44100), 2)
-    raw = int(0.5 * 44100) // 128 * 128  # the song is a whole number of top-level tokens
+    raw = -(-int(0.5 * 44100) // 128) * 128  # a whole number of top-level tokens, rounded up: at least the 0.5 s asked
+    assert raw >= 0.5 * 44100
     for level, hop in ((2, 128), (1, 32), (0, 8)):
         assert summary["tokens"][str(level)] == raw // hop
         assert sf.info(out / f"sample_level_{level}.wav").frames == summary["tokens"][str(level)] * hop
@@ -283,11 +284,11 @@ def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_ru
     page = _Page(text)
     request = dict(page.tables["Request"])
     assert (request["Artist"], request["Genre"], request["Seed"]) == ("Clara Schumann", "choral", "0")
-    assert request["Length"].startswith("0.5 s (the opening of a ")
+    assert request["Length"].startswith("0.502 s for 0.5 s asked (the opening of a ")  # 173 tokens x 128, exactly
     timing = page.tables["Time"]
     assert timing[0] == ["step", "tokens", "time", "tokens/s"]
     assert [r[0] for r in timing[1:]] == ["load models", "level 2 (top prior)", "level 1 (middle upsampler)", "level 0 (bottom upsampler)"]
-    assert [r[1] for r in timing[2:]] == ["172", "688", "2,752"] and all(r[2].endswith(" s") for r in timing[1:])
+    assert [r[1] for r in timing[2:]] == ["173", "692", "2,768"] and all(r[2].endswith(" s") for r in timing[1:])
     assert "'Clara" not in text and "&#x27;Clara" not in text and "&#x27;choral" not in text  # names, not Python reprs
     assert "http://" not in text and "https://" not in text  # one file, no network
     names = [f"sample_level_{l}" for l in (2, 1, 0)] + ["clip_original"] + [f"clip_level_{l}" for l in (2, 1, 0)]
@@ -306,6 +307,118 @@ def test_demo_page_shows_the_request_timings_and_full_width_spectrograms(demo_ru
         assert im.getpixel((SPEC_SIZE[0] // 2, SPEC_SIZE[1] - 2)) == bg  # the time axis below the plot
     css = page.css.replace(" ", "")
     assert ".specimg{display:block;width:100%" in css and "audio{display:block;width:100%" in css  # the same width
+
+
+@pytest.fixture(scope="module")
+def lyrics_demo_models(tmp_path_factory):
+    "A demo folder whose top prior has the 5b_lyrics structure at a tiny size: a lyric encoder and encoder-decoder attention (random weights)."
+    import torch
+    from jukebox_nb.checkpoints import Jukebox, save_pretrained
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.training import write_label_tables
+    models = Jukebox.tiny()
+    torch.manual_seed(1)
+    top = Prior(PriorConfig.preset("tiny_lyrics", bins=models.vqvae.cfg.l_bins, min_duration=0.01)).eval()
+    for n, q in top.named_parameters():  # the enc-dec projections start at zero: attention would be uniform
+        if n.endswith(".w"): torch.nn.init.normal_(q, std=0.3)
+    folder = tmp_path_factory.mktemp("lyrics") / "models"
+    save_pretrained(models.vqvae, folder / "vqvae")
+    for level, prior in {**models.priors, 2: top}.items(): save_pretrained(prior, folder / f"prior_level_{level}")
+    write_label_tables(folder / "prior_level_2", {"Ada Lovelace": 1}, {"choral": 1})
+    return folder
+
+
+SUNG = "Lá la land, oh my darling"  # 25 characters (the tiny prior reads 8 at a time), one outside the vocabulary
+
+
+@pytest.fixture(scope="module")
+def lyrics_run(lyrics_demo_models, tmp_path_factory):
+    "A 0.5 s demo run of the tiny lyrics models singing `SUNG` in a 1 s piece; (folder, stderr)."
+    out = tmp_path_factory.mktemp("lyrics") / "out"
+    with pytest.MonkeyPatch.context() as mp, __import__("contextlib").redirect_stderr(__import__("io").StringIO()) as err:
+        shorten_clip(mp)
+        assert demo(lyrics_demo_models, out, "--lyrics", SUNG, "--song-seconds", "1") == 0
+    return out, err.getvalue()
+
+
+def test_demo_sings_given_lyrics_and_says_what_the_model_reads(lyrics_run):
+    out, err = lyrics_run
+    from jukebox_nb.sampling import load_result
+    res = load_result(out / "sample")
+    assert res.request.metadata_for(2)[0].lyrics == SUNG  # the top prior was conditioned on the words
+    lines = err.splitlines()
+    moved = [l for l in lines if "transliterated" in l]
+    assert moved == ["lyrics: 1 character(s) transliterated to ASCII (á→a); the model reads 'La la land, oh my darling'"], err  # said once
+    window = [l for l in lines if "lyric window" in l]
+    # 173 top-level tokens (0.5 s rounded up) in windows of 32 every 4: 36 windows and one more at the end (tokens 141-173,
+    # the 0.41-0.50 s of the 1 s piece), which reads
+    # the 8 characters around 25 · 0.45 = 11, so the sample reads characters 1-15
+    assert window == ["lyrics: 25 characters, longer than the model's 8-character lyric window; the sampled 37 window(s) read "
+                      "characters 1-15 ('La la land, oh '), the rest lies in other parts of the song; to sing more of them, sample "
+                      "more --seconds or tell a shorter piece with --song-seconds"], err
+    assert "UserWarning" not in err  # the engine's warning is not repeated as a Python warning
+
+
+def test_demo_page_lights_every_word_under_the_top_level_player(lyrics_run):
+    out, _ = lyrics_run
+    import re
+    from jukebox_nb.studio import lyric_words
+    words = json.loads((out / "karaoke.json").read_text())
+    assert [w["word"] for w in words] == [w for w, _, _ in lyric_words("La la land, oh my darling")]
+    timed = [w for w in words if w["start"] is not None]
+    assert timed and all(0 <= w["start"] < w["end"] <= 173 * 128 / 44100 + 1e-6 for w in timed)  # within the sample (173 tokens)
+    assert all(a["end"] <= b["start"] + 1e-9 for a, b in zip(timed, timed[1:]))  # one word at a time, in order
+    page = (out / "index.html").read_text()
+    first = page[page.index("<figure>"):page.index("</figure>")]  # the top level's figure
+    assert "Level 2" in first and first.index("<audio") < first.index("class='karaoke'")  # under its player
+    spans = re.findall(r"<span class='w(?: off)?'(?: data-s='([\d.]+)' data-e='([\d.]+)')?[^>]*>([^<]*)</span>", first)
+    assert [s[2] for s in spans] == [w["word"] for w in words]  # every word, in order
+    assert [(float(s[0]), float(s[1])) for s in spans if s[0]] == [(round(w["start"], 3), round(w["end"], 3)) for w in timed]
+    assert page.count("class='karaoke'") == 1 and "true timing" not in page  # a new song: no true timing to show
+    assert "alignment head (layer 9, head 0)" in page
+    assert dict(_Page(page).tables["Request"])["Lyrics"] == SUNG
+
+
+def test_demo_lyrics_need_a_lyrics_model_and_a_readable_file(demo_models, lyrics_demo_models, tmp_path, capsys):
+    assert demo(demo_models, tmp_path / "o", "--lyrics", "la la") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not conditioned on lyrics (its top prior has no lyric window), so it cannot sing given words" in err[0]
+    assert not (tmp_path / "o" / "demo_state.json").exists()  # refused before anything was sampled or saved
+    assert demo(lyrics_demo_models, tmp_path / "p", "--lyrics-file", str(tmp_path / "none.txt")) == 2
+    assert "--lyrics-file" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    assert demo(lyrics_demo_models, tmp_path / "p", "--lyrics-file", str(tmp_path / "bad.txt")) == 2
+    assert "cannot be read as UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "words.txt").write_text("la la")
+    assert main(["demo", "--resume", str(tmp_path), "--lyrics-file", str(tmp_path / "words.txt")]) == 2  # the saved words stay
+    assert "drop --lyrics-file" in capsys.readouterr().err
+    with pytest.raises(SystemExit): main(["demo", "--lyrics", "a", "--lyrics-file", "b"])  # one or the other
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_demo_without_lyrics_writes_no_karaoke(demo_run):
+    assert not (demo_run / "karaoke.json").exists() and "class='karaoke'" not in (demo_run / "index.html").read_text()
+
+
+def test_karaoke_lines_show_the_true_timing_beside_where_known():
+    from jukebox_nb.widgets import karaoke_html
+    from jukebox_nb.studio import WordTime
+    words = [WordTime("la", 0.0, 0.5, 0.0, 0.4), WordTime("land", 0.5, 1.0, 0.4, 1.1), WordTime("oh", None, None, 1.1, 1.5)]
+    h = karaoke_html(words)
+    assert h.count("<p class='model'>") == 1 and h.count("<p class='true'>") == 1
+    assert "data-s='0.400' data-e='1.100'" in h and "title='not reached in this sample'>oh<" in h
+    assert "true timing" not in karaoke_html([WordTime("la", 0.0, 0.5)])
+
+
+def test_demo_of_lyrics_models_without_words_has_no_karaoke(lyrics_demo_models, tmp_path, capsys, short_clip):
+    assert demo(lyrics_demo_models, tmp_path / "o") == 0
+    err = capsys.readouterr().err
+    assert "lyrics:" not in err and not (tmp_path / "o" / "karaoke.json").exists()
+    assert "class='karaoke'" not in (tmp_path / "o" / "index.html").read_text()  # nothing to sing, no karaoke line
+    (lyrics_demo_models / "demo.json").write_text(json.dumps({"lyrics": "oh my"}))  # a lyrics model set's own words
+    try: assert demo(lyrics_demo_models, tmp_path / "p") == 0
+    finally: (lyrics_demo_models / "demo.json").unlink()
+    assert [w["word"] for w in json.loads((tmp_path / "p" / "karaoke.json").read_text())] == ["oh", "my"]
 
 
 # --- issue 17: bad arguments, long files, silent and truncated input ----------------------------------------------
@@ -365,7 +478,7 @@ def test_reconstruct_of_silence_reports_no_perfect_score(tmp_path, capsys):
     sf.write(tmp_path / "silence.wav", np.zeros(44100, np.float32), 44100)
     assert main(["reconstruct", str(tmp_path / "silence.wav"), "--checkpoint", str(folder), "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
-    assert "-200" not in err and "the input is silent, so spectral convergence is undefined" in err
+    assert "-200 dB" not in err and "-200.0" not in err and "the input is silent, so spectral convergence is undefined" in err
     for m in json.loads((tmp_path / "o" / "metrics.json").read_text())["levels"].values():
         assert m["spectral_convergence_db"] is None and m["spectral_convergence"] is None and m["silent_inputs"] == 1
         assert m["output_rms_db"] is None or m["output_rms_db"] < 0
@@ -403,3 +516,16 @@ def test_streamed_reconstruct_equals_one_pass(tmp_path):
         m = doc["levels"][str(l)]
         assert m["codes_used"] == one["metrics"][l]["codes_used"] and m["tokens"] == one["metrics"][l]["tokens"]
         assert m["spectral_convergence"] == pytest.approx(one["metrics"][l]["spectral_convergence"], rel=1e-2)  # block seams
+
+
+@pytest.mark.parametrize("argv,func", [(["reconstruct"], "cmd_reconstruct"), (["data", "--out", "D"], "cmd_data"),
+                                       (["train-vqvae", "CORPUS"], "cmd_train_vqvae"), (["encode-codes", "CORPUS"], "cmd_encode_codes"),
+                                       (["train-prior", "CODES"], "cmd_train_prior"), (["download", "1b_lyrics", "--to", "W"], "cmd_download")])
+def test_ctrl_c_in_any_command_is_one_line_saying_how_to_go_on(argv, func, tmp_path, capsys, monkeypatch):
+    import jukebox_nb.cli as cli
+    def interrupted(args): raise KeyboardInterrupt
+    monkeypatch.setattr(cli, func, interrupted); monkeypatch.chdir(tmp_path)
+    assert main(argv) == 130  # the shell's code for Ctrl-C, not a traceback
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"jukebox-nb {argv[0]}: interrupted; "), err
+    assert "again" in err[0]  # says what to run next

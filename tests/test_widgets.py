@@ -612,3 +612,38 @@ def test_upload_count_stays_and_the_upload_is_offered_again(info):
     assert rx.choice.value == "upload:tune.flac" and "tune.flac" in rx.choice.label
     rx.audio = {}; rx.run_button.click()  # reconstruct the upload again from the list
     assert rx.errors.error is None and list(rx.audio) == ["original", "level 0", "level 1", "level 2"]
+
+
+# --- karaoke ----------------------------------------------------------------------------------------
+
+def test_studio_karaoke_lights_each_word_by_the_top_level_player():
+    from jukebox_nb.studio import lyric_words
+    st = make_studio(threaded=False)
+    st.picker.pick("Harmony Null", ["soul"]); st.lyrics.text.value = "Oh my darling, Clementine"
+    st.controls.sample_button.click()
+    assert st.runner.status == "finished" and st.karaoke.errors.error is None
+    words = st.karaoke.words
+    assert [w.word for w in words] == [w for w, _, _ in lyric_words("Oh my darling, Clementine")]
+    # the fake alignment is a diagonal over the 1 s: the words follow each other and cover the sample
+    assert words[0].start == 0 and all(a.end == b.start for a, b in zip(words, words[1:])) and abs(words[-1].end - 32 * 128 / 4000) < 1e-9
+    line = st.karaoke.line.value
+    spans = re.findall(r"<span class='w' data-s='([\d.]+)' data-e='([\d.]+)'[^>]*>([^<]*)</span>", line)
+    assert [s[2] for s in spans] == [w.word for w in words]
+    player = st.players.players[2][0]
+    assert st.karaoke.uid in player._dom_classes and f"data-player='{st.karaoke.uid}'" in line  # lit by the top level's player
+    assert all(st.karaoke.uid not in p._dom_classes for l in (1, 0) for p in st.players.players[l])
+    assert "onerror=" in line and "timeupdate" in line  # the few lines of script that light the words
+    st.controls.fields["seconds"].value = 0.5; st.lyrics.text.value = ""  # no lyrics: the line is cleared and says so
+    st.controls.sample_button.click()
+    assert st.karaoke.words is None and st.karaoke.line.value == "" and "no lyrics" in st.karaoke.message.value
+
+
+def test_karaoke_view_only_for_a_model_with_lyrics_and_errors_shown(info):
+    from jukebox_nb.widgets import KaraokeView
+    assert KaraokeView(fake_model_info(n_tokens=0)).widget.layout.display == "none"
+    assert KaraokeView(info).widget.layout.display is None
+    broken = ModelInfo("m", {"a": 0}, {"g": 0}, n_tokens=8, alignment=lambda r, i: (np.zeros((2, 3)), "abc"))
+    v = KaraokeView(broken)
+    req = SampleRequest(metadata=(broken.metadata("a", lyrics="abc", seconds=1.0),), seconds=1.0, levels=(2,))
+    v.handle(Finished(SampleResult(request=req, tokens={2: toks(3)})))
+    assert "weights must be [n_chars=3, T]" in str(v.errors.error)
