@@ -85,7 +85,7 @@ def spectrogram_figure(panels: Sequence[tuple[str, object]], # (title, waveform)
     fig.tight_layout()
     return fig
 
-
+# %% ../nbs/13_cli.ipynb #tidy1301c
 SCORE_BLOCK = 1 << 18  # samples per spectral-convergence block (~6 s): a file under two blocks scores exactly as one pass
 
 
@@ -163,7 +163,7 @@ def reconstruct_stream(vqvae, # a `VQVAE` (eval mode)
                for l in levels}
     return dict(samples=n, dropped=len(pending), metrics=metrics, preview={k: np.concatenate(v) for k, v in preview.items()})
 
-
+# %% ../nbs/13_cli.ipynb #tidy1302c
 def _level_line(l: int, m: dict) -> str:
     "One status line for a level's reconstruction metrics (honest about silent inputs)."
     import math
@@ -443,7 +443,7 @@ def _wav_png(path: Path, y, sr: int) -> tuple[bytes, bytes]:
         Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(f, format="PNG", optimize=True)
     return path.with_suffix(".wav").read_bytes(), path.with_suffix(".png").read_bytes()
 
-
+# %% ../nbs/13_cli.ipynb #tidy1303c
 @dataclass(frozen=True)
 class PageSection:
     "One section of the demo page."
@@ -590,7 +590,7 @@ def _interrupted(out: Path) -> int:
           file=sys.stderr)
     return 130
 
-
+# %% ../nbs/13_cli.ipynb #tidy1304c
 def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
     "The `SampleRequest` of the saved request `r` for `levels`."
     from jukebox_nb.sampling import SampleRequest
@@ -659,7 +659,7 @@ def _sample_demo(models, meta, state: dict, out: Path, quiet: bool, said: Sequen
                     audio[l] = ev.audio; _wav_png(out / f"sample_level_{l}", ev.audio[0], sr)
     return tokens, audio
 
-
+# %% ../nbs/13_cli.ipynb #tidy1305c
 def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None = None) -> str:
     "The demo page: the request and the time per level as tables, then each sampled level and each reconstruction."
     r, lv, seconds = state["request"], state["levels"], state["request"]["seconds"]

@@ -934,7 +934,7 @@ class ChoiceTree:
             out += self.lines(c, prefix + ("   " if last else "│  "))
         return out
 
-
+# %% ../nbs/12_widgets.ipynb #tidy1201c
 class CoComposer:
     "Candidates for the next stretch, preview, pick, continue; the tree of choices is drawn below."
     def __init__(self, info: ModelInfo, sampler: Callable,
