@@ -207,10 +207,16 @@ def cmd_reconstruct(args) -> int:
 
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
-    "CLI: build a corpus folder from Debian music packages, or a sung-chorale corpus with known word timing."
-    from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_sung_corpus
-    if args.sung_chorales is not None:
-        if args.packages: raise ValueError("give either --packages or --sung-chorales, not both")
+    "CLI: build a corpus folder from Debian music packages, sung chorales with known word timing, or rendered scores."
+    from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_score_corpus, build_sung_corpus
+    if sum(x is not None for x in (args.packages, args.sung_chorales, args.scores)) > 1:
+        raise ValueError("give one of --packages, --sung-chorales or --scores")
+    if args.scores is not None:
+        _say(f"rendering {args.scores} scores per collection into {args.out} (seed {args.seed})")
+        try: rep = build_score_corpus(args.out, args.scores, seed=args.seed, max_seconds=args.max_seconds,
+                                      **({"collections": args.collections} if args.collections else {}))
+        except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
+    elif args.sung_chorales is not None:
         if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")
         _say(f"building {args.sung_chorales} sung chorales in {args.out} (seed {args.seed})")
         try: rep = build_sung_corpus(args.out, args.sung_chorales, seed=args.seed, max_seconds=args.max_seconds)
