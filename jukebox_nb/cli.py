@@ -85,7 +85,7 @@ def spectrogram_figure(panels: Sequence[tuple[str, object]], # (title, waveform)
     fig.tight_layout()
     return fig
 
-
+# %% ../nbs/13_cli.ipynb #tidy1301c
 SCORE_BLOCK = 1 << 18  # samples per spectral-convergence block (~6 s): a file under two blocks scores exactly as one pass
 
 
@@ -163,7 +163,7 @@ def reconstruct_stream(vqvae, # a `VQVAE` (eval mode)
                for l in levels}
     return dict(samples=n, dropped=len(pending), metrics=metrics, preview={k: np.concatenate(v) for k, v in preview.items()})
 
-
+# %% ../nbs/13_cli.ipynb #tidy1302c
 def _level_line(l: int, m: dict) -> str:
     "One status line for a level's reconstruction metrics (honest about silent inputs)."
     import math
@@ -449,7 +449,7 @@ def _wav_png(path: Path, y, sr: int) -> tuple[bytes, bytes]:
         Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(f, format="PNG", optimize=True)
     return path.with_suffix(".wav").read_bytes(), path.with_suffix(".png").read_bytes()
 
-
+# %% ../nbs/13_cli.ipynb #tidy1303c
 @dataclass(frozen=True)
 class PageSection:
     "One section of the demo page."
@@ -457,7 +457,7 @@ class PageSection:
     text: str = ""
     tables: Sequence = ()  # (caption, header cells, rows of cells) per small table
     tracks: Sequence = ()  # (label, WAV bytes, PNG bytes[, words]): a full-width spectrogram with its player below; the
-                           # label's part before the first " · " is shown in bold; `words` (`sampling.WordTime`s): a
+                           # label's part before the first " · " is shown in bold; `words` (`studio.WordTime`s): a
                            # karaoke line under the player, each word lit while it is sung (and the true timing beside)
 
 
@@ -596,7 +596,7 @@ def _interrupted(out: Path) -> int:
           file=sys.stderr)
     return 130
 
-
+# %% ../nbs/13_cli.ipynb #tidy1304c
 def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
     "The `SampleRequest` of the saved request `r` for `levels`."
     from jukebox_nb.sampling import SampleRequest
@@ -607,7 +607,8 @@ def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
     from jukebox_nb.checkpoints import demo_defaults, load_demo_models
-    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan, whole_token_seconds
+    from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
+    from jukebox_nb.studio import whole_token_seconds
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
@@ -664,7 +665,7 @@ def _sample_demo(models, meta, state: dict, out: Path, quiet: bool, said: Sequen
                     audio[l] = ev.audio; _wav_png(out / f"sample_level_{l}", ev.audio[0], sr)
     return tokens, audio
 
-
+# %% ../nbs/13_cli.ipynb #tidy1305c
 def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None = None) -> str:
     "The demo page: the request and the time per level as tables, then each sampled level and each reconstruction."
     r, lv, seconds = state["request"], state["levels"], state["request"]["seconds"]
@@ -683,7 +684,7 @@ def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None
     if words:
         L, H = models.priors[2].cfg.alignment_layer_head()
         note += (f" Under the top level's player, each word is lit while the top prior's alignment head (layer {L}, head {H}) attends to "
-                 f"it most, read along the best path that never goes back (sampling.word_times); click a word to hear it.")
+                 f"it most, read along the best path that never goes back (studio.word_times); click a word to hear it.")
     song = PageSection("A new song", f"{seconds:g} s sampled level by level: the top prior's codes first, then each upsampler's codes "
                        f"conditioned on the level above; each level is decoded by the VQ-VAE on its own.{note}",
                        tables=[("Request", [], request), ("Time", ["step", "tokens", "time", "tokens/s"], timing)],
@@ -706,7 +707,7 @@ def demo_karaoke(models, # `checkpoints.Jukebox`
                  result, # the demo's `SampleResult` (all levels, the top level's metadata with the lyrics)
                 ) -> list | None:
     "When each word of the lyrics is sung in sample 0, from the top prior's alignment head (None: no lyrics, or a model without them)."
-    from jukebox_nb.sampling import model_info, word_times
+    from jukebox_nb.studio import model_info, word_times
     info = model_info(models)
     got = info.alignment(result, 0) if info.alignment is not None and info.n_tokens else None
     return None if got is None else word_times(*got, models.hop(2) / models.sample_rate)

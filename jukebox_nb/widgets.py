@@ -23,8 +23,9 @@ import numpy as np
 from .audio import AUDIO_FORMATS, load_audio, show_spec, spectral_convergence_db, to_mono, validate_audio
 from .conditioning import LyricTokenizer, Metadata
 from .core import atomic_write
-from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, ModelInfo, SampleConfig,
-                       SampleRequest, SampleResult, TokensSampled, WindowSampled, save_result, word_times)
+from .sampling import (LEVELS, Decoded, Finished, LevelFinished, LevelStarted, SampleConfig, SampleRequest,
+                       SampleResult, TokensSampled, WindowSampled, save_result)
+from .studio import ModelInfo, word_times
 
 # %% auto #0
 __all__ = ['REQUEST_SET_ELSEWHERE', 'REQUEST_WIDGETS', 'fake_model_info', 'figure_png', 'spectrogram_png', 'wav_bytes',
@@ -689,7 +690,7 @@ class AlignmentView:
         except Exception as e: self.errors.show(e)
 
 # %% ../nbs/12_widgets.ipynb #kar00022
-def karaoke_html(words: Sequence, # `sampling.WordTime` per word of the lyrics
+def karaoke_html(words: Sequence, # `studio.WordTime` per word of the lyrics
                 ) -> str:
     "Lines of word spans a script lights by a player's time: the alignment's timing, and the true timing where known."
     def line(cls: str, who: str, span) -> str:
@@ -933,7 +934,7 @@ class ChoiceTree:
             out += self.lines(c, prefix + ("   " if last else "│  "))
         return out
 
-
+# %% ../nbs/12_widgets.ipynb #tidy1201c
 class CoComposer:
     "Candidates for the next stretch, preview, pick, continue; the tree of choices is drawn below."
     def __init__(self, info: ModelInfo, sampler: Callable,

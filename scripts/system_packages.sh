@@ -2,7 +2,7 @@
 # The Debian/Ubuntu packages the test suite needs, installed when missing. scripts/test.sh runs this first.
 #   libsndfile1                 audio I/O (soundfile)
 #   chromium                    tests/browser drive it through Playwright (never `playwright install`)
-#   festival festvox-kallpc16k  data.build_sung_corpus sings the chorales (tests/test_data.py)
+#   festival festvox-kallpc16k  corpus.build_sung_corpus sings the chorales (tests/test_data.py)
 #   fluidsynth timgm6mb-soundfont  ... and renders their accompaniment with a General MIDI soundfont
 #   dpkg                        `dpkg-deb` unpacks the Debian music packages of `jukebox-nb data`
 # A quick check comes first (one dpkg-query call), so a second run costs milliseconds. Missing packages are

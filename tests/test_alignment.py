@@ -192,7 +192,8 @@ def lyrics_models():
 
 
 def test_model_info_alignment_of_a_lyrics_prior():
-    from jukebox_nb.sampling import SampleRequest, SampleResult, model_info
+    from jukebox_nb.sampling import SampleRequest, SampleResult
+    from jukebox_nb.studio import model_info
     models = lyrics_models()
     mi = model_info(models)
     assert mi.alignment is not None and mi.n_tokens == 8
@@ -210,7 +211,8 @@ def test_model_info_alignment_of_a_lyrics_prior():
 
 
 def test_studio_alignment_view_shows_a_heatmap_from_a_tiny_lyrics_prior():
-    from jukebox_nb.sampling import model_info, sample_iter
+    from jukebox_nb.sampling import sample_iter
+    from jukebox_nb.studio import model_info
     from jukebox_nb.widgets import Studio
     models = lyrics_models()
     mi = model_info(models)
@@ -227,7 +229,8 @@ def test_studio_alignment_view_shows_a_heatmap_from_a_tiny_lyrics_prior():
 
 def test_model_info_alignment_reads_the_top_level_metadata_of_a_per_level_request():
     "A request with `level_metadata` (label versions differ per level, as in 1b_lyrics and the demo) has no `metadata`: the lyrics are the top level's."
-    from jukebox_nb.sampling import SampleRequest, SampleResult, model_info
+    from jukebox_nb.sampling import SampleRequest, SampleResult
+    from jukebox_nb.studio import model_info
     models = lyrics_models()
     mi = model_info(models)
     meta = mi.metadata("unknown", lyrics="la la land", seconds=0.3)

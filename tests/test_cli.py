@@ -362,7 +362,7 @@ def test_demo_sings_given_lyrics_and_says_what_the_model_reads(lyrics_run):
 def test_demo_page_lights_every_word_under_the_top_level_player(lyrics_run):
     out, _ = lyrics_run
     import re
-    from jukebox_nb.sampling import lyric_words
+    from jukebox_nb.studio import lyric_words
     words = json.loads((out / "karaoke.json").read_text())
     assert [w["word"] for w in words] == [w for w, _, _ in lyric_words("La la land, oh my darling")]
     timed = [w for w in words if w["start"] is not None]
@@ -402,7 +402,7 @@ def test_demo_without_lyrics_writes_no_karaoke(demo_run):
 
 def test_karaoke_lines_show_the_true_timing_beside_where_known():
     from jukebox_nb.widgets import karaoke_html
-    from jukebox_nb.sampling import WordTime
+    from jukebox_nb.studio import WordTime
     words = [WordTime("la", 0.0, 0.5, 0.0, 0.4), WordTime("land", 0.5, 1.0, 0.4, 1.1), WordTime("oh", None, None, 1.1, 1.5)]
     h = karaoke_html(words)
     assert h.count("<p class='model'>") == 1 and h.count("<p class='true'>") == 1

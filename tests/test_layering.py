@@ -57,7 +57,7 @@ def test_no_upward_imports():
 def test_lettered_notebooks_sit_between_layers():
     t = layers()
     assert t["data"] < t["corpus"] < t["bottleneck"]
-    assert t["prior"] < t["decode"] < t["checkpoints"] < t["sampling"] < t["compose"] < t["training"]
+    assert t["prior"] < t["decode"] < t["checkpoints"] < t["sampling"] < t["compose"] < t["studio"] < t["training"]
 
 
 def test_detects_an_upward_import(tmp_path):
@@ -67,10 +67,11 @@ def test_detects_an_upward_import(tmp_path):
 
 
 # --- the widgets are views: no torch, no model modules (STYLE §2.1: widgets may import sampling, audio; "no torch") ---
-# What the studio needs from a model (`ModelInfo`, `model_info`) lives in `sampling`. A fresh
-# `import jukebox_nb.widgets` still loads torch through `sampling` (and `core`), so the rule is checked on
-# widgets.py's own source: it never imports torch nor names it, and imports no module that holds a model.
-WIDGETS_MAY_IMPORT = {"core", "audio", "conditioning", "sampling"}  # conditioning: the lyric tokenizer (text only)
+# What the studio needs from a model (`ModelInfo`, `model_info`) lives on the engine's side, in `studio`
+# (nbs/10c_studio.ipynb). A fresh `import jukebox_nb.widgets` still loads torch through `sampling` and `studio`
+# (and `core`), so the rule is checked on widgets.py's own source: it never imports torch nor names it, and
+# imports no module that holds a model.
+WIDGETS_MAY_IMPORT = {"core", "audio", "conditioning", "sampling", "studio"}  # conditioning: the lyric tokenizer (text only)
 TORCH_MODULES = {"torch", "torchaudio", "torchvision"}
 
 
@@ -100,5 +101,5 @@ def test_torch_uses_are_detected(tmp_path):
     f.write_text("import numpy as np\nimport torch.nn as nn\nfrom torch import tensor\n"
                  "def f(x): return torch.as_tensor(x)\nclass T: torch = 1  # a name bound here is not the torch package\n")
     assert torch_uses(f) == ["2: import torch.nn", "3: from torch import ...", "4: uses torch"]
-    f.write_text("import numpy as np\nfrom .sampling import model_info\n")
+    f.write_text("import numpy as np\nfrom .studio import model_info\n")
     assert torch_uses(f) == []

@@ -18,8 +18,9 @@ import soundfile as sf
 import torch
 
 from jukebox_nb.audio import example_clip
-from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, ModelInfo, SampleRequest,
-                                 SampleResult, TokensSampled, WindowSampled, model_info)
+from jukebox_nb.sampling import (Decoded, FakeSampler, Finished, LevelFinished, LevelStarted, SampleRequest, SampleResult,
+                                 TokensSampled, WindowSampled)
+from jukebox_nb.studio import ModelInfo, model_info
 from jukebox_nb.widgets import (REQUEST_SET_ELSEWHERE, REQUEST_WIDGETS, AlignmentView, ArtistGenrePicker, ChoiceTree,
                                 CoComposer, LevelAudioView, LevelStream, LyricsEditor, ReconstructionExplorer, SampleRunner,
                                 SamplingControls, Studio, TokenStreamView, analyse_lyrics, fake_model_info, filter_names,
@@ -616,7 +617,7 @@ def test_upload_count_stays_and_the_upload_is_offered_again(info):
 # --- karaoke ----------------------------------------------------------------------------------------
 
 def test_studio_karaoke_lights_each_word_by_the_top_level_player():
-    from jukebox_nb.sampling import lyric_words
+    from jukebox_nb.studio import lyric_words
     st = make_studio(threaded=False)
     st.picker.pick("Harmony Null", ["soul"]); st.lyrics.text.value = "Oh my darling, Clementine"
     st.controls.sample_button.click()

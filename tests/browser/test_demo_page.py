@@ -34,7 +34,7 @@ def test_demo_page_spectrograms_line_up_with_their_players(page, tmp_path):
 
 def test_demo_page_karaoke_lights_the_word_being_sung(page, tmp_path):
     from jukebox_nb.cli import PageSection, _wav_png, html_page
-    from jukebox_nb.sampling import WordTime
+    from jukebox_nb.studio import WordTime
     sr = 22050; t = np.arange(2 * sr) / sr
     wav, png = _wav_png(tmp_path / "tone", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
     words = [WordTime("oh", 0.0, 0.5, 0.0, 0.7), WordTime("my", 0.5, 1.2, 0.7, 1.0), WordTime("darling", 1.2, 2.0, 1.0, 2.0),
