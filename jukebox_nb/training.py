@@ -31,8 +31,8 @@ __all__ = ['PRECISIONS', 'LR_DECAYS', 'STATE_VERSION', 'ORDER_KEYS', 'CODES_FILE
            'resolve_precision', 'lr_factor', 'make_optimizer', 'ResumableBatchSampler', 'EpochItems', 'make_all_reduce',
            'inject_all_reduce', 'audio_inputs', 'TrainState', 'to_device', 'output_metrics', 'train_step', 'rng_state',
            'set_rng_state', 'checkpoint_dirs', 'latest_checkpoint', 'is_sharded', 'full_state', 'load_full_state',
-           'save_checkpoint', 'DamagedCheckpoint', 'load_checkpoint', 'newest_intact_checkpoint', 'MetricsCSV',
-           'read_metrics', 'ToneDataset', 'TrainResult', 'make_accelerator', 'make_loader', 'train',
+           'save_checkpoint', 'DamagedCheckpoint', 'load_checkpoint', 'newest_intact_checkpoint', 'set_aside_newer',
+           'MetricsCSV', 'read_metrics', 'ToneDataset', 'TrainResult', 'make_accelerator', 'make_loader', 'train',
            'vqvae_from_checkpoint', 'train_vqvae', 'vqvae_fingerprint', 'encode_corpus', 'read_codes_index',
            'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables', 'prior_from_checkpoint', 'train_prior',
            'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
@@ -441,10 +441,20 @@ def newest_intact_checkpoint(ckpts: list[Path], # `checkpoint_dirs(out_dir)`, ol
     for path in reversed(ckpts):
         try: read = _read_checkpoint(path, rank)
         except DamagedCheckpoint as e: damaged.append(str(e)); continue
-        if damaged: warnings.warn(f"damaged checkpoint ({'; '.join(damaged)}): resuming from {path.name}, the newest intact one")
+        if damaged: warnings.warn(f"damaged checkpoint ({'; '.join(damaged)}): resuming from {path.name}, the newest intact one; the damaged ones are renamed damaged_step_*")
         return path, read
     raise DamagedCheckpoint(f"no intact checkpoint in {ckpts[-1].parent} ({'; '.join(damaged)}); move the damaged ones "
                             f"away to start again from step 0")
+
+
+def set_aside_newer(ckpts: list[Path], # `checkpoint_dirs(out_dir)`, oldest first
+                    kept: Path, # the checkpoint the run resumed from
+                   ) -> list[Path]:
+    "Rename the (damaged) checkpoints newer than `kept` to `damaged_step_*`: kept for a look, but no longer counted as the newest."
+    moved = []
+    for p in ckpts[ckpts.index(kept) + 1:]:
+        p.rename(p.with_name("damaged_" + p.name)); moved.append(p.with_name("damaged_" + p.name))
+    return moved
 
 # %% ../nbs/11_training.ipynb #019b7a2c
 class MetricsCSV:
@@ -582,6 +592,8 @@ def _setup(model, cfg: TrainConfig, resume: bool, inputs) -> tuple[TrainState, P
     if ckpts:
         ckpt, read = newest_intact_checkpoint(ckpts, acc.process_index)
         load_checkpoint(state, ckpt, read)
+        acc.wait_for_everyone()  # every process has read its files before the damaged ones move
+        if acc.is_main_process: set_aside_newer(ckpts, ckpt)  # else pruning (keep_last) would count them as newest
     if acc.num_processes > 1:  # start from rank 0's buffers (DDP does not broadcast them with broadcast_buffers=False)
         from accelerate.utils import broadcast
         for b in acc.unwrap_model(state.model).buffers(): broadcast(b, from_process=0)

@@ -89,6 +89,17 @@ def test_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path,
         assert torch.allclose(v.float(), rest.model.state_dict()[k].float(), atol=1e-6), k
 
 
+def test_a_damaged_checkpoint_is_set_aside_so_pruning_keeps_the_new_ones(tmp_path):
+    "Resumed past a damaged step 4, a run saving at 3 and 5 keeps them: the damaged folder no longer counts as the newest."
+    run(tmp_path, 4, 2)                                          # checkpoints at steps 2 and 4
+    f = tmp_path / "checkpoints" / "step_00000004" / "state.pt"
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="damaged"):
+        run(tmp_path, 5, 3, keep_last=1)                         # resumes from 2, saves at 3 and 5, keeps 1
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step_00000005"]
+    assert (tmp_path / "checkpoints" / "damaged_step_00000004" / "state.pt").exists()  # kept for a look, not deleted
+
+
 def test_every_checkpoint_damaged_is_one_clear_error(tmp_path):
     run(tmp_path, 2, 2)
     (tmp_path / "checkpoints" / "step_00000002" / "state.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
