@@ -107,13 +107,17 @@ def _vqvae_codec(vqvae, hops):
 
 def _prior_alignment(prior, level: int):
     "`ModelInfo.alignment` of a lyrics prior: its alignment layer/head over the whole song, stitched window by window."
-    def alignment(result, item):
+    def compute(result, item):
         metas = result.request.metadata_for(level)  # the top level's: a request may give metadata per level
         if not metas or not metas[item].lyrics or level not in result.tokens: return None
         hop = max(1, hop_tokens(result.request.hop_fraction[level], prior.cfg.n_ctx))  # the windows the song was sampled in
         al, = align_song(prior, torch.as_tensor(result.tokens[level][item:item + 1], dtype=torch.long), [metas[item]], hop)
         if not al.chars: return None  # no character of the lyrics is in the vocabulary
         return al.weights.T.numpy(), al.chars  # [n_chars, T_top]
+    last = []  # [result, item, answer] of the last call: the studio's alignment and karaoke views ask for the same one
+    def alignment(result, item):
+        if not (last and last[0] is result and last[1] == item): last[:] = [result, item, compute(result, item)]
+        return last[2]
     return alignment
 
 
