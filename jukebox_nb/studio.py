@@ -203,7 +203,7 @@ def word_times(weights, # [n_chars, T] attention of each top-level token over th
     words = lyric_words(chars)
     if truth is not None and len(truth) != len(words):
         raise ValueError(f"the true timing has {len(truth)} words, the lyrics {len(words)}: give one (start, end) per word")
-    if not words or not w.shape[1]: return [WordTime(s, None, None, *(truth[i] if truth else (None, None))) for i, (s, _, _) in enumerate(words)]
+    if not words or not w.shape[1]: return [WordTime(s, None, None, *(map(float, truth[i]) if truth is not None else (None, None))) for i, (s, _, _) in enumerate(words)]
     bounds = [0] + [a for _, a, _ in words[1:]] + [len(chars)]  # word i owns characters bounds[i]:bounds[i+1]
     mass = np.add.reduceat(w, bounds[:-1], axis=0)  # [n_words, T]
     path = _monotone_path(mass)
