@@ -737,8 +737,9 @@ class KaraokeView:
                              layout=W.Layout(display=None if lyrics else "none"))
 
     def reset(self):
-        "Clear the words before a new run."
+        "Clear the words (and what was said of the last run) before a new run."
         self.words, self.line.value = None, ""; self.errors.clear()
+        self.message.value = "<small>sample with lyrics to see each word lit while it is sung</small>"
 
     def link(self, player: W.Widget):
         "Light the words by `player`'s time (the top level's audio of sample 0)."
@@ -1118,7 +1119,8 @@ class Studio:
         self.tokens, self.players = TokenStreamView(info, min_interval), LevelAudioView(info)
         self.alignment, self.karaoke = AlignmentView(info), KaraokeView(info)
         self.history = ResultHistory(info, results_folder, self._on_history)
-        self._busy = {}  # job -> running: one CPU-heavy job of the studio at a time
+        jobs = ("sampling is running", "the co-composer is sampling", "the reconstruction is running")
+        self._busy, self._busy_lock = dict.fromkeys(jobs, False), threading.Lock()  # one CPU-heavy job at a time
         self.explorer = ReconstructionExplorer(info, [example_clip()] if files is None else files, threaded=threaded,
                                                on_busy=lambda b: self._set_busy("the reconstruction is running", b))
         self.composer = CoComposer(info, sampler, self.request, config, threaded,
@@ -1149,11 +1151,12 @@ class Studio:
 
     def _set_busy(self, job: str, busy: bool):
         "Grey out every other job's start button while `job` runs (they would compete for the CPU)."
-        self._busy[job] = busy
-        def other(me): return next((j for j, b in self._busy.items() if b and j != me), None)
-        self.controls.lock(other("sampling is running"))
-        self.composer.lock(other("the co-composer is sampling"))
-        self.explorer.lock(other("the reconstruction is running"))
+        with self._busy_lock:  # called from the worker threads and the kernel's: the locks follow the last write
+            self._busy[job] = busy
+            def other(me): return next((j for j, b in self._busy.items() if b and j != me), None)
+            self.controls.lock(other("sampling is running"))
+            self.composer.lock(other("the co-composer is sampling"))
+            self.explorer.lock(other("the reconstruction is running"))
 
     def request(self) -> SampleRequest:
         "The request the widgets describe now."

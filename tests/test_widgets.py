@@ -633,6 +633,9 @@ def test_studio_karaoke_lights_each_word_by_the_top_level_player():
     assert st.karaoke.uid in player._dom_classes and f"data-player='{st.karaoke.uid}'" in line  # lit by the top level's player
     assert all(st.karaoke.uid not in p._dom_classes for l in (1, 0) for p in st.players.players[l])
     assert "onerror=" in line and "timeupdate" in line  # the few lines of script that light the words
+    assert "reached" in st.karaoke.message.value
+    st.karaoke.reset()  # a new run starts: nothing of the last run's words is still said
+    assert st.karaoke.line.value == "" and "reached" not in st.karaoke.message.value
     st.controls.fields["seconds"].value = 0.5; st.lyrics.text.value = ""  # no lyrics: the line is cleared and says so
     st.controls.sample_button.click()
     assert st.karaoke.words is None and st.karaoke.line.value == "" and "no lyrics" in st.karaoke.message.value
@@ -647,3 +650,17 @@ def test_karaoke_view_only_for_a_model_with_lyrics_and_errors_shown(info):
     req = SampleRequest(metadata=(broken.metadata("a", lyrics="abc", seconds=1.0),), seconds=1.0, levels=(2,))
     v.handle(Finished(SampleResult(request=req, tokens={2: toks(3)})))
     assert "weights must be [n_chars=3, T]" in str(v.errors.error)
+
+
+def test_studio_busy_flags_from_many_threads_end_consistent():
+    "Jobs report busy/idle from worker threads: whatever the interleaving, all idle leaves every button unlocked."
+    import threading
+    st = make_studio(threaded=False)
+    jobs = list(st._busy)
+    assert len(jobs) == 3  # every job known up front: no key is added while another thread reads the flags
+    def toggle(job):
+        for _ in range(200): st._set_busy(job, True); st._set_busy(job, False)
+    ts = [threading.Thread(target=toggle, args=(j,)) for j in jobs for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    assert st.controls.locked is None and st.composer.locked is None and st.explorer.locked is None
