@@ -1,8 +1,5 @@
 """The score corpus (`corpus.build_score_corpus`, issue 15): real compositions from music21's corpus rendered by
 fluidsynth, labelled by collection, reproducible from a seed, every piece's source and licence recorded."""
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,15 +7,16 @@ import soundfile as sf
 from jukebox_nb import corpus as C
 from jukebox_nb.cli import main as cli_main
 from jukebox_nb.data import MusicDataset, read_metadata, split_tracks
+from system_tools import require_fluidsynth, require_music21
 
-try:
-    import music21  # noqa: F401
-    HAVE_MUSIC21 = True
-except ImportError:
-    HAVE_MUSIC21 = False
-HAVE_FLUIDSYNTH = bool(shutil.which("fluidsynth")) and any(Path(f).is_file() for f, _, _ in C.SOUNDFONTS)
-needs_tools = pytest.mark.skipif(not (HAVE_MUSIC21 and HAVE_FLUIDSYNTH),
-                                 reason="needs `pip install music21` and `apt-get install fluidsynth timgm6mb-soundfont`")
+
+@pytest.fixture
+def score_tools():
+    "music21, fluidsynth and a soundfont: a missing one fails the test (scripts/test.sh installs them), never skips it."
+    require_music21(); require_fluidsynth(C.SOUNDFONTS)
+
+
+needs_tools = pytest.mark.usefixtures("score_tools")
 SR = 16000
 TUNES = ["ryansMammoth/HopJig.abc", "ryansMammoth/VintonsHornpipe.abc"]
 

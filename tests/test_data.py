@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
+from system_tools import require, require_fluidsynth, require_music21
 from hypothesis.extra import numpy as hnp
 
 from jukebox_nb.audio import save_wav
@@ -205,15 +206,9 @@ def test_track_that_breaks_mid_epoch_is_reported_not_fatal(tmp_path):
 
 # ---- build_corpus (offline) -------------------------------------------------------------------------------
 
-def _require(ok: bool, what: str) -> None:
-    "A test whose tool is missing fails, never skips: `bash scripts/test.sh` installs the tools (scripts/system_packages.sh)."
-    if not ok: pytest.fail(f"{what} is missing: run `bash scripts/test.sh` as root (it installs the system packages), "
-                           f"or see scripts/system_packages.sh", pytrace=False)
-
-
 @pytest.fixture
 def dpkg_deb():
-    _require(shutil.which("dpkg-deb") is not None, "dpkg-deb (Debian's dpkg)")
+    require(shutil.which("dpkg-deb") is not None, "dpkg-deb (Debian's dpkg)")
 
 
 needs_dpkg = pytest.mark.usefixtures("dpkg_deb")
@@ -287,19 +282,11 @@ from jukebox_nb import corpus as D  # noqa: E402
 from jukebox_nb.corpus import (CorpusError, SungNote, build_sung_corpus, chorale_timeline, clean_lyric, midi_bytes,  # noqa: E402
                                place_syllables, sung_notes)
 
-def _music21():
-    "music21 (a dev requirement: scripts/setup.sh installs it)."
-    import importlib.util
-    _require(importlib.util.find_spec("music21") is not None, "music21 (`pip install -e '.[dev]'`)")
-    import music21
-    return music21
-
-
 @pytest.fixture
 def sung_tools():
-    for t in ("festival", "fluidsynth"): _require(shutil.which(t) is not None, t)
-    _require(any(Path(f).is_file() for f, _, _ in D.SOUNDFONTS), "a General MIDI soundfont (timgm6mb-soundfont)")
-    _music21()
+    require(shutil.which("festival") is not None, "festival")
+    require_fluidsynth(D.SOUNDFONTS)
+    require_music21()
 
 
 needs_sung_tools = pytest.mark.usefixtures("sung_tools")
@@ -374,7 +361,7 @@ def test_place_syllables_refuses_a_syllable_cut_off_before_its_sound():
 
 
 def test_midi_bytes_round_trip_through_music21():
-    m21 = _music21()
+    m21 = require_music21()
     notes = [(0.0, 0.5, 60, 1), (0.5, 1.25, 64, 1), (0.25, 2.0, 48, 2)]
     mf = m21.midi.MidiFile(); mf.readstr(midi_bytes(notes, program=19))
     got = sorted((e.time, e.pitch, e.type) for t in mf.tracks for e in _absolute(t.events) if e.type in

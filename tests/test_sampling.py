@@ -585,7 +585,6 @@ def test_a_checkpoints_jukebox_drives_the_engine(models, tmp_path):
 
 def test_accelerate_placed_prior_is_sampled_in_place(tmp_path):
     "A prior spilled to disk by `place_with_accelerate` is not moved; it samples the tokens of an unplaced copy."
-    pytest.importorskip("accelerate")
     import copy
     from jukebox_nb.checkpoints import place_with_accelerate
     torch.set_num_threads(1)
