@@ -256,6 +256,7 @@ def _training_run(args):
     warnings.formatwarning = lambda message, *a, **k: f"jukebox-nb {args.command}: warning: {message}\n"
     try: yield
     except FileExistsError:  # the library's message names `resume=True`, a Python argument
+        if not args.fresh: raise  # some other file in the way: main() says which, on one line
         raise ValueError(f"{args.out} already holds checkpoints of a run: leave out --fresh to resume it, "
                          f"or give a new --out") from None
     finally: warnings.formatwarning = fmt

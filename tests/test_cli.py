@@ -109,6 +109,14 @@ def test_training_warnings_are_one_line_naming_the_command():
     assert warnings.formatwarning("w", UserWarning, "x.py", 1).startswith("x.py:1: UserWarning: w")  # restored after
 
 
+def test_only_fresh_turns_an_existing_file_into_the_fresh_message():
+    from jukebox_nb.cli import _training_run, build_parser
+    def existing(argv):
+        with _training_run(build_parser().parse_args(argv)): raise FileExistsError("runs/x/metrics.csv: File exists")
+    with pytest.raises(ValueError, match="leave out --fresh"): existing(["train-prior", "CODES", "--fresh"])
+    with pytest.raises(FileExistsError, match="metrics.csv"): existing(["train-prior", "CODES"])  # not about --fresh
+
+
 @pytest.fixture(scope="module")
 def demo_models(tmp_path_factory):
     "A demo folder of tiny models (random weights) with two artists and two genres."

@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 import jukebox_nb.cli as cli
 from jukebox_nb.cli import main
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# derandomize: CI sees the same examples every run (a rare find would otherwise fail one run in many);
+# explore more by hand with HYPOTHESIS_SEED unset and derandomize=False
+SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @pytest.fixture(autouse=True, scope="module")
