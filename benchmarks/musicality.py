@@ -1,5 +1,6 @@
 """Musicality: measures of generated audio that a listener would hear, next to real clips and noise (issue 15).
 
+    python benchmarks/musicality.py samples --models MODELS --corpus CORPUS --out SAMPLES_DIR [--n 8] [--seconds 20]
     python benchmarks/musicality.py audio SAMPLES... --reference REF_DIR [--seconds 20] [--noise]
     python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
     python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid]
@@ -41,6 +42,10 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
     similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
     its similarity with the true next 10 s of each *other* held-out piece. The same two numbers for the prompt
     itself (`prompt_agreement`, `prompt_baseline`) show how much a continuation that keeps the key could reach.
+
+`samples` writes what the other commands measure: `--n` samples of `--seconds` through all levels (or `--levels`),
+the k-th asking for the k-th (artist, genre) pair of the corpus's pieces in turn, with seed `--seed` + k; WAV files
+and `labels.jsonl` ({"path", "artist", "genre", "seed", "seconds_taken"} per line) in `--out`.
 
 The measure functions take a mono float array and its rate and are imported by tests/test_musicality.py.
 """
@@ -390,6 +395,36 @@ def cmd_continuation(args) -> dict:
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
 
 
+def label_pairs(tracks) -> list[tuple[str, str]]:
+    "The distinct (artist, genre words) pairs of a corpus's pieces, in order of first appearance."
+    return list(dict.fromkeys((t.artist, " ".join(t.genres)) for t in tracks))
+
+
+def cmd_samples(args) -> dict:
+    import torch
+    from jukebox_nb.audio import save_wav
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.data import read_metadata
+    from jukebox_nb.sampling import SampleRequest, sample, song_seconds_for
+    from jukebox_nb.studio import whole_token_seconds
+    torch.set_num_threads(args.threads)
+    models = load_demo_models(args.models)
+    pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    sr, rows = models.sample_rate, []
+    for k in range(args.n):
+        artist, genre = pairs[k % len(pairs)]
+        meta = models.request_metadata(artist, genre, total_length=int(song_seconds_for(models.prior(2)) * sr))
+        t0 = time.perf_counter()
+        seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
+        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k))
+        name = f"sample_{k}.wav"
+        save_wav(out / name, np.asarray(res.audio[min(args.levels)][0]).reshape(-1), sr)
+        rows.append(dict(path=name, artist=artist, genre=genre, seed=args.seed + k, seconds_taken=round(time.perf_counter() - t0, 1)))
+        (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return dict(command="samples", out=str(out), samples=rows)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -398,6 +433,11 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--reference", nargs="*", default=[], help="real clips to compare with")
     a.add_argument("--noise", action="store_true", help="also measure white noise of the same length")
     a.add_argument("--seconds", type=float, default=20.0); a.add_argument("--offset", type=float, default=0.0)
+    g = sub.add_parser("samples", help="sample clips asking for each label of a corpus in turn (for audio and labels)")
+    g.add_argument("--models", required=True); g.add_argument("--corpus", required=True); g.add_argument("--out", required=True)
+    g.add_argument("--n", type=int, default=8); g.add_argument("--seconds", type=float, default=20.0)
+    g.add_argument("--levels", type=int, nargs="+", default=[2, 1, 0]); g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=1)
     for name, h in (("labels", "(d) label recognisability"), ("bits", "(e) bits per code by window position"),
                     ("continuation", "(f) chroma agreement of continuations")):
         s = sub.add_parser(name, help=h)
@@ -422,7 +462,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
-    out = dict(cmd_audio=cmd_audio, cmd_labels=cmd_labels, cmd_bits=cmd_bits, cmd_continuation=cmd_continuation)[f"cmd_{args.command}"](args)
+    out = dict(cmd_audio=cmd_audio, cmd_labels=cmd_labels, cmd_bits=cmd_bits, cmd_continuation=cmd_continuation,
+               cmd_samples=cmd_samples)[f"cmd_{args.command}"](args)
     out["load_average"] = list(os.getloadavg())
     return out
 

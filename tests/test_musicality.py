@@ -186,6 +186,19 @@ def test_continuation_command(tiny_setup):
     assert out["prompt_agreement"] > out["prompt_baseline"]  # each chord's first 0.5 s matches its own next second best
 
 
+def test_samples_command_asks_for_each_label_in_turn(tiny_setup, tmp_path):
+    "`samples` writes one WAV per sample and labels.jsonl that `labels --samples` reads."
+    d, _ = tiny_setup
+    out = m.main(["samples", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--out", str(tmp_path / "s"),
+                  "--n", "2", "--seconds", "0.2", "--seed", "5"])
+    assert [(r["artist"], r["genre"], r["seed"]) for r in out["samples"]] == [("a", "g", 5), ("a", "g", 6)]
+    assert [(p.name, lab) for p, lab in m._asked_labels(tmp_path / "s", "artist")] == [("sample_0.wav", "a"), ("sample_1.wav", "a")]
+    info = sf.info(tmp_path / "s" / "sample_0.wav")
+    assert info.samplerate == 44100 and info.frames >= 0.2 * 44100
+    assert m.label_pairs([type("T", (), dict(artist=a, genres=g))() for a, g in [("x", ("p", "q")), ("y", ("r",)), ("x", ("p", "q"))]]) \
+        == [("x", "p q"), ("y", "r")]
+
+
 def test_code_motion_tells_held_codes_from_shuffled_ones():
     "benchmarks/vqvae_design.py: codes that hold for 8 steps beat their shuffled chance; random codes do not."
     import sys
