@@ -847,7 +847,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")
-    t.add_argument("--preset", default="mini", help="VQ-VAE preset: tiny, mini or released (default: %(default)s)")
+    t.add_argument("--preset", default="mini", help="VQ-VAE preset: mini, mini_22k_512, mini_22k_1024 (22.05 kHz, top hop 512 or 1024), released or tiny "
+                   "(default: %(default)s)")
     t.add_argument("--steps", type=positive_int_arg, default=1000, help="total optimizer steps of the run (default: %(default)s)")
     t.add_argument("--out", type=out_folder_arg, default="runs/vqvae", help="run folder: checkpoints/ and metrics.csv (default: %(default)s)")
     t.add_argument("--fresh", action="store_true", help="refuse to resume (fails if OUT already has checkpoints)")
@@ -863,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("train-prior", help="train the prior of one level on cached codes (resumable; Accelerate)")
     q.add_argument("codes", help="codes folder written by `jukebox-nb encode-codes`")
     q.add_argument("--level", type=int, default=2, choices=[0, 1, 2], help="2 = top prior, 1 and 0 = upsamplers")
-    q.add_argument("--preset", help="PriorConfig preset (default: our mini preset of the level)")
+    q.add_argument("--preset", help="PriorConfig preset (default: our mini preset of the level); its codebook size, sample rate and hops follow the codes")
     q.add_argument("--init", help="fine-tune from this prior folder (ours or a released part)")
     q.add_argument("--steps", type=positive_int_arg, default=1000); q.add_argument("--out", type=out_folder_arg, default="runs/prior")
     q.add_argument("--fresh", action="store_true", help="refuse to resume")

@@ -663,7 +663,7 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
     vcfg = VQVAEConfig.preset(preset)
     if sample_length % vcfg.hop_lengths[-1]:
         raise ValueError(f"sample_length {sample_length} must be a multiple of the top hop {vcfg.hop_lengths[-1]}")
-    ds = MusicDataset(data_dir, sample_length, split="train", seed=cfg.seed)
+    ds = MusicDataset(data_dir, sample_length, split="train", seed=cfg.seed, sr=vcfg.sample_rate)
     if len(ds) == 0: raise ValueError(f"{data_dir}: no usable audio in the train split (skipped: {ds.skipped[:3]})")
     if resume and checkpoint_dirs(out_dir):
         old = VQVAEConfig.from_dict(read_config(latest_checkpoint(out_dir))["config"])
@@ -885,18 +885,30 @@ def prior_from_checkpoint(path: str | Path, # a checkpoint directory, or a run's
     return load_pretrained(latest_checkpoint(path), kind="prior")
 
 
+def _fields_from_codes(doc: Mapping, level: int, upsampler: bool) -> dict:
+    "The PriorConfig fields the codes fix: codebook size, sample rate, hop, and an upsampler's factor to the level above."
+    hops = doc["hop_lengths"]
+    if not 0 <= level < len(hops): return dict(bins=doc["bins"], sr=doc["sample_rate"])  # `_check_levels` names the problem
+    d = dict(bins=doc["bins"], sr=doc["sample_rate"], hop_length=hops[level])
+    if upsampler and level + 1 < len(hops) and hops[level + 1] % hops[level] == 0:
+        ratio = hops[level + 1] // hops[level]
+        if ratio & (ratio - 1) == 0: d["cond_down_t"] = ratio.bit_length() - 1  # stride-2 stages of the conditioner
+    return d
+
+
 def _prior_config(codes_dir, level: int, preset: str, init, out_dir, resume: bool, activation_checkpointing: bool,
                   prior_overrides: Mapping[str, Any]):
     "The PriorConfig of a run (preset, init or an existing checkpoint), and initial weights (or None)."
     from jukebox_nb.checkpoints import load_pretrained, read_config
     from jukebox_nb.prior import PriorConfig
-    bins = read_codes_index(codes_dir)["bins"]
     weights = None
     if exists(init):
         m = load_pretrained(init, kind="prior") if not isinstance(init, nn.Module) else init
         pcfg, weights = m.cfg, {k: v.detach().cpu() for k, v in m.state_dict().items()}
         if prior_overrides: pcfg = dataclasses.replace(pcfg, **prior_overrides)
-    else: pcfg = PriorConfig.preset(preset, **{"bins": bins, **prior_overrides})
+    else:
+        fixed = _fields_from_codes(read_codes_index(codes_dir), level, PriorConfig.preset(preset).upsampler)
+        pcfg = PriorConfig.preset(preset, **{**fixed, **prior_overrides})
     if activation_checkpointing: pcfg = dataclasses.replace(pcfg, checkpoint=True)
     if pcfg.level != level: raise ValueError(f"{'init' if exists(init) else f'preset {preset!r}'} models level {pcfg.level}, not level {level}")
     if resume and checkpoint_dirs(out_dir):
@@ -907,7 +919,7 @@ def _prior_config(codes_dir, level: int, preset: str, init, out_dir, resume: boo
 
 def train_prior(codes_dir: str | Path, # folder written by `encode_corpus`
                 level: int = 2, # the level to model (2 = top prior, 1 and 0 = upsamplers)
-                preset: str = "mini", # PriorConfig preset (its `bins` are set from the codes)
+                preset: str = "mini", # PriorConfig preset (its bins, sr, hop_length and an upsampler's cond_down_t are set from the codes)
                 steps: int = 1000, # total optimizer steps of the run
                 out_dir: str | Path = "runs/prior", # checkpoints/ and metrics.csv
                 resume: bool = True, # continue from the latest checkpoint in `out_dir`

@@ -326,6 +326,13 @@ VQVAE_PRESETS: dict[str, dict] = {
     # no wider than the others), so a few hundred steps on short clips train on a 2-core CPU; 512 codes are
     # plenty for a few minutes of music and stay well used
     "mini": dict(width=32, depth=3, emb_width=32, l_bins=512, multipliers=(1, 1, 1)),
+    # the mini size at 22.05 kHz with a coarser top level, for music a small prior can learn: a window of 1024
+    # top-level codes covers tens of seconds and a held note spans several codes (the demo models; the two top hops
+    # are compared in nbs/tutorials/demo_models.ipynb)
+    "mini_22k_512": dict(sample_rate=22050, downs_t=(3, 3, 3), width=32, depth=3, emb_width=32, l_bins=512,
+                         multipliers=(1, 1, 1)),  # hops 8 / 64 / 512: 43 top-level codes per second, 23.8 s windows
+    "mini_22k_1024": dict(sample_rate=22050, downs_t=(4, 3, 3), width=32, depth=3, emb_width=32, l_bins=512,
+                          multipliers=(1, 1, 1)),  # hops 16 / 128 / 1024: 21.5 per second, 47.6 s windows
     "tiny": dict(width=4, depth=1, emb_width=8, l_bins=32, multipliers=(2, 1, 1), linf_k=64),  # tests
 }
 

@@ -537,3 +537,38 @@ def test_ctrl_c_in_any_command_is_one_line_saying_how_to_go_on(argv, func, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"jukebox-nb {argv[0]}: interrupted; "), err
     assert "again" in err[0]  # says what to run next
+
+
+def test_models_at_22khz_train_and_sample_at_their_own_rate(tmp_path, capsys, short_clip):
+    "A 22.05 kHz VQ-VAE preset trains on crops at its rate; priors take rate, hops and upsampling factor from its codes."
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.training import prior_from_checkpoint, vqvae_from_checkpoint, write_label_tables
+    corpus = make_corpus(tmp_path / "corpus", seconds=2.0)  # files at 44.1 kHz
+    run = tmp_path / "vq"
+    assert main(["train-vqvae", str(corpus), "--preset", "mini_22k_512", "--steps", "1", "--out", str(run),
+                 "--sample-length", "4096", "--batch-size", "2", "--ckpt-every", "1"]) == 0
+    vq = vqvae_from_checkpoint(run)
+    assert (vq.cfg.sample_rate, vq.cfg.hop_lengths) == (22050, (8, 64, 512))
+    assert [p.name for p in (corpus / ".jukebox_cache").iterdir()] == ["22050hz_1ch"]  # crops resampled, not read at 44.1 kHz
+    codes = tmp_path / "codes"
+    assert main(["encode-codes", str(corpus), "--vqvae", str(run), "--out", str(codes)]) == 0
+    assert json.loads((codes / "codes.json").read_text())["sample_rate"] == 22050
+    folder = tmp_path / "models"
+    for level, preset in ((2, "tiny"), (1, "tiny_upsampler")):
+        assert main(["train-prior", str(codes), "--level", str(level), "--preset", preset, "--steps", "1",
+                     "--out", str(tmp_path / f"p{level}"), "--batch-size", "1", "--ckpt-every", "1"]) == 0
+        cfg = prior_from_checkpoint(tmp_path / f"p{level}").cfg
+        assert (cfg.sr, cfg.hop_length, cfg.bins) == (22050, vq.cfg.hop_lengths[level], 512)
+        save_pretrained(prior_from_checkpoint(tmp_path / f"p{level}"), folder / f"prior_level_{level}")
+    assert cfg.cond_downsample == 8  # hop 512 over hop 64
+    save_pretrained(vq, folder / "vqvae")
+    save_pretrained(Prior(PriorConfig.preset("tiny_upsampler", level=0, hop_length=8, cond_down_t=3, sr=22050, bins=512)).eval(),
+                    folder / "prior_level_0")
+    write_label_tables(folder / "prior_level_2", {"artist 0": 1, "artist 1": 2}, {"test": 1})
+    out = tmp_path / "out"
+    assert demo(folder, out) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for level, hop in ((2, 512), (1, 64), (0, 8)):
+        info = sf.info(out / f"sample_level_{level}.wav")
+        assert info.samplerate == 22050 and info.frames == summary["tokens"][str(level)] * hop == 11264  # 0.5 s: 22 tokens of 512

@@ -184,3 +184,18 @@ def test_continuation_command(tiny_setup):
     assert len(out["pieces"]) == 3 and len(out["per_piece"]) == 3
     assert 0 <= out["baseline"] <= 1 and 0 <= out["agreement"] <= 1
     assert out["prompt_agreement"] > out["prompt_baseline"]  # each chord's first 0.5 s matches its own next second best
+
+
+def test_code_motion_tells_held_codes_from_shuffled_ones():
+    "benchmarks/vqvae_design.py: codes that hold for 8 steps beat their shuffled chance; random codes do not."
+    import sys
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("vqvae_design", ROOT / "benchmarks" / "vqvae_design.py")
+    d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)
+    rng = np.random.default_rng(0)
+    held = [np.repeat(rng.integers(0, 64, 50), 8)]  # 400 codes, runs of 8
+    got = d.code_motion(held, hop_seconds=0.01)
+    assert got["same_code"] == pytest.approx(7 / 8, abs=0.02) and got["chance"] < 0.1
+    assert got["run_ms"] == pytest.approx(80, rel=0.1) and got["codes_used"] <= 50
+    noisy = d.code_motion([rng.integers(0, 64, 400)], hop_seconds=0.01)
+    assert abs(noisy["same_code"] - noisy["chance"]) < 0.03 and noisy["run_ms"] < 12 and noisy["bits"] > 5.5
