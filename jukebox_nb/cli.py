@@ -207,19 +207,20 @@ def cmd_reconstruct(args) -> int:
 
 # %% ../nbs/13_cli.ipynb #bc006abb
 def cmd_data(args) -> int:
-    "CLI: build a corpus folder from Debian music packages, sung chorales with known word timing, or rendered scores."
+    "CLI: build a corpus folder from Debian music packages, sung songs with known word and syllable timing, or rendered scores."
     from jukebox_nb.corpus import PACKAGE_INFO, CorpusError, build_corpus, build_score_corpus, build_sung_corpus
-    if sum(x is not None for x in (args.packages, args.sung_chorales, args.scores)) > 1:
-        raise ValueError("give one of --packages, --sung-chorales or --scores")
+    if sum(x is not None for x in (args.packages, args.sung, args.scores)) > 1:
+        raise ValueError("give one of --packages, --sung (--sung-chorales) or --scores")
     if args.scores is not None:
         _say(f"rendering {args.scores} scores per collection into {args.out} (seed {args.seed})")
         try: rep = build_score_corpus(args.out, args.scores, seed=args.seed, max_seconds=args.max_seconds,
                                       **({"collections": args.collections} if args.collections else {}))
         except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
-    elif args.sung_chorales is not None:
-        if args.sung_chorales < 1: raise ValueError(f"--sung-chorales must be >= 1, got {args.sung_chorales}")
-        _say(f"building {args.sung_chorales} sung chorales in {args.out} (seed {args.seed})")
-        try: rep = build_sung_corpus(args.out, args.sung_chorales, seed=args.seed, max_seconds=args.max_seconds)
+    elif args.sung is not None:
+        if args.sung < 1: raise ValueError(f"--sung must be >= 1, got {args.sung}")
+        _say(f"building {args.sung} sung songs in {args.out} (seed {args.seed}{', a cappella' if args.a_cappella else ''})")
+        try: rep = build_sung_corpus(args.out, args.sung, seed=args.seed, max_seconds=args.max_seconds,
+                                     accompaniment_level=0.0 if args.a_cappella else 0.5, voices=args.voices, genres=args.genres)
         except CorpusError as e: raise ValueError(str(e)) from e  # a missing tool: one clear line
     else:
         pkgs = args.packages or ["singularity-music"]
@@ -829,16 +830,20 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--quiet", action="store_true", help="no progress bars")
     m.add_argument("--resume", metavar="DIR", help="continue the interrupted demo run in DIR with its saved request (Ctrl-C prints this)")
     m.set_defaults(func=cmd_demo)
-    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung-chorales, --scores)")
+    d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung, --scores)")
     d.add_argument("--out", type=out_folder_arg, required=True, help="corpus folder (audio/, licences/, metadata.jsonl)")
     d.add_argument("--packages", nargs="+", help="Debian packages (default: singularity-music)")
     d.add_argument("--max-minutes", type=positive_float_arg, default=None, help="stop adding tracks beyond this much music")
     d.add_argument("--min-seconds", type=offset_arg, default=5.0, help="skip shorter files (default: %(default)s)")
-    d.add_argument("--sung-chorales", type=positive_int_arg, metavar="N", help="instead: N festival-sung Bach chorales with known word timing")
+    d.add_argument("--sung", "--sung-chorales", dest="sung", type=positive_int_arg, metavar="N",
+                   help="instead: N festival-sung songs (chorales and others) with known word and syllable timing")
+    d.add_argument("--a-cappella", action="store_true", help="with --sung: no accompaniment")
+    d.add_argument("--voices", nargs="+", help="with --sung: festival voices drawn from (default: all of corpus.SUNG_VOICES)")
+    d.add_argument("--genres", nargs="+", help="with --sung: song genres (default: all of corpus.SUNG_SOURCES)")
     d.add_argument("--scores", type=positive_int_arg, metavar="N", help="instead: N real compositions per collection of music21's corpus, rendered by fluidsynth")
     d.add_argument("--collections", nargs="+", help="with --scores: which collections (default: all of corpus.DEFAULT_SCORE_COLLECTIONS)")
-    d.add_argument("--seed", type=seed_arg, default=0, help="with --sung-chorales or --scores: picks pieces, tempi, instruments (default: %(default)s)")
-    d.add_argument("--max-seconds", type=seconds_arg, default=90.0, help="with --sung-chorales: skip longer songs; with --scores: cut longer pieces (default: %(default)s)")
+    d.add_argument("--seed", type=seed_arg, default=0, help="with --sung or --scores: picks pieces, voices, tempi, instruments (default: %(default)s)")
+    d.add_argument("--max-seconds", type=seconds_arg, default=90.0, help="with --sung or --scores: cut longer pieces (default: %(default)s)")
     d.set_defaults(func=cmd_data)
     t = sub.add_parser("train-vqvae", help="train a VQ-VAE on a corpus folder (resumable; Accelerate)")
     t.add_argument("data", help="corpus folder with metadata.jsonl (see `jukebox-nb data`)")

@@ -15,7 +15,7 @@ import struct
 import subprocess
 import tempfile
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,12 +26,13 @@ from .core import atomic_path, atomic_write
 from .data import METADATA_FILE, Track, read_metadata, write_metadata
 
 # %% auto #0
-__all__ = ['PACKAGE_INFO', 'SOUNDFONTS', 'SUNG_APT', 'SUNG_PROGRAMS', 'SUNG_ARTIST', 'SCORE_COLLECTIONS',
-           'DEFAULT_SCORE_COLLECTIONS', 'CorpusError', 'apt_download', 'extract_deb', 'parse_copyright',
-           'track_licence', 'read_tags', 'CorpusReport', 'build_corpus', 'SungNote', 'clean_lyric', 'sung_notes',
-           'chorale_timeline', 'audible_span', 'place_syllables', 'midi_bytes', 'find_soundfont', 'import_music21',
-           'festival_sing', 'fluidsynth_render', 'SungScore', 'chorale_events', 'chorale_score', 'chorale_works',
-           'mix_song', 'sung_track', 'build_sung_corpus', 'ScoreCollection', 'music21_corpus_dir', 'collection_works',
+__all__ = ['PACKAGE_INFO', 'SOUNDFONTS', 'SUNG_VOICES', 'SUNG_HIGHEST', 'SUNG_APT', 'SUNG_PROGRAMS', 'SUNG_SOURCES',
+           'SCORE_COLLECTIONS', 'DEFAULT_SCORE_COLLECTIONS', 'CorpusError', 'apt_download', 'extract_deb',
+           'parse_copyright', 'track_licence', 'read_tags', 'CorpusReport', 'build_corpus', 'SungNote', 'clean_lyric',
+           'sung_notes', 'chorale_timeline', 'audible_span', 'place_syllables', 'midi_bytes', 'SungVoice',
+           'find_soundfont', 'import_music21', 'festival_sing', 'festival_voices', 'fluidsynth_render', 'SungScore',
+           'chorale_events', 'chorale_score', 'cut_score', 'SungSource', 'chorale_works', 'sung_works', 'mix_song',
+           'sung_track', 'build_sung_corpus', 'ScoreCollection', 'music21_corpus_dir', 'collection_works',
            'score_events', 'score_piece', 'loudness_normalise', 'build_score_corpus']
 
 # %% ../nbs/02b_corpus.ipynb #c8199db6
@@ -272,14 +273,14 @@ def place_syllables(notes: Sequence[SungNote], # the sung syllables, in time ord
                     length: int | None = None, # samples of the voice track (default: up to the last clip's end)
                     fade: float = 0.01, # fade-out (s) where a clip is cut short by the next syllable
                     floor_db: float = -30.0, # see `audible_span`
-                   ) -> tuple[np.ndarray, list[tuple[float, float, int]]]: # voice [T], (start_s, end_s, word) per word
-    "Put each clip at its syllable's onset (cut where the next one starts); return the voice track and each word's audible span."
+                   ) -> tuple[np.ndarray, list[tuple[float, float, int]], list[tuple[float, float, int]]]: # voice [T], (start_s, end_s, word) per word, (start_s, end_s, syllable) per syllable
+    "Put each clip at its syllable's onset (cut where the next one starts); return the voice track and each word's and each syllable's audible span."
     if len(notes) != len(clips): raise ValueError(f"{len(notes)} syllables but {len(clips)} clips: give one clip per syllable")
     starts = [round(n.start * sr) for n in notes]
     if any(b < a for a, b in zip(starts, starts[1:])) or (starts and starts[0] < 0):
         raise ValueError("syllables must be in time order and start at or after 0 s")
     length = length if length is not None else max([s + len(c) for s, c in zip(starts, clips)], default=0)
-    voice, spans = np.zeros(length, np.float32), {}
+    voice, spans, syls = np.zeros(length, np.float32), {}, {}
     for i, (n, clip, s) in enumerate(zip(notes, clips, starts)):
         limit = min(starts[i + 1] if i + 1 < len(starts) else length, length)
         c = np.asarray(clip, np.float32)[:max(0, limit - s)].copy()
@@ -287,11 +288,15 @@ def place_syllables(notes: Sequence[SungNote], # the sung syllables, in time ord
             k = min(len(c), round(fade * sr)); c[len(c) - k:] *= np.linspace(1, 0, k, dtype=np.float32)
         voice[s:s + len(c)] += c
         if (span := audible_span(c, sr, floor_db)) is None: continue
+        syls[i] = (s + span[0], s + span[1])
         lo, hi = spans.setdefault(n.word, [s + span[0], s + span[1]])
         spans[n.word] = [min(lo, s + span[0]), max(hi, s + span[1])]
     if silent := sorted({n.word for n in notes} - set(spans)):
         raise ValueError(f"word(s) {silent} came out silent (empty or cut-off clips), so their timing is unknown")
-    return voice, [(spans[w][0] / sr, spans[w][1] / sr, w) for w in sorted(spans)]
+    if silent := sorted(set(range(len(notes))) - set(syls)):
+        raise ValueError(f"syllable(s) {silent} came out silent (empty or cut-off clips), so their timing is unknown")
+    return (voice, [(spans[w][0] / sr, spans[w][1] / sr, w) for w in sorted(spans)],
+            [(syls[i][0] / sr, syls[i][1] / sr, i) for i in sorted(syls)])
 
 # %% ../nbs/02b_corpus.ipynb #3cb2c654
 def _varlen(n: int) -> bytes:
@@ -329,7 +334,30 @@ SOUNDFONTS = (  # General MIDI soundfonts looked for, in order: (file, Debian pa
     ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm", "MIT"),
     ("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont", "GPL-2"),
 )
-SUNG_APT = "festival festvox-kallpc16k fluidsynth fluid-soundfont-gm"  # or timgm6mb-soundfont (6 MB) for the soundfont
+
+
+@dataclass(frozen=True)
+class SungVoice:
+    "A festival voice that sings in tune, the artist label of its songs, and where it comes from."
+    name: str  # festival's name for it, e.g. "kal_diphone"
+    artist: str  # artist label of the songs it sings
+    package: str  # Debian package
+    licence: str  # the voice's licence (full text: licences/<package>.copyright)
+    center: float  # MIDI pitch its melodies are moved near, by octaves (G3 = 55 for a man, D4 = 62 for a woman)
+
+
+# Every diphone voice Debian ships sings: librosa.pyin puts each note of a sung scale within 5 cents of its
+# target. HTS voices (festvox-us-slt-hts) ignore the notes. Festival's singing mode crashes above B4.
+SUNG_VOICES = {v.name: v for v in (
+    SungVoice("kal_diphone", "Kal (festival)", "festvox-kallpc16k", "free: CMU/Edinburgh permissive licence (A. W. Black, K. Lenzo 1998)", 55.0),
+    SungVoice("ked_diphone", "Ked (festival)", "festvox-kdlpc16k", "free: Edinburgh CSTR permissive licence (1997)", 55.0),
+    SungVoice("pc_diphone", "PC, Italian (festival)", "festvox-itapc16k", "GPL-2+ (Italian Festival, ISTC-CNR Padova)", 55.0),
+    SungVoice("lp_diphone", "LP, Italian (festival)", "festvox-italp16k", "GPL-2+ (Italian Festival, ISTC-CNR Padova)", 62.0),
+    SungVoice("suo_fi_lj_diphone", "LJ, Finnish (festival)", "festvox-suopuhe-lj", "LGPL-2+ (Suopuhe, University of Helsinki)", 62.0),
+    SungVoice("czech_dita", "Dita, Czech (festival)", "festvox-czech-dita", "GPL-3+ (Brailcom, festival-czech)", 62.0),
+)}
+SUNG_HIGHEST = 71  # MIDI B4: festival 2.5's singing mode segfaults on higher notes with every voice
+SUNG_APT = " ".join(["festival", *(v.package for v in SUNG_VOICES.values()), "fluidsynth", "fluid-soundfont-gm"])  # or timgm6mb-soundfont (6 MB)
 
 
 def _tool(name: str, packages: str) -> str:
@@ -380,7 +408,8 @@ def festival_sing(syllables: Sequence[tuple[str, float, float]], # (letters, sec
                   retries: int = 3, # festival crashes on a few (syllable, duration) pairs: retry those 2 %, 4 %, ... longer
                  ) -> list[np.ndarray]: # float32 [T] per syllable
     "Sing each syllable on its own with festival's singing mode (one festival process for all, restarted after a crash)."
-    exe = _tool("festival", "festival festvox-kallpc16k")
+    pkg = SUNG_VOICES[voice].package if voice in SUNG_VOICES else "the voice's festvox package"
+    exe = _tool("festival", f"festival {pkg}")
     syllables = [tuple(s) for s in syllables]
     for i, (text, secs, hz) in enumerate(syllables):
         if not re.fullmatch(r"[A-Za-z']+", text or ""): raise ValueError(f"syllable {i}: {text!r} must be ASCII letters (see clean_lyric)")
@@ -397,10 +426,17 @@ def festival_sing(syllables: Sequence[tuple[str, float, float]], # (letters, sec
             i = todo[0]; tries[i] += 1  # festival stopped here (it sings in order): nudge this note's length
             if tries[i] > retries:
                 raise CorpusError(f"festival sang {len(syllables) - len(todo)} of {len(syllables)} syllables and fails on "
-                                  f"syllable {i} {syllables[i][0]!r} ({msg}); is the voice installed? "
-                                  f"`apt-get install -y --no-install-recommends festival festvox-kallpc16k`")
+                                  f"syllable {i} {syllables[i][0]!r} ({msg}); is the voice {voice} installed? "
+                                  f"`apt-get install -y --no-install-recommends festival {pkg}`")
             text, secs, hz = syllables[i]; syllables[i] = (text, secs * (1 + 0.02 * tries[i]), hz)
     return clips
+
+
+def festival_voices() -> list[str]:
+    "The voices festival has installed (festival's `voice.list`)."
+    exe = _tool("festival", "festival festvox-kallpc16k")
+    r = subprocess.run([exe, "-b", "(print (voice.list))"], capture_output=True, text=True, timeout=60)
+    return re.findall(r"[\w-]+", r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else []
 
 
 def fluidsynth_render(midi: bytes, # a Standard MIDI file
@@ -436,14 +472,14 @@ class SungScore:
     duration: float  # seconds, release tail included
 
 
-def chorale_events(work: str, # a music21 corpus work, e.g. "bach/bwv102.7"
+def chorale_events(work: str, # a music21 corpus work, e.g. "bach/bwv102.7" or "schubert/Lindenbaum.xml"
                   ) -> tuple[list, list, list[float], str]:
-    "In beats: melody events (see `sung_notes`), accompaniment notes (start, end, pitch, part), fermata ends, and the title."
+    "In beats: melody events of the top part (see `sung_notes`), the other parts' notes (start, end, pitch, part), fermata ends, and the title."
     m21 = import_music21()
     try: s = m21.corpus.parse(work).stripTies()
     except Exception as e: raise CorpusError(f"music21 cannot read {work!r}: {e}") from e
     parts = list(getattr(s, "parts", []))
-    if len(parts) < 2: raise CorpusError(f"{work}: {len(parts)} part(s); a chorale needs a melody and an accompaniment")
+    if not parts: raise CorpusError(f"{work}: no parts; a song needs a melody with lyrics")
     try: return _events(s, parts, work)
     except Exception as e: raise CorpusError(f"{work}: cannot read its notes and lyrics ({type(e).__name__}: {e})") from e
 
@@ -468,6 +504,7 @@ def chorale_score(work: str, # music21 corpus work
                   program: int = 19, # General MIDI program of the accompaniment (19: church organ)
                   hold_beats: float = 1.0, # extra beats on each fermata
                   voice_center: float = 55.0, # the melody moves by octaves so its median pitch lies within 6 semitones of this (G3)
+                  highest: float = SUNG_HIGHEST, # ... and then down by octaves until no note is higher than this
                   tail: float = 1.0, # seconds after the last note
                   events: tuple | None = None, # `chorale_events(work)` output (default: read it with music21)
                  ) -> SungScore:
@@ -478,20 +515,85 @@ def chorale_score(work: str, # music21 corpus work
     sec = chorale_timeline(bpm, ferm, hold_beats)
     t0 = sec(min(e[0] for e in list(mel) + list(acc)))
     shift = 12 * round((voice_center - float(np.median([p for _, _, p, _, _ in syls]))) / 12)
+    while max(p for _, _, p, _, _ in syls) + shift > highest: shift -= 12
     melody = tuple(SungNote(sec(s) - t0, sec(e) - t0, p + shift, txt, w) for s, e, p, txt, w in syls)
     accomp = tuple((sec(s) - t0, sec(e) - t0, int(p), int(k)) for s, e, p, k in acc)
     end = max([n.end for n in melody] + [a[1] for a in accomp])
     return SungScore(work, title, tuple(words), melody, accomp, int(program), float(bpm), end + tail)
 
+
+def cut_score(score: SungScore, # a song
+              max_seconds: float, # its length (release tail included) is at most this afterwards
+              tail: float = 1.0, # seconds kept after the last word
+             ) -> SungScore:
+    "The song up to the end of a word (preferably one followed by a rest) so that it lasts at most `max_seconds`; unchanged if it fits."
+    if score.duration <= max_seconds: return score
+    ends = {n.word: n.end for n in score.melody}  # each word's last syllable ends here
+    starts = {n.word: n.start for n in reversed(score.melody)}
+    fit = [w for w, e in ends.items() if e + tail <= max_seconds]
+    if len(fit) < 2: raise CorpusError(f"{score.name}: fewer than 2 words fit in max_seconds={max_seconds}")
+    rests = [w for w in fit if w + 1 not in starts or starts[w + 1] > ends[w] + 1e-6]
+    last = max(w for w in rests if ends[w] >= ends[fit[-1]] / 2) if any(ends[w] >= ends[fit[-1]] / 2 for w in rests) else fit[-1]
+    t = ends[last]
+    acc = tuple((a, min(b, t), p, k) for a, b, p, k in score.accompaniment if a < t)
+    return replace(score, words=score.words[:last + 1], melody=tuple(n for n in score.melody if n.word <= last),
+                   accompaniment=acc, duration=t + tail)
+
 # %% ../nbs/02b_corpus.ipynb #da578a04
 SUNG_PROGRAMS = (0, 6, 19, 48)  # accompaniment instruments drawn per song: piano, harpsichord, church organ, strings
-SUNG_ARTIST = "Johann Sebastian Bach"
+
+
+@dataclass(frozen=True)
+class SungSource:
+    "Melodies with words in music21's corpus: one genre label, the files, and who composed them."
+    genre: str  # genre label of its songs
+    patterns: tuple[str, ...]  # files relative to music21's corpus folder (fnmatch); only those with lyrics are used
+    composer: str  # composer(s) and dates: why the composition is in the public domain
+
+
+SUNG_SOURCES = {s.genre: s for s in (
+    SungSource("chorale", ("bach/bwv*.mxl",), "J. S. Bach (1685-1750)"),
+    SungSource("trecento", ("trecento/*.xml", "trecento/*.mxl"), "14th-century Italian composers (Jacopo da Bologna, Giovanni da Firenze, Piero, ...)"),
+    SungSource("art song", ("schubert/Lindenbaum.xml", "schumann_robert/opus48no2.mxl", "beach/prayer_of_a_tired_child.musicxml",
+                            "leadSheet/fosterBrownHair.mxl"), "F. Schubert (1797-1828), R. Schumann (1810-1856), A. Beach (1867-1944), S. Foster (1826-1864)"),
+    SungSource("aria", ("handel/rinaldo/Lascia_chio_pianga.mxl", "verdi/laDonnaEMobile.mxl"), "G. F. Handel (1685-1759), G. Verdi (1813-1901)"),
+    SungSource("hymn", ("johnson_j_r/lift_every_voice.mxl",), "J. Rosamond Johnson (1873-1954), words J. Weldon Johnson (1871-1938)"),
+    SungSource("song", ("liliuokalani/aloha_oe.mxl",), "Queen Liliuokalani (1838-1917)"),
+    SungSource("mass", ("luca/gloria.xml",), "anonymous 14th century (Gloria, Lucca codex)"),
+    SungSource("madrigal", ("lusitano/allor_che_ignuda.mxl",), "V. Lusitano (c. 1520-1561)"),
+)}  # monteverdi's madrigals carry lyrics too, but garbled (OCR-like syllables), and the Essen folk songs none
+
+
+def _has_lyrics(f: Path) -> bool:
+    "Whether a MusicXML file (.xml/.musicxml, or zipped .mxl) has <lyric> elements, read as text (no parsing)."
+    if f.suffix == ".mxl":
+        import zipfile
+        with zipfile.ZipFile(f) as z: return any(b"<lyric" in z.read(n) for n in z.namelist() if not n.startswith("META-INF"))
+    return b"<lyric" in f.read_bytes()
 
 
 def chorale_works() -> list[str]:
     "The BWV works of music21's Bach corpus, as names `music21.corpus.parse` accepts (most are four-part chorales)."
     m21 = import_music21()
     return sorted({f"bach/{Path(p).stem}" for p in m21.corpus.getComposer("bach") if Path(p).stem.startswith("bwv")})
+
+
+def sung_works(genres: Sequence[str] | None = None, # keys of `SUNG_SOURCES` (default: all)
+               root: str | Path | None = None, # music21's corpus folder (default: `music21_corpus_dir()`)
+              ) -> list[tuple[str, str]]: # (genre, work), sorted
+    "Candidate songs: the chorales (`chorale_works`) and every file of the other sources with lyrics (one per piece)."
+    genres = list(SUNG_SOURCES) if genres is None else list(genres)
+    if unknown := [g for g in genres if g not in SUNG_SOURCES]: raise ValueError(f"unknown genre(s) {unknown}; known: {sorted(SUNG_SOURCES)}")
+    out = [("chorale", w) for w in chorale_works()] if "chorale" in genres else []
+    root = Path(root) if root is not None else Path(import_music21().__file__).parent / "corpus"
+    for g in genres:
+        if g == "chorale": continue
+        files = sorted({f for pat in SUNG_SOURCES[g].patterns for f in root.glob(pat) if f.is_file()})
+        stems = {}
+        for f in files:  # the same piece as .xml and .mxl: one of them
+            if _has_lyrics(f): stems.setdefault(f.relative_to(root).with_suffix("").as_posix(), f.relative_to(root).as_posix())
+        out += [(g, w) for w in stems.values()]
+    return sorted(out)
 
 
 def mix_song(voice: np.ndarray, # [T] sung track
@@ -508,9 +610,9 @@ def mix_song(voice: np.ndarray, # [T] sung track
     return (v + a) * (peak / m) if m > 0 else v + a
 
 
-def _licence_files(out: Path, sf2: Path | None, voice: bool = True) -> None:
-    "Copy the licence texts of the voice (if sung), the soundfont and the music21 corpus into out/licences/ (those installed)."
-    docs = {"festvox-kallpc16k.copyright": Path("/usr/share/doc/festvox-kallpc16k/copyright")} if voice else {}
+def _licence_files(out: Path, sf2: Path | None, voices: Sequence[str] = ()) -> None:
+    "Copy the licence texts of the voices (`SUNG_VOICES` names), the soundfont and the music21 corpus into out/licences/ (those installed)."
+    docs = {f"{SUNG_VOICES[v].package}.copyright": Path(f"/usr/share/doc/{SUNG_VOICES[v].package}/copyright") for v in voices if v in SUNG_VOICES}
     for f, pkg, _ in SOUNDFONTS:
         if sf2 is not None and Path(f).name == sf2.name: docs[f"{pkg}.copyright"] = Path(f"/usr/share/doc/{pkg}/copyright")
     try:
@@ -528,67 +630,106 @@ def sung_track(score: SungScore, # what to sing
                path: str, # where the audio goes, relative to the corpus folder
                source: str, # how it was made
                licence: str,
+               artist: str = "Kal (festival)", # the singer
+               genre: str = "chorale",
+               syllable_spans: Sequence[tuple[float, float, int]] | None = None, # `place_syllables` syllable timing
               ) -> Track:
-    "The `Track` of a rendered song: `lyrics` are the words joined by spaces, `alignment` each word's [start_s, end_s, word]."
+    "The `Track` of a rendered song: `lyrics` the words joined by spaces, `alignment` each word's [start_s, end_s, word], `syllables` each syllable's [start_s, end_s, text, word index]."
     if [w for *_, w in spans] != list(range(len(score.words))): raise ValueError("spans must list every word once, in order")
     align = tuple((round(s, 4), round(e, 4), score.words[w]) for s, e, w in spans)
+    syls = None
+    if syllable_spans is not None:
+        if [i for *_, i in syllable_spans] != list(range(len(score.melody))): raise ValueError("syllable_spans must list every syllable once, in order")
+        syls = tuple((round(s, 4), round(e, 4), score.melody[i].text, score.melody[i].word) for s, e, i in syllable_spans)
     title = score.title if score.title == score.name else f"{score.title} ({score.name})"
-    return Track(path, SUNG_ARTIST, ("chorale",), title, licence, source,
-                 " ".join(score.words), align)
+    return Track(path, artist, (genre,), title, licence, source, " ".join(score.words), align, syls)
+
+
+def _genre_of(work: str) -> str:
+    "The genre of the `SUNG_SOURCES` entry a work belongs to (a chorale's name may lack its .mxl); other works count as chorales."
+    return next((g for g, src in SUNG_SOURCES.items() for pat in src.patterns
+                 if fnmatch.fnmatch(work, pat) or fnmatch.fnmatch(f"{work}.mxl", pat)), "chorale")
+
+
+def _sung_path(genre: str, work: str) -> str:
+    "Where a song's audio goes (chorales keep the folder older corpora used, so those resume)."
+    return f"audio/sung-chorales/{work.replace('/', '_')}.flac" if genre == "chorale" else \
+        f"audio/sung-{genre.replace(' ', '-')}/{Path(work).with_suffix('').as_posix().replace('/', '_')}.flac"
+
+
+def _check_voices(voices: Sequence[str]) -> None:
+    "A CorpusError naming the packages of unknown or uninstalled voices."
+    if not voices: raise ValueError("give at least one voice")
+    if unknown := [v for v in voices if v not in SUNG_VOICES]: raise ValueError(f"unknown voice(s) {unknown}; known: {sorted(SUNG_VOICES)}")
+    if missing := [v for v in voices if v not in festival_voices()]:
+        raise CorpusError(f"festival voice(s) {missing} not installed: `apt-get install -y --no-install-recommends "
+                          f"{' '.join(SUNG_VOICES[v].package for v in missing)}`, or choose voices among the installed ones")
+
+
+def _sing_song(work, genre, voice: SungVoice, rng, sing, render, load, accompaniment_level, max_seconds, bpm_range, sr):
+    "Render one song: (score, mix, word spans, syllable spans, bpm, program, excerpt?)."
+    bpm, program = float(rng.uniform(*bpm_range)), int(rng.choice(SUNG_PROGRAMS))
+    full = chorale_score(work, bpm, program, voice_center=voice.center, events=load(work))
+    score = cut_score(full, max_seconds)
+    clips = sing([(n.text, n.end - n.start, 440.0 * 2 ** ((n.pitch - 69) / 12)) for n in score.melody], sr)
+    vox, spans, syl_spans = place_syllables(score.melody, clips, sr, length=round(score.duration * sr))
+    acc = render(midi_bytes(score.accompaniment, program), sr) if accompaniment_level > 0 and score.accompaniment else np.zeros(0, np.float32)
+    return score, mix_song(vox, acc[:len(vox)], accompaniment_level), spans, syl_spans, bpm, program, score is not full
 
 
 def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, metadata.jsonl)
                       n_songs: int = 4, # songs wanted in the corpus
-                      seed: int = 0, # picks the works and each song's tempo, instrument (song k depends on (seed, k))
-                      works: Sequence[str] | None = None, # candidate works (default: `chorale_works()`), shuffled by the seed
-                      max_seconds: float = 90.0, # skip longer songs
+                      seed: int = 0, # picks the works and each song's voice, tempo, instrument (song k depends on (seed, k))
+                      works: Sequence[str] | None = None, # candidate works (default: those of `sung_works(genres)`), shuffled by the seed
+                      max_seconds: float = 90.0, # longer songs are cut at the end of a word (see `cut_score`)
                       bpm_range: tuple[float, float] = (66.0, 100.0), # tempo drawn per song
-                      accompaniment_level: float = 0.5, # see `mix_song`
+                      accompaniment_level: float = 0.5, # see `mix_song`; 0: a cappella (nothing rendered)
                       soundfont: str | Path | None = None, # see `find_soundfont`
-                      sing: Callable | None = None, # (syllables, sr) -> clips; default `festival_sing`
+                      sing: Callable | None = None, # (syllables, sr) -> clips; default `festival_sing` with the song's voice
                       render: Callable | None = None, # (midi bytes, sr) -> audio; default `fluidsynth_render` with the soundfont
                       load: Callable[[str], tuple] | None = None, # work -> `chorale_events` output; default music21
                       sr: int = SAMPLE_RATE,
+                      voices: Sequence[str] | None = None, # `SUNG_VOICES` names drawn from per song (default: all); the artist labels
+                      genres: Sequence[str] | None = None, # `SUNG_SOURCES` keys the default works come from (default: all)
                      ) -> CorpusReport:
-    "Fill `out_dir` with festival-sung chorales over a fluidsynth accompaniment and their word timing; resumable."
+    "Fill `out_dir` with festival-sung songs over an optional fluidsynth accompaniment, with each word's and syllable's timing; resumable."
     if n_songs < 1: raise ValueError(f"n_songs must be >= 1, got {n_songs}")
+    voices = list(voices) if voices is not None else list(SUNG_VOICES)
     sf2 = None
-    if sing is None: _tool("festival", "festival festvox-kallpc16k")
+    if sing is None: _tool("festival", f"festival {' '.join(SUNG_VOICES[v].package for v in voices if v in SUNG_VOICES)}"); _check_voices(voices)
+    elif unknown := [v for v in voices if v not in SUNG_VOICES]: raise ValueError(f"unknown voice(s) {unknown}; known: {sorted(SUNG_VOICES)}")
     if render is None and accompaniment_level > 0: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
-    works = list(works) if works is not None else chorale_works()
+    cands = sung_works(genres) if works is None else [(_genre_of(w), w) for w in works]
     load = load or chorale_events
-    sing = sing or festival_sing
     render = render or (lambda midi, r: fluidsynth_render(midi, r, sf2))
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); meta = out / METADATA_FILE
     tracks = read_metadata(meta) if meta.is_file() and meta.read_text().strip() else []
     report = CorpusReport(meta, len(tracks), 0, sum(_duration(out / t.path) for t in tracks) / 60)
-    _licence_files(out, sf2)
+    _licence_files(out, sf2, voices)
     sf_lic = next((f"{lic} ({pkg})" for f, pkg, lic in SOUNDFONTS if sf2 is not None and Path(f).name == sf2.name), "see the soundfont")
-    licence = (f"public-domain composition; voice festvox-kallpc16k (free licence)"
-               f"{f'; soundfont {sf_lic}' if accompaniment_level > 0 else ''}; texts in licences/")
-    parts = lambda program: (f"other parts as GM program {program} via fluidsynth{f' with {sf2.name}' if sf2 else ''}"
-                             if accompaniment_level > 0 else "a cappella: no accompaniment")
     have = {t.path for t in tracks}
-    for k in np.random.default_rng(seed).permutation(len(works)):
+    for k in np.random.default_rng(seed).permutation(len(cands)):
         if len(tracks) >= n_songs: break
-        work = works[k]; rel = f"audio/sung-chorales/{work.replace('/', '_')}.flac"
+        genre, work = cands[k]; rel = _sung_path(genre, work)
         if rel in have: continue
         rng = np.random.default_rng([seed, int(k)])
-        bpm, program = float(rng.uniform(*bpm_range)), int(rng.choice(SUNG_PROGRAMS))
-        try:
-            score = chorale_score(work, bpm, program, events=load(work))
-            if score.duration > max_seconds: report.skipped.append((work, f"{score.duration:.0f} s is longer than max_seconds={max_seconds}")); continue
-            clips = sing([(n.text, n.end - n.start, 440.0 * 2 ** ((n.pitch - 69) / 12)) for n in score.melody], sr)
-            voice, spans = place_syllables(score.melody, clips, sr, length=round(score.duration * sr))
-            acc = render(midi_bytes(score.accompaniment, program), sr) if accompaniment_level > 0 else np.zeros(0, np.float32)
-            audio = mix_song(voice, acc, accompaniment_level)
+        voice = SUNG_VOICES[voices[int(rng.integers(len(voices)))]]
+        song_sing = sing or (lambda syl, r: festival_sing(syl, r, voice.name))
+        try: score, audio, spans, syl_spans, bpm, program, cut = _sing_song(
+            work, genre, voice, rng, song_sing, render, load, accompaniment_level, max_seconds, bpm_range, sr)
         except (CorpusError, ValueError) as e: report.skipped.append((work, str(e))); continue
         import soundfile as sf
         with atomic_path(out / rel) as tmp: sf.write(str(tmp), audio, sr, format="FLAC")
-        src = (f"{work} from the music21 corpus (soprano, verse 1, sung one syllable at a time by festival's kal_diphone "
-               f"voice; {parts(program)}); "
-               f"{bpm:.1f} bpm, fermatas held 1 beat; build_sung_corpus seed {seed}")
-        tracks.append(sung_track(score, audio, spans, rel, src, licence)); have.add(rel)
+        acc = accompaniment_level > 0 and bool(score.accompaniment)
+        parts = (f"other parts as GM program {program} via fluidsynth{f' with {sf2.name}' if sf2 else ''}" if acc
+                 else "a cappella: no accompaniment")
+        src = (f"{work} from the music21 corpus (top part, verse 1, sung one syllable at a time by festival's {voice.name} voice "
+               f"({voice.package}); {parts}); {bpm:.1f} bpm, fermatas held 1 beat"
+               f"{f', cut after {len(score.words)} words at {score.duration:.1f} s' if cut else ''}; build_sung_corpus seed {seed}")
+        licence = (f"public-domain composition ({SUNG_SOURCES[genre].composer if genre in SUNG_SOURCES else 'see the source'}); "
+                   f"encoding: music21 corpus (licences/music21-corpus.txt); voice {voice.package}: {voice.licence} "
+                   f"(licences/{voice.package}.copyright){f'; soundfont {sf_lic}' if acc else ''}")
+        tracks.append(sung_track(score, audio, spans, rel, src, licence, voice.artist, genre, syl_spans)); have.add(rel)
         write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60
     report.tracks = len(tracks)
     return report
@@ -713,7 +854,7 @@ def build_score_corpus(out_dir: str | Path, # folder to fill (audio/, licences/,
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); meta = out / METADATA_FILE
     tracks = read_metadata(meta) if meta.is_file() and meta.read_text().strip() else []
     report = CorpusReport(meta, len(tracks), 0, sum(_duration(out / t.path) for t in tracks) / 60)
-    _licence_files(out, sf2, voice=False)
+    _licence_files(out, sf2)
     font = f"{sf2.name} ({next((f'{pkg}, {lic}' for f, pkg, lic in SOUNDFONTS if Path(f).name == sf2.name), 'licence: see its source')})" if sf2 else "a custom renderer"
     have = {t.path for t in tracks}
     for name in collections:

@@ -42,30 +42,45 @@ class Track:
     source: str
     lyrics: str | None = None
     alignment: tuple[tuple[float, float, str], ...] | None = None
+    syllables: tuple[tuple[float, float, str, int], ...] | None = None  # (start_s, end_s, text, word index)
 
     def to_json(self) -> dict:
         "A JSON-ready dict (lists instead of tuples, optional fields left out when empty)."
         d = {k: v for k, v in asdict(self).items() if v is not None}
         d["genres"] = list(self.genres)
         if self.alignment is not None: d["alignment"] = [list(a) for a in self.alignment]
+        if self.syllables is not None: d["syllables"] = [list(a) for a in self.syllables]
         return d
 
 
 _STR_FIELDS = ("path", "artist", "title", "licence", "source")
-_FIELDS = set(_STR_FIELDS) | {"genres", "lyrics", "alignment"}
+_FIELDS = set(_STR_FIELDS) | {"genres", "lyrics", "alignment", "syllables"}
 
 # %% ../nbs/02_data.ipynb #6157066f
+def _timed(a) -> bool:
+    "Whether `a` starts with start_s, end_s, text: finite numbers with 0 <= start <= end, then a string."
+    return (isinstance(a, list) and len(a) >= 3 and isinstance(a[2], str)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in a[:2]) and 0 <= a[0] <= a[1])
+
+
 def _alignment(value, where: str) -> tuple[tuple[float, float, str], ...]:
     "Validate a lyric alignment: a list of [start_s, end_s, text] with 0 <= start <= end."
     if not isinstance(value, list): raise MetadataError(f"{where}: field 'alignment' must be a list of [start_s, end_s, text]")
-    out = []
     for j, a in enumerate(value):
-        ok = (isinstance(a, list) and len(a) == 3 and isinstance(a[2], str)
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in a[:2])
-              and 0 <= a[0] <= a[1])
-        if not ok: raise MetadataError(f"{where}: field 'alignment' item {j} must be [start_s, end_s, text] with 0 <= start_s <= end_s, got {a!r}")
-        out.append((float(a[0]), float(a[1]), a[2]))
-    return tuple(out)
+        if not (_timed(a) and len(a) == 3): raise MetadataError(f"{where}: field 'alignment' item {j} must be [start_s, end_s, text] with 0 <= start_s <= end_s, got {a!r}")
+    return tuple((float(a[0]), float(a[1]), a[2]) for a in value)
+
+
+def _syllables(value, where: str, n_words: int | None) -> tuple[tuple[float, float, str, int], ...]:
+    "Validate syllable timing: [start_s, end_s, text, word] items whose word indices (into the alignment) never decrease."
+    if not isinstance(value, list): raise MetadataError(f"{where}: field 'syllables' must be a list of [start_s, end_s, text, word]")
+    for j, a in enumerate(value):
+        w = a[3] if isinstance(a, list) and len(a) == 4 else None
+        ok = (_timed(a) and isinstance(w, int) and not isinstance(w, bool) and 0 <= w < (n_words or math.inf)
+              and (j == 0 or w >= value[j - 1][3]))
+        if not ok: raise MetadataError(f"{where}: field 'syllables' item {j} must be [start_s, end_s, text, word] with 0 <= start_s "
+                                       f"<= end_s and word an index into 'alignment' that never decreases, got {a!r}")
+    return tuple((float(a[0]), float(a[1]), a[2], a[3]) for a in value)
 
 
 def parse_track(obj, # one decoded JSON object
@@ -86,9 +101,10 @@ def parse_track(obj, # one decoded JSON object
         raise MetadataError(f"{where}: field 'genres' must be a non-empty list of strings, got {g!r}")
     lyrics = obj.get("lyrics")
     if lyrics is not None and not isinstance(lyrics, str): raise MetadataError(f"{where}: field 'lyrics' must be a string")
-    align = obj.get("alignment")
+    align = obj.get("alignment"); align = None if align is None else _alignment(align, where)
+    syls = obj.get("syllables"); syls = None if syls is None else _syllables(syls, where, None if align is None else len(align))
     return Track(path=p.as_posix(), artist=obj["artist"], genres=tuple(g), title=obj["title"], licence=obj["licence"],
-                 source=obj["source"], lyrics=lyrics, alignment=None if align is None else _alignment(align, where))
+                 source=obj["source"], lyrics=lyrics, alignment=align, syllables=syls)
 
 
 def read_metadata(path: str | Path, # a metadata.jsonl file

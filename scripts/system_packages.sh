@@ -2,13 +2,15 @@
 # The Debian/Ubuntu packages the test suite needs, installed when missing. scripts/test.sh runs this first.
 #   libsndfile1                 audio I/O (soundfile)
 #   chromium                    tests/browser drive it through Playwright (never `playwright install`)
-#   festival festvox-kallpc16k  corpus.build_sung_corpus sings the chorales (tests/test_data.py)
+#   festival festvox-kallpc16k  corpus.build_sung_corpus sings the songs (tests/test_data.py), with these voices too
+#   festvox-kdlpc16k festvox-itapc16k festvox-italp16k festvox-suopuhe-lj festvox-czech-dita  (corpus.SUNG_VOICES)
 #   fluidsynth timgm6mb-soundfont  ... and renders their accompaniment with a General MIDI soundfont
 #   dpkg                        `dpkg-deb` unpacks the Debian music packages of `jukebox-nb data`
 # A quick check comes first (one dpkg-query call), so a second run costs milliseconds. Missing packages are
 # installed with apt-get when run as root; otherwise this prints the command to run and exits 1.
 set -euo pipefail
-PACKAGES=(libsndfile1 chromium festival festvox-kallpc16k fluidsynth timgm6mb-soundfont dpkg)
+PACKAGES=(libsndfile1 chromium festival festvox-kallpc16k festvox-kdlpc16k festvox-itapc16k festvox-italp16k
+          festvox-suopuhe-lj festvox-czech-dita fluidsynth timgm6mb-soundfont dpkg)
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
   echo "[system] no dpkg-query/apt-get: this is not Debian or Ubuntu. The tests need these (Debian names):" >&2

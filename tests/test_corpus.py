@@ -76,7 +76,7 @@ def test_bad_arguments(tmp_path):
 
 def test_cli_data_scores_rejects_two_sources(tmp_path, capsys):
     assert cli_main(["data", "--out", str(tmp_path), "--scores", "1", "--packages", "singularity-music"]) != 0
-    assert "give one of --packages, --sung-chorales or --scores" in capsys.readouterr().err
+    assert "give one of --packages, --sung (--sung-chorales) or --scores" in capsys.readouterr().err
 
 
 @needs_tools

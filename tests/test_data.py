@@ -341,8 +341,12 @@ def test_place_syllables_spans_are_where_the_sound_is(spec):
         lead = min(lead, int(gap * sr) - 12)  # sound must start before the cut and its 10 ms fade (else: silent, see below)
         notes.append(SungNote(t, t + gap, 60, "la", w)); clips.append(np.r_[np.zeros(lead), np.full(n_on, 0.5), np.zeros(tail)])
         t += gap
-    voice, spans = place_syllables(notes, clips, sr)
+    voice, spans, syls = place_syllables(notes, clips, sr)
     assert [s[2] for s in spans] == sorted({n.word for n in notes})
+    assert [s[2] for s in syls] == list(range(len(notes)))                  # every syllable timed, in order
+    for s, e, i in syls:                                                    # inside its word, starting on its own onset
+        ws, we, _ = spans[notes[i].word]
+        assert ws - 1e-9 <= s <= e <= we + 1e-9 and s >= notes[i].start - 1 / sr  # onsets are rounded to samples
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))              # words never overlap
     loud = voice != 0
     for s, e, wi in spans:
@@ -423,7 +427,7 @@ def test_sung_builder_a_cappella_renders_no_accompaniment(tmp_path):
 
 @needs_sung_tools
 def test_real_sung_corpus_build(tmp_path):
-    r = build_sung_corpus(tmp_path, 1, seed=3, works=["bach/bwv166.6"], bpm_range=(140, 140))
+    r = build_sung_corpus(tmp_path, 1, seed=3, works=["bach/bwv166.6"], bpm_range=(140, 140), voices=["kal_diphone"])
     assert (r.tracks, r.added, r.skipped) == (1, 1, [])
     (t,) = read_metadata(tmp_path / METADATA_FILE)
     x, sr = sf.read(tmp_path / t.path)
@@ -431,8 +435,14 @@ def test_real_sung_corpus_build(tmp_path):
     assert [w for *_, w in t.alignment] == t.lyrics.split(" ") and len(t.alignment) > 10
     assert all(0 <= s < e <= len(x) / sr for s, e, _ in t.alignment)
     assert all(a[1] <= b[0] for a, b in zip(t.alignment, t.alignment[1:]))
-    assert "Bach" in t.artist and "festvox-kallpc16k" in t.licence and "bwv166.6" in t.source
+    voice = D.SUNG_VOICES["kal_diphone"]
+    assert (t.artist, t.genres) == (voice.artist, ("chorale",)) and voice.package in t.licence and "bwv166.6" in t.source
     assert {"festvox-kallpc16k.copyright", "music21-corpus.txt"} <= {p.name for p in (tmp_path / "licences").iterdir()}
+    # every syllable is timed, inside its word, and the syllables spell the words
+    assert len(t.syllables) >= len(t.alignment)
+    for k, (s, e, word) in enumerate(t.alignment):
+        mine = [x for x in t.syllables if x[3] == k]
+        assert "".join(x[2] for x in mine) == word and all(s - 1e-4 <= a <= b <= e + 1e-4 for a, b, *_ in mine)
     # the voice is where the alignment says: the mix is louder inside the words than in the gaps between them
     inside = np.zeros(len(x), bool)
     for s, e, _ in t.alignment: inside[int(s * sr):int(e * sr)] = True
@@ -442,14 +452,18 @@ def test_real_sung_corpus_build(tmp_path):
 def test_cli_sung_chorales_flags(tmp_path, monkeypatch, capsys):
     from jukebox_nb.cli import main
     got = {}
-    def fake(out, n, seed, max_seconds):
-        got.update(out=out, n=n, seed=seed, max_seconds=max_seconds)
+    def fake(out, n, seed, max_seconds, **kw):
+        got.update(out=out, n=n, seed=seed, max_seconds=max_seconds, **kw)
         return D.CorpusReport(Path(out) / METADATA_FILE, n, n, 1.5)
     monkeypatch.setattr(D, "build_sung_corpus", fake)
-    assert main(["data", "--out", str(tmp_path), "--sung-chorales", "3", "--seed", "7"]) == 0
-    assert got == dict(out=str(tmp_path), n=3, seed=7, max_seconds=90.0)
+    assert main(["data", "--out", str(tmp_path), "--sung-chorales", "3", "--seed", "7"]) == 0   # the older name still works
+    assert got == dict(out=str(tmp_path), n=3, seed=7, max_seconds=90.0, accompaniment_level=0.5, voices=None, genres=None)
+    assert main(["data", "--out", str(tmp_path), "--sung", "2", "--a-cappella", "--voices", "lp_diphone", "czech_dita",
+                 "--genres", "aria", "hymn"]) == 0
+    assert got == dict(out=str(tmp_path), n=2, seed=0, max_seconds=90.0, accompaniment_level=0.0,
+                       voices=["lp_diphone", "czech_dita"], genres=["aria", "hymn"])
     assert main(["data", "--out", str(tmp_path), "--sung-chorales", "2", "--packages", "singularity-music"]) == 2
-    assert "give one of --packages, --sung-chorales or --scores" in capsys.readouterr().err
+    assert "give one of --packages, --sung (--sung-chorales) or --scores" in capsys.readouterr().err
     def missing(*a, **k): raise CorpusError("festival not found: install it with `apt-get install festival`")
     monkeypatch.setattr(D, "build_sung_corpus", missing)
     assert main(["data", "--out", str(tmp_path), "--sung-chorales", "1"]) == 2
@@ -461,3 +475,103 @@ def test_festival_crash_is_retried_with_a_nudged_length():
     "festival 2.5 segfaults on this note (found building seed 0); the syllable is re-sung 2 % longer instead."
     (clip,) = D.festival_sing([("zeit", 2.0870, 220.0)], sr=16000)
     assert 1.8 < len(clip) / 16000 < 2.4
+
+
+# ---- several voices, more songs, syllable timing, reproducibility (issue 16) ----
+
+@needs_sung_tools
+@pytest.mark.parametrize("name", sorted(D.SUNG_VOICES))
+def test_every_voice_sings_a_scale_in_tune(name):
+    "Each voice sings an octave (C3-C4 for a man's centre, A3-A4 for a woman's) within 30 cents of every note (pyin)."
+    import librosa
+    v, sr = D.SUNG_VOICES[name], 16000
+    base = 48 if v.center < 60 else 57
+    notes = [base + k for k in (0, 2, 4, 5, 7, 9, 11, 12)]
+    clips = D.festival_sing([("la", 0.5, 440 * 2 ** ((p - 69) / 12)) for p in notes], sr=sr, voice=name)
+    for p, c in zip(notes, clips):
+        f0, voiced, _ = librosa.pyin(c.astype(np.float64), fmin=60, fmax=600, sr=sr, frame_length=1024)
+        assert voiced.mean() > 0.4, (name, p)
+        assert abs(1200 * np.log2(np.median(f0[voiced]) / (440 * 2 ** ((p - 69) / 12)))) < 30, (name, p)
+
+
+def test_voices_are_drawn_per_song_and_labelled(tmp_path):
+    "The seed draws a voice per song from `voices`; the artist is the voice, the licence and source name its package."
+    load = lambda w: ([(0, 1, 60, "la", "single"), (1, 2, 62, "lu", "single")], [(0, 2, 48, 1)], [], w)
+    sing = lambda syl, sr: [np.ones(int(0.5 * sr)) * 0.3 for _ in syl]
+    kw = dict(works=[f"x/{k}" for k in range(12)], sing=sing, render=lambda m, sr: np.zeros(sr), load=load, sr=8000)
+    build_sung_corpus(tmp_path / "a", 12, seed=1, **kw)
+    tracks = read_metadata(tmp_path / "a" / METADATA_FILE)
+    by_artist = {v.artist: v for v in D.SUNG_VOICES.values()}
+    assert len({t.artist for t in tracks}) >= 3 and {t.artist for t in tracks} <= set(by_artist)
+    for t in tracks:
+        v = by_artist[t.artist]
+        assert v.package in t.licence and v.licence in t.licence and v.name in t.source
+    build_sung_corpus(tmp_path / "b", 12, seed=1, voices=["lp_diphone"], **kw)
+    assert {t.artist for t in read_metadata(tmp_path / "b" / METADATA_FILE)} == {"LP, Italian (festival)"}
+    with pytest.raises(ValueError, match="unknown voice"): build_sung_corpus(tmp_path / "c", 1, voices=["hal9000"], **kw)
+
+
+def test_uninstalled_voice_names_its_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "festival_voices", lambda: ["kal_diphone"])
+    monkeypatch.setattr(D, "_tool", lambda name, pkgs: "/usr/bin/" + name)
+    with pytest.raises(CorpusError, match=r"\['czech_dita'\] not installed: `apt-get install .*festvox-czech-dita`"):
+        build_sung_corpus(tmp_path, 1, works=["x"], voices=["kal_diphone", "czech_dita"], render=lambda m, sr: np.zeros(sr))
+
+
+def test_voice_range_and_festivals_ceiling():
+    "A woman's voice sings a low melody an octave above a man's; a high one is moved down until no note is above B4."
+    centre = lambda name: D.SUNG_VOICES[name].center
+    low = ([(k, k + 1, p, "la", "single") for k, p in enumerate([48, 50, 52, 53, 55])], [], [], "t")
+    man, woman = (D.chorale_score("t", 60, events=low, voice_center=centre(v)) for v in ("kal_diphone", "lp_diphone"))
+    assert [n.pitch for n in man.melody] == [48, 50, 52, 53, 55] and [n.pitch for n in woman.melody] == [60, 62, 64, 65, 67]
+    high = ([(k, k + 1, p, "la", "single") for k, p in enumerate([60, 64, 67, 69, 72])], [], [], "t")
+    assert [n.pitch for n in D.chorale_score("t", 60, events=high, voice_center=centre("lp_diphone")).melody] == [48, 52, 55, 57, 60]
+
+
+def test_cut_score_ends_on_a_word_before_max_seconds():
+    "Cut after the last word that fits, or after an earlier one followed by a rest if that keeps at least half the song."
+    mel = [(0, 1, 60, "a", "single"), (1, 2, 60, "b", "single"), (2, 3, None, None, None), (3, 4, 60, "c", "single"),
+           (4, 5, 60, "d", "single"), (5, 6, 60, "e", "single")]
+    sc = D.chorale_score("t", 60, events=(mel, [(0, 6, 48, 1)], [], "t"), tail=1.0)
+    assert sc.duration == 7.0 and D.cut_score(sc, 7.0) is sc
+    cut = D.cut_score(sc, 6.5)  # 'e' (+1 s tail) does not fit; 'b' + rest would keep less than half: cut after 'd'
+    assert (cut.words, cut.duration, cut.accompaniment) == (("a", "b", "c", "d"), 6.0, ((0.0, 5.0, 48, 1),))
+    cut = D.cut_score(sc, 5.5)  # 'a'..'c' fit; 'b' is followed by the rest and keeps half: cut there
+    assert (cut.words, cut.duration, [n.text for n in cut.melody]) == (("a", "b"), 3.0, ["a", "b"])
+    with pytest.raises(CorpusError, match="fewer than 2 words"): D.cut_score(sc, 2.5)
+
+
+@needs_sung_tools
+def test_sung_works_cover_the_genres_with_lyrics():
+    "Every genre of SUNG_SOURCES has works in music21's corpus; the trecento files without lyrics are left out."
+    works = D.sung_works()
+    per = {g: [w for gg, w in works if gg == g] for g in D.SUNG_SOURCES}
+    assert all(per.values()), {g: len(w) for g, w in per.items()}
+    assert len(per["chorale"]) > 300 and len(per["trecento"]) >= 20
+    assert len({Path(w).with_suffix("").as_posix() for w in per["trecento"]}) == len(per["trecento"])  # one file per piece
+    assert D._genre_of("bach/bwv166.6") == "chorale" and D._genre_of("verdi/laDonnaEMobile.mxl") == "aria"
+    with pytest.raises(ValueError, match="unknown genre"): D.sung_works(["polka"])
+
+
+@needs_sung_tools
+def test_real_build_of_other_genres_is_reproducible_and_holds_out_whole_pieces(tmp_path):
+    "Two real songs (an aria and a hymn), cut at 12 s, a cappella and accompanied: same bytes and metadata from the same seed."
+    kw = dict(works=["verdi/laDonnaEMobile.mxl", "johnson_j_r/lift_every_voice.mxl"], seed=5, max_seconds=12.0, sr=16000,
+              bpm_range=(120, 120), voices=["ked_diphone", "czech_dita"])
+    for acc in (0.0, 0.5):
+        a, b = tmp_path / f"a{acc}", tmp_path / f"b{acc}"
+        assert build_sung_corpus(a, 2, accompaniment_level=acc, **kw).skipped == []
+        build_sung_corpus(b, 2, accompaniment_level=acc, **kw)
+        ta, tb = read_metadata(a / METADATA_FILE), read_metadata(b / METADATA_FILE)
+        assert ta == tb and all((a / t.path).read_bytes() == (b / t.path).read_bytes() for t in ta)
+        assert sorted(t.genres for t in ta) == [("aria",), ("hymn",)]
+        for t in ta:
+            x, sr = sf.read(a / t.path)
+            assert len(x) / sr <= 12.0 + 1e-6 and "cut after" in t.source and t.syllables and t.alignment[-1][1] <= len(x) / sr
+            assert ("a cappella" in t.source) == (acc == 0) and ("soundfont" in t.licence) == (acc > 0)
+    # held out: whole pieces, through the split MusicDataset uses
+    paths = [t.path for t in ta]
+    va = MusicDataset(tmp_path / "a0.5", 4000, split="valid", valid_fraction=0.5, sr=16000)
+    tr = MusicDataset(tmp_path / "a0.5", 4000, split="train", valid_fraction=0.5, sr=16000)
+    assert len(va.track_ids) == len(tr.track_ids) == 1 and set(va.track_ids).isdisjoint(tr.track_ids)
+    assert split_tracks(paths, 0.5, 0)["valid"] == va.track_ids
