@@ -678,7 +678,7 @@ def _sing_song(work, genre, voice: SungVoice, rng, sing, render, load, accompani
 
 
 def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, metadata.jsonl)
-                      n_songs: int = 4, # songs wanted in the corpus
+                      n_songs: int = 4, # sung songs wanted in the corpus (other tracks in it, e.g. rendered scores, are kept and not counted)
                       seed: int = 0, # picks the works and each song's voice, tempo, instrument (song k depends on (seed, k))
                       works: Sequence[str] | None = None, # candidate works (default: those of `sung_works(genres)`), shuffled by the seed
                       max_seconds: float = 90.0, # longer songs are cut at the end of a word (see `cut_score`)
@@ -708,8 +708,9 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
     _licence_files(out, sf2, voices)
     sf_lic = next((f"{lic} ({pkg})" for f, pkg, lic in SOUNDFONTS if sf2 is not None and Path(f).name == sf2.name), "see the soundfont")
     have = {t.path for t in tracks}
+    n = sum(t.path.startswith("audio/sung-") for t in tracks)  # songs only: other tracks (e.g. `build_score_corpus`'s) stay
     for k in np.random.default_rng(seed).permutation(len(cands)):
-        if len(tracks) >= n_songs: break
+        if n >= n_songs: break
         genre, work = cands[k]; rel = _sung_path(genre, work)
         if rel in have: continue
         rng = np.random.default_rng([seed, int(k)])
@@ -729,7 +730,7 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
         licence = (f"public-domain composition ({SUNG_SOURCES[genre].composer if genre in SUNG_SOURCES else 'see the source'}); "
                    f"encoding: music21 corpus (licences/music21-corpus.txt); voice {voice.package}: {voice.licence} "
                    f"(licences/{voice.package}.copyright){f'; soundfont {sf_lic}' if acc else ''}")
-        tracks.append(sung_track(score, audio, spans, rel, src, licence, voice.artist, genre, syl_spans)); have.add(rel)
+        tracks.append(sung_track(score, audio, spans, rel, src, licence, voice.artist, genre, syl_spans)); have.add(rel); n += 1
         write_metadata(meta, tracks); report.added += 1; report.minutes += len(audio) / sr / 60
     report.tracks = len(tracks)
     return report

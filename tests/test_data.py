@@ -575,3 +575,19 @@ def test_real_build_of_other_genres_is_reproducible_and_holds_out_whole_pieces(t
     tr = MusicDataset(tmp_path / "a0.5", 4000, split="train", valid_fraction=0.5, sr=16000)
     assert len(va.track_ids) == len(tr.track_ids) == 1 and set(va.track_ids).isdisjoint(tr.track_ids)
     assert split_tracks(paths, 0.5, 0)["valid"] == va.track_ids
+
+
+def test_sung_songs_join_a_corpus_of_other_tracks_and_count_only_themselves(tmp_path):
+    "A corpus of rendered scores gets n sung songs on top (one VQ-VAE for both); its tracks are kept, not counted."
+    from jukebox_nb.data import Track, write_metadata
+    import soundfile as sf
+    (tmp_path / "audio" / "scores").mkdir(parents=True)
+    sf.write(tmp_path / "audio" / "scores" / "p.flac", np.zeros(8000, np.float32) + 0.1, 8000)
+    write_metadata(tmp_path / METADATA_FILE, [Track("audio/scores/p.flac", "Bach", ("chorale",), "p", "CC0-1.0", "test")])
+    mel = [(0, 1, 60, "la", "single"), (1, 2, 62, "lu", "single")]
+    load = lambda w: (mel, [(0, 2, 48, 1)], [], w)
+    sing = lambda syl, sr: [np.ones(int(0.5 * sr)) * 0.3 for _ in syl]
+    r = build_sung_corpus(tmp_path, 2, works=["x/la", "x/lo", "x/li"], sing=sing, load=load, sr=8000, accompaniment_level=0)
+    paths = [t.path for t in read_metadata(tmp_path / METADATA_FILE)]
+    assert r.added == 2 and len(paths) == 3 and paths[0] == "audio/scores/p.flac"
+    assert build_sung_corpus(tmp_path, 2, works=["x/la", "x/lo", "x/li"], sing=sing, load=load, sr=8000, accompaniment_level=0).added == 0
