@@ -1,6 +1,7 @@
 """Compare VQ-VAE designs for the demo models (issue 15): what each level keeps of held-out music, and how its codes move.
 
     python benchmarks/vqvae_design.py RUN [RUN ...] --corpus CORPUS [--clips 8] [--seconds 20] [--offset 10]
+        [--names A B] [--figure design.jpg]
 
 RUN is a VQ-VAE run folder (its latest checkpoint) or a model folder. For `--clips` held-out pieces of CORPUS (the
 split of `MusicDataset`: valid fraction 0.1, seed 0), `--seconds` from `--offset` are encoded at every level and
@@ -13,6 +14,9 @@ decoded from each level alone. Printed as one JSON object, per run and level:
 - `same_code`: share of consecutive codes that are equal, `run_ms`: mean length of a run of one code in ms, and
   `chance`: the `same_code` of the same codes shuffled in time (codes that hold while a note holds beat chance);
 - `codes_used` over all clips and `bits` (entropy of the code histogram): how much of the codebook carries music.
+
+`--figure` also draws spectrograms (log frequency, 70 dB range) of 8 s of three of the clips: the original, then
+levels 1 and 2 of each run decoded alone (a design whose top level keeps the notes shows their partials there).
 """
 from __future__ import annotations
 
@@ -96,14 +100,47 @@ def measure_run(run: str, corpus: Path, clips: int, seconds: float, offset: floa
     return out
 
 
+def draw(runs: list[str], names: list[str], corpus: Path, path: Path, picks=(0, 2, 6), seconds: float = 8.0, offset: float = 10.0):
+    "Spectrograms of `picks` held-out clips: original, then each run's levels 1 and 2 decoded alone; saved to `path`."
+    import librosa, librosa.display, torch
+    import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.training import checkpoint_dirs, vqvae_from_checkpoint
+    vqs = [vqvae_from_checkpoint(r) if checkpoint_dirs(r) else load_pretrained(r, kind="vqvae").eval() for r in runs]
+    sr = vqs[0].cfg.sample_rate
+    clips = held_out_clips(corpus, max(picks) + 1, seconds, offset, sr)
+    fig, axes = plt.subplots(len(picks), 1 + 2 * len(runs), figsize=(4 * (1 + 2 * len(runs)), 3 * len(picks)), squeeze=False)
+    for i, k in enumerate(picks):
+        name, x = clips[k]
+        x = x[: len(x) // max(v.cfg.hop_lengths[-1] for v in vqs) * max(v.cfg.hop_lengths[-1] for v in vqs)]
+        rows = [(f"held-out original: {Path(name).name}", x, sr)]
+        for n, vq in zip(names, vqs):
+            with torch.no_grad():
+                for l, c in zip((1, 2), vq.encode(torch.from_numpy(x)[None, None], [1, 2])):
+                    rows.append((f"{n}, level {l}", vq.decode(c, l)[0, 0].numpy(), vq.cfg.sample_rate))
+        for ax, (title, y, r) in zip(axes[i], rows):
+            S = librosa.amplitude_to_db(np.abs(librosa.stft(y, n_fft=1024, hop_length=256)), ref=np.max)
+            librosa.display.specshow(S, sr=r, hop_length=256, y_axis="log", ax=ax, vmin=-70)
+            ax.set_title(title, fontsize=8); ax.set_ylim(50, 8000)
+    fig.tight_layout()
+    from PIL import Image
+    import io
+    buf = io.BytesIO(); fig.savefig(buf, dpi=60, format="png"); plt.close(fig)
+    Image.open(buf).convert("RGB").save(path, quality=70, optimize=True)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+"); p.add_argument("--corpus", required=True, type=Path)
     p.add_argument("--clips", type=int, default=8); p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--offset", type=float, default=10.0); p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--names", nargs="+", help="a name per run for the figure (default: the run paths)")
+    p.add_argument("--figure", type=Path, help="also draw spectrograms of three clips (JPEG)")
     a = p.parse_args(argv)
+    if a.names and len(a.names) != len(a.runs): p.error(f"--names needs one name per run ({len(a.runs)})")
     import torch
     torch.set_num_threads(a.threads)
+    if a.figure: draw(a.runs, a.names or a.runs, a.corpus, a.figure)
     out = {r: measure_run(r, a.corpus, a.clips, a.seconds, a.offset) for r in a.runs}
     print(json.dumps(out, indent=1))
     return out
