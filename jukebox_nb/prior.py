@@ -157,6 +157,11 @@ PRIOR_PRESETS = {
     # ours: a demo size a CPU can train, and a test size
     "mini": dict(n_ctx=1024, width=256, depth=8, heads=2, attn_order=2, blocks=32, init_scale=0.7, min_duration=1.0,
                  **_MINI_LABELS),
+    # the 5b_lyrics structure at the mini size (issue 16): a lyric encoder and one encoder-decoder attention layer
+    # (the last: attn_order 8 puts it at layer 9), 256 lyric characters per window
+    "mini_lyrics": dict(n_ctx=1024, width=256, depth=10, heads=2, attn_order=8, blocks=32, init_scale=0.7, min_duration=1.0,
+                        lyrics="separate", n_tokens=256, prime_loss_fraction=0.4, prime_width=128, prime_depth=3,
+                        prime_heads=2, prime_attn_order=2, prime_blocks=32, **_MINI_LABELS),
     "mini_upsampler_level_1": dict(level=1, hop_length=32, n_ctx=1024, width=128, depth=6, heads=1, blocks=32,
                                    init_scale=0.7, upsampler=True, cond_width=64, cond_depth=4, cond_res_scale=True,
                                    **_MINI_LABELS),

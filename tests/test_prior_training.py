@@ -244,3 +244,14 @@ def test_fsdp_launch_on_cpus_is_refused_not_run_as_separate_copies(codes, tmp_pa
                           config_file=ROOT / "configs" / "accelerate" / "fsdp.yaml", check=False)
     assert p.returncode != 0 and "launched for FSDP" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
     assert not checkpoint_dirs(tmp_path / "run")
+
+
+def test_mini_lyrics_preset_has_the_5b_lyrics_structure_at_a_bundle_size():
+    "The demo lyrics prior (issue 16): a lyric encoder, an encoder-decoder layer to align with, under 12 MB of float32."
+    from jukebox_nb.prior import Prior, PriorConfig
+    from jukebox_nb.transformer import attn_schedule
+    c = PriorConfig.preset("mini_lyrics", bins=512, sr=22050, hop_length=512)
+    assert c.lyrics == "separate" and c.n_tokens == 256 and attn_schedule(c.attn_order, c.depth).count("enc_dec") == 1
+    assert c.alignment_layer_head() == (9, 0) and c.n_ctx * c.hop_length / c.sr > 20  # windows of tens of seconds
+    p = Prior(c)
+    assert p.lyric_encoder is not None and 4 * sum(x.numel() for x in p.parameters()) < 12e6
