@@ -235,7 +235,7 @@ def cmd_data(args) -> int:
 # %% ../nbs/13_cli.ipynb #84edf6ef
 def _train_overrides(args) -> dict:
     "The `TrainConfig` fields a training command's flags set (unset flags keep the defaults)."
-    return {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, ckpt_every=args.ckpt_every,
+    return {k: v for k, v in dict(batch_size=args.batch_size, lr=args.lr, ckpt_every=args.ckpt_every, keep_last=args.keep_last,
                                   mixed_precision=args.mixed_precision, seed=args.seed, warmup_steps=args.warmup_steps,
                                   lr_decay=args.lr_decay).items() if v is not None}
 
@@ -246,6 +246,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=natural_arg, help="linear warm-up steps (default: 100)")
     p.add_argument("--lr-decay", choices=["none", "linear", "cosine"], help="after warm-up, decay to 0 at --steps (default: none)")
     p.add_argument("--ckpt-every", type=positive_int_arg, help="checkpoint every N steps")
+    p.add_argument("--keep-last", type=positive_int_arg, help="checkpoints kept on disk (default: 3; more to score a run over training)")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], help="autocast where the device supports it")
 
 

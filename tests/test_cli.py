@@ -74,6 +74,16 @@ def test_schedule_flags_reach_the_train_config():
         build_parser().parse_args(["train-prior", "DIR", "--lr-decay", "exponential"])
 
 
+def test_keep_last_flag_keeps_every_checkpoint_asked_for():
+    "Issue 16 scores a lyrics prior at every checkpoint of its run: --keep-last sets how many stay on disk (default 3)."
+    from jukebox_nb.cli import _train_overrides, build_parser
+    for cmd in ("train-vqvae", "train-prior"):
+        assert _train_overrides(build_parser().parse_args([cmd, "DIR", "--keep-last", "100"])) == dict(keep_last=100)
+        assert "keep_last" not in _train_overrides(build_parser().parse_args([cmd, "DIR"]))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train-prior", "DIR", "--keep-last", "0"])
+
+
 def test_bad_input_gives_one_clear_line(tmp_path, capsys):
     assert main(["data", "--out", str(tmp_path / "c"), "--packages", "no-such-music"]) == 2
     assert "unknown package(s) ['no-such-music']" in capsys.readouterr().err
