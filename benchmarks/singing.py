@@ -37,7 +37,8 @@ songs), on white and pink noise of `--noise-seconds`, and on silence.
 
 `samples SAMPLES...`: each item is a folder with `labels.jsonl` ({"path", "lyrics"[, "song_seconds"]} per line:
 an audio file, the words it was asked to sing and, optionally, the length of the song the sample is the start of)
-or a folder written by `jukebox-nb demo --lyrics` (its `sample_level_0.wav` and the request in `demo_state.json`).
+or a folder written by `jukebox-nb demo --lyrics` (its `sample_level_0.wav`, the request and the song length the
+top prior was told in `demo_state.json`).
 Expected syllables = `text_syllables` of the words the sample should reach: all of them, or, when the song is
 longer than the clip, the words starting within the first clip/song share of the characters (the linear rule by
 which the prior's lyric window walks through the text). `within_20pct` is the share of samples whose events lie
@@ -200,9 +201,10 @@ def sample_items(folder: Path) -> list[tuple[Path, str, float | None]]:
     if not demos: raise SystemExit(f"singing: {folder} has no labels.jsonl ({{\"path\", \"lyrics\"}} per line) and no demo folders")
     out = []
     for d in demos:
-        r = json.loads((d / "demo_state.json").read_text())["request"]
+        state = json.loads((d / "demo_state.json").read_text())
+        r = state["request"]
         if not r.get("lyrics"): raise SystemExit(f"singing: the demo in {d} was asked for no lyrics (run it with --lyrics)")
-        out.append((d / "sample_level_0.wav", r["lyrics"], r.get("song_seconds")))
+        out.append((d / "sample_level_0.wav", r["lyrics"], state.get("song_seconds") or r.get("song_seconds")))  # the length the prior was told
     return out
 
 

@@ -115,6 +115,18 @@ def test_validate_and_samples_commands(tmp_path, capsys):
     assert s["within_20pct"] == 0.5
 
 
+def test_demo_folders_count_the_words_the_opening_reaches(tmp_path, capsys):
+    "A demo sings the first 10 s of a 20 s song: by the linear rule it should reach the first half of the words."
+    d = tmp_path / "demo"; d.mkdir()
+    y, _ = syllable_train([0.5] * 16)
+    sf.write(d / "sample_level_0.wav", y, SR)
+    secs = len(y) / SR
+    (d / "demo_state.json").write_text(json.dumps(dict(request=dict(lyrics=" ".join(["la"] * 32), song_seconds=0.0), song_seconds=2 * secs)))
+    assert m.main(["samples", str(tmp_path)]) == 0
+    row = json.loads(capsys.readouterr().out)["samples"][0]
+    assert row["lyric_syllables"] == 16 and abs(row["ratio"] - 1) <= 0.15, row
+
+
 def test_samples_without_lyrics_fail_clearly(tmp_path):
     (tmp_path / "labels.jsonl").write_text(json.dumps(dict(path="x.wav", artist="a")) + "\n")
     with pytest.raises(SystemExit, match="without \"lyrics\""): m.main(["samples", str(tmp_path)])
