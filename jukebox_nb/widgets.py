@@ -1059,9 +1059,12 @@ class ResultHistory:
     def __init__(self, info: ModelInfo,
                  folder="studio-results", # where Save writes (one sub-folder per result; relative to the kernel's directory)
                  on_change: Callable = lambda n: None, # told the number of entries after each addition
+                 keep: int = 12, # results kept in memory (and shown); older ones are dropped, saved or not
                 ):
-        self.info, self.folder, self.on_change = info, Path(folder), on_change
+        if keep < 1: raise ValueError(f"keep must be at least 1, got {keep}")
+        self.info, self.folder, self.on_change, self.keep = info, Path(folder), on_change, keep
         self.entries: list = []
+        self.count = 0  # results added this session (numbers stay unique after older ones are dropped)
         self.empty = W.HTML("<small>finished samples are kept here, newest first</small>")
         self.widget = W.VBox([self.empty]); self.widget.add_class("jb-history")
 
@@ -1071,7 +1074,8 @@ class ResultHistory:
             shown: Optional[LevelAudioView] = None, # the run's live view: its players and pictures are reused
            ) -> HistoryEntry:
         "Keep a finished result."
-        r, n = result.request, len(self.entries) + 1
+        self.count += 1
+        r, n = result.request, self.count
         temps = ", ".join(f"L{l} {r.temperature[l]:g}" for l in r.levels)
         asked = _secs(r.seconds if seconds is None else seconds)
         took = f" · took {took:.1f} s" if took is not None else ""
@@ -1088,8 +1092,12 @@ class ResultHistory:
         entry = HistoryEntry(n, result, header, players, save, status, box)
         save.on_click(lambda _: self.save(entry))
         self.entries.insert(0, entry)
+        del self.entries[self.keep:]  # the audio of every kept result stays in memory: keep a bounded number
         self.widget.children = (self.empty, *[e.widget for e in self.entries])
-        self.empty.value = f"<small>{len(self.entries)} sample(s) this session, newest first; Save writes to {html.escape(str(self.folder))}/</small>"
+        dropped = (f" (the last {self.keep} of {n}: #{n - self.keep} and older were dropped; Save keeps one on disk)"
+                   if n > self.keep else "")
+        self.empty.value = (f"<small>{len(self.entries)} sample(s) this session{dropped}, newest first; "
+                            f"Save writes to {html.escape(str(self.folder))}/</small>")
         self.on_change(len(self.entries))
         return entry
 
