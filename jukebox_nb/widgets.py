@@ -783,7 +783,7 @@ class ReconstructionExplorer:
         self.worker = Worker(self.errors.show, threaded)
         self.run_button.add_class("jb-reconstruct"); self.upload.add_class("jb-upload")
         self.status.add_class("jb-recon-status"); self.grid.add_class("jb-recon")
-        self.run_button.on_click(lambda _: self.worker.start(self._job, self.load_choice))
+        self.run_button.on_click(lambda _: self._start(self.load_choice))
         self.upload.observe(self._on_upload, "value")
         if info.encode is None or info.decode is None:
             self.status.value = f"<small>{html.escape(info.name)} has no VQ-VAE loaded</small>"
@@ -801,15 +801,20 @@ class ReconstructionExplorer:
         self.upload.disabled = no_codec or self.busy or bool(self.locked)
         self.run_button.disabled = self.upload.disabled or not self.choice.options
 
-    def _job(self, fn: Callable, *args):
-        "Run one reconstruction with the buttons greyed out and the studio told."
+    def _start(self, fn: Callable, *args):
+        "Grey out the buttons and tell the studio now, on the kernel's thread (a click right after finds them locked), then run."
+        if self.busy or self.worker.running: return self.worker.start(fn, *args)  # refused, visibly
         self.busy = True; self._sync(); self.on_busy(True)
+        self.worker.start(self._job, fn, *args)
+
+    def _job(self, fn: Callable, *args):
+        "Run one reconstruction; the buttons come back and the studio is told when it ends."
         try: fn(*args)
         finally: self.busy = False; self._sync(); self.on_busy(False)
 
     def _on_upload(self, change):
         for f in change["new"]:  # ipywidgets 8: a tuple of {'name', 'content', 'size', ...}
-            self.worker.start(self._job, self._take_upload, f["name"], bytes(f["content"]))
+            self._start(self._take_upload, f["name"], bytes(f["content"]))
 
     def _take_upload(self, name: str, content: bytes):
         "Reconstruct an upload; it joins the file list (the button keeps counting it). A failed one is forgotten, so the same file can be sent again."
