@@ -1025,16 +1025,21 @@ def demo_part(folder: str | Path, # a demo folder
     if (own / "config.json").is_file(): return own
     shared = demo_defaults(folder).get("shared_parts")
     if shared is None: return own
-    if not isinstance(shared, str): raise ValueError(f"{Path(folder) / 'demo.json'}: \"shared_parts\" must be a folder path (a string), got {shared!r}")
     other = Path(folder) / shared / part
     return other if (other / "config.json").is_file() else own
 
 def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default: the bundled one)
                  ) -> dict:
-    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    """What a demo folder's `demo.json` suggests (empty when it has none): "artist", "genre", "song_seconds" (the length of
+    the piece a sample opens, inside what the top prior was trained on), "lyrics" and "shared_parts" (see `demo_part`)."""
     import json
     f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
     if not f.is_file(): return {}
     doc = json.loads(f.read_text())
     if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    for k, v in doc.items():
+        if k == "song_seconds" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
+            raise ValueError(f"{f}: \"song_seconds\" must be a positive number of seconds, got {v!r}")
+        if k in ("artist", "genre", "lyrics", "shared_parts") and not isinstance(v, str):
+            raise ValueError(f"{f}: \"{k}\" must be a string, got {v!r}")
     return doc
