@@ -33,7 +33,7 @@ __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', '
            'identify', 'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version',
            'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable',
            'Vocab', 'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model',
-           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_defaults']
+           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_part', 'demo_defaults']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -1002,23 +1002,44 @@ def load_demo_models(folder: Optional[str | Path] = None, # vqvae/ and prior_lev
                     ) -> Jukebox:
     "The VQ-VAE and the three priors of a demo folder, with the top prior's artist/genre tables, ready to sample."
     folder = Path(folder) if folder is not None else demo_models_folder()
-    missing = [p for p in DEMO_PARTS if not (folder / p / "config.json").is_file()]
+    parts = {p: demo_part(folder, p) for p in DEMO_PARTS}
+    missing = [p for p, f in parts.items() if not (f / "config.json").is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: a demo folder needs a VQ-VAE and three priors. Train them with "
                                 "`jukebox-nb train-vqvae`, `encode-codes` and `train-prior --level 2/1/0`, and copy each run's latest "
-                                "checkpoint folder there under these names (with the top run's artists.json / genres.json)")
-    priors = {l: load_pretrained(folder / f"prior_level_{l}", kind="prior") for l in (2, 1, 0)}
+                                "checkpoint folder there under these names (with the top run's artists.json / genres.json), or name "
+                                "a folder that holds the missing ones in demo.json as \"shared_parts\"")
+    priors = {l: load_pretrained(parts[f"prior_level_{l}"], kind="prior") for l in (2, 1, 0)}
     is_bundled = folder.resolve() == demo_models_folder().resolve()
-    return Jukebox(load_pretrained(folder / "vqvae", kind="vqvae"), priors,
+    return Jukebox(load_pretrained(parts["vqvae"], kind="vqvae"), priors,
                    name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
-                   vocab=Vocab.find(folder / "prior_level_2"))
+                   vocab=Vocab.find(parts["prior_level_2"]))
+
+
+def demo_part(folder: str | Path, # a demo folder
+              part: str, # one of `DEMO_PARTS`
+             ) -> Path:
+    """Where a demo folder's `part` lives: its own sub-folder, else that of the folder its demo.json names as
+    `"shared_parts"` (relative to it), as a lyrics top prior shares the VQ-VAE and upsamplers of an instrumental set."""
+    own = Path(folder) / part
+    if (own / "config.json").is_file(): return own
+    shared = demo_defaults(folder).get("shared_parts")
+    if shared is None: return own
+    other = Path(folder) / shared / part
+    return other if (other / "config.json").is_file() else own
 
 def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default: the bundled one)
                  ) -> dict:
-    "The artist, genre and length a demo folder suggests in its `demo.json` (empty when it has none)."
+    """What a demo folder's `demo.json` suggests (empty when it has none): "artist", "genre", "song_seconds" (the length of
+    the piece a sample opens, inside what the top prior was trained on), "lyrics" and "shared_parts" (see `demo_part`)."""
     import json
     f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
     if not f.is_file(): return {}
     doc = json.loads(f.read_text())
     if not isinstance(doc, dict): raise ValueError(f"{f}: expected a JSON object like {{\"artist\": ..., \"genre\": ...}}")
+    for k, v in doc.items():
+        if k == "song_seconds" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf")):
+            raise ValueError(f"{f}: \"song_seconds\" must be a positive number of seconds, got {v!r}")
+        if k in ("artist", "genre", "lyrics", "shared_parts") and not isinstance(v, str):
+            raise ValueError(f"{f}: \"{k}\" must be a string, got {v!r}")
     return doc

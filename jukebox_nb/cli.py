@@ -615,13 +615,15 @@ def _start_demo(args, out: Path, state: dict | None):
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
         r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
-                 song_seconds=SONG_SECONDS if args.song_seconds is None else args.song_seconds, seed=args.seed,
+                 song_seconds=args.song_seconds, seed=args.seed,
                  lyrics=demo_lyrics(args), **knobs)
     else: r = state["request"]
     t0 = time.perf_counter()
     models = load_demo_models(r["models"])
     if state is not None and state["model"] != models.name:
         raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
+    if r["song_seconds"] is None:  # the folder's suggestion (a length like its training pieces'), else 3 minutes
+        r["song_seconds"] = float(demo_defaults(Path(r["models"])).get("song_seconds", SONG_SECONDS))
     if state is None and not r["lyrics"] and models.priors[2].cfg.n_tokens:  # a lyrics model set sings its demo.json's words
         r["lyrics"] = str(demo_defaults(Path(r["models"])).get("lyrics", ""))
     if state is None:  # whole top-level tokens, rounded up: the sample lasts at least the seconds asked for
@@ -822,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--genre", help="genre name from the top prior's table (default: the models' demo.json, else the table's first)")
     m.add_argument("--seconds", type=seconds_arg, default=20.0, help="length to sample (default: %(default)s)")
     m.add_argument("--song-seconds", type=seconds_arg, default=None,
-                   help="length of the piece the sample opens, for the prior's timing conditioning (default: sampling.SONG_SECONDS, 3 minutes)")
+                   help="length of the piece the sample opens, for the prior's timing conditioning (default: song_seconds of the models' demo.json, else 3 minutes)")
     m.add_argument("--seed", type=seed_arg, default=0)
     words = m.add_mutually_exclusive_group()
     words.add_argument("--lyrics", metavar="TEXT", help="words to sing (needs --models with a lyrics-conditioned top prior; default: its demo.json's \"lyrics\"); "

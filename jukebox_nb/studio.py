@@ -126,6 +126,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
                genres: Optional[dict] = None, # genre name -> id (default: "genre <id>")
                name: Optional[str] = None, # header name (default: `models.name`)
                max_seconds: float = 240.0,
+               song_seconds: Optional[float] = None, # the song length samples open (default: 3 minutes, inside the top prior's range)
               ) -> ModelInfo:
     "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, the top prior's label and lyric sizes and its lyric alignment."
     v = models.vqvae.cfg
@@ -144,7 +145,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
                      max_seconds=max_seconds, encode=encode, decode=decode,
-                     song_seconds=song_seconds_for(top) if top is not None else SONG_SECONDS,
+                     song_seconds=song_seconds_for(top, song_seconds or SONG_SECONDS) if top is not None else song_seconds or SONG_SECONDS,
                      alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
                      level_ids=level_ids)
 

@@ -783,7 +783,7 @@ class ReconstructionExplorer:
         self.worker = Worker(self.errors.show, threaded)
         self.run_button.add_class("jb-reconstruct"); self.upload.add_class("jb-upload")
         self.status.add_class("jb-recon-status"); self.grid.add_class("jb-recon")
-        self.run_button.on_click(lambda _: self.worker.start(self._job, self.load_choice))
+        self.run_button.on_click(lambda _: self._start(self.load_choice))
         self.upload.observe(self._on_upload, "value")
         if info.encode is None or info.decode is None:
             self.status.value = f"<small>{html.escape(info.name)} has no VQ-VAE loaded</small>"
@@ -801,15 +801,20 @@ class ReconstructionExplorer:
         self.upload.disabled = no_codec or self.busy or bool(self.locked)
         self.run_button.disabled = self.upload.disabled or not self.choice.options
 
-    def _job(self, fn: Callable, *args):
-        "Run one reconstruction with the buttons greyed out and the studio told."
+    def _start(self, fn: Callable, *args):
+        "Grey out the buttons and tell the studio now, on the kernel's thread (a click right after finds them locked), then run."
+        if self.busy or self.worker.running: return self.worker.start(fn, *args)  # refused, visibly
         self.busy = True; self._sync(); self.on_busy(True)
+        self.worker.start(self._job, fn, *args)
+
+    def _job(self, fn: Callable, *args):
+        "Run one reconstruction; the buttons come back and the studio is told when it ends."
         try: fn(*args)
         finally: self.busy = False; self._sync(); self.on_busy(False)
 
     def _on_upload(self, change):
         for f in change["new"]:  # ipywidgets 8: a tuple of {'name', 'content', 'size', ...}
-            self.worker.start(self._job, self._take_upload, f["name"], bytes(f["content"]))
+            self._start(self._take_upload, f["name"], bytes(f["content"]))
 
     def _take_upload(self, name: str, content: bytes):
         "Reconstruct an upload; it joins the file list (the button keeps counting it). A failed one is forgotten, so the same file can be sent again."
@@ -1059,9 +1064,12 @@ class ResultHistory:
     def __init__(self, info: ModelInfo,
                  folder="studio-results", # where Save writes (one sub-folder per result; relative to the kernel's directory)
                  on_change: Callable = lambda n: None, # told the number of entries after each addition
+                 keep: int = 12, # results kept in memory (and shown); older ones are dropped, saved or not
                 ):
-        self.info, self.folder, self.on_change = info, Path(folder), on_change
+        if keep < 1: raise ValueError(f"keep must be at least 1, got {keep}")
+        self.info, self.folder, self.on_change, self.keep = info, Path(folder), on_change, keep
         self.entries: list = []
+        self.count = 0  # results added this session (numbers stay unique after older ones are dropped)
         self.empty = W.HTML("<small>finished samples are kept here, newest first</small>")
         self.widget = W.VBox([self.empty]); self.widget.add_class("jb-history")
 
@@ -1071,7 +1079,8 @@ class ResultHistory:
             shown: Optional[LevelAudioView] = None, # the run's live view: its players and pictures are reused
            ) -> HistoryEntry:
         "Keep a finished result."
-        r, n = result.request, len(self.entries) + 1
+        self.count += 1
+        r, n = result.request, self.count
         temps = ", ".join(f"L{l} {r.temperature[l]:g}" for l in r.levels)
         asked = _secs(r.seconds if seconds is None else seconds)
         took = f" · took {took:.1f} s" if took is not None else ""
@@ -1088,8 +1097,12 @@ class ResultHistory:
         entry = HistoryEntry(n, result, header, players, save, status, box)
         save.on_click(lambda _: self.save(entry))
         self.entries.insert(0, entry)
+        del self.entries[self.keep:]  # the audio of every kept result stays in memory: keep a bounded number
         self.widget.children = (self.empty, *[e.widget for e in self.entries])
-        self.empty.value = f"<small>{len(self.entries)} sample(s) this session, newest first; Save writes to {html.escape(str(self.folder))}/</small>"
+        dropped = (f" (the last {self.keep} of {n}: #{n - self.keep} and older were dropped; Save keeps one on disk)"
+                   if n > self.keep else "")
+        self.empty.value = (f"<small>{len(self.entries)} sample(s) this session{dropped}, newest first; "
+                            f"Save writes to {html.escape(str(self.folder))}/</small>")
         self.on_change(len(self.entries))
         return entry
 

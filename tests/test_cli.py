@@ -582,3 +582,14 @@ def test_models_at_22khz_train_and_sample_at_their_own_rate(tmp_path, capsys, sh
     for level, hop in ((2, 512), (1, 64), (0, 8)):
         info = sf.info(out / f"sample_level_{level}.wav")
         assert info.samplerate == 22050 and info.frames == summary["tokens"][str(level)] * hop == 11264  # 0.5 s: 22 tokens of 512
+
+
+def test_demo_takes_the_song_length_from_the_folder_unless_asked(demo_models, tmp_path, short_clip):
+    "A demo folder trained on short pieces says so in demo.json; --song-seconds still wins."
+    (demo_models / "demo.json").write_text(json.dumps({"song_seconds": 7}))
+    try:
+        assert demo(demo_models, tmp_path / "a") == 0
+        assert demo(demo_models, tmp_path / "b", "--song-seconds", "9") == 0
+    finally: (demo_models / "demo.json").unlink()
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["song_seconds"] == 7
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["song_seconds"] == 9

@@ -664,3 +664,16 @@ def test_studio_busy_flags_from_many_threads_end_consistent():
     for t in ts: t.start()
     for t in ts: t.join()
     assert st.controls.locked is None and st.composer.locked is None and st.explorer.locked is None
+
+
+def test_reconstruct_locks_the_studio_before_its_thread_runs():
+    "A click on Sample right after Reconstruct finds it locked, even if the worker thread has not started yet."
+    st = make_studio()
+    started = []
+    st.explorer.worker.start = lambda fn, *a: started.append((fn, a))  # the thread is slow to start
+    st.explorer.run_button.click()
+    assert started and st.explorer.busy and st.controls.sample_button.disabled
+    fn, a = started[0]
+    with pytest.raises(ValueError, match="no file chosen"): fn(*a)  # the job runs (this studio has no file) and ends:
+
+    assert not st.explorer.busy and not st.controls.sample_button.disabled
