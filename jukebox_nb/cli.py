@@ -805,7 +805,7 @@ def out_folder_arg(text: str) -> str:
 
 INFERENCE_COMMANDS = {"reconstruct", "demo", "encode-codes"}  # big convolutions without backward
 
-
+# %% ../nbs/13_cli.ipynb #93646f6f
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of `jukebox-nb`."
     p = argparse.ArgumentParser(prog="jukebox-nb", description="Jukebox, re-implemented to explore, teach, train and sample.")

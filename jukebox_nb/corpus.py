@@ -623,7 +623,7 @@ def _licence_files(out: Path, sf2: Path | None, voices: Sequence[str] = ()) -> N
         if src.is_file() and not (out / "licences" / name).is_file():
             with atomic_write(out / "licences" / name, "w") as f: f.write(src.read_text(errors="replace"))
 
-
+# %% ../nbs/02b_corpus.ipynb #70c391db
 def sung_track(score: SungScore, # what to sing
                audio: np.ndarray, # its mix
                spans: Sequence[tuple[float, float, int]], # `place_syllables` word timing

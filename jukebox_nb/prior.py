@@ -135,7 +135,7 @@ class PriorConfig:
             for k in ("alignment_layer", "alignment_head"): d[k] = overrides.get(k)  # layer/head no longer applies
         return cls.from_dict(d)
 
-
+# %% ../nbs/08_prior.ipynb #e368bcf9
 _V3 = dict(n_genres=604, n_artists=7898, t_bins=64, max_bow_genre_size=1, n_vocab=79)
 # the demo presets' label tables: room for a few hundred artists of your own corpus, not the 4111 of v2 (whose
 # embedding rows would be most of a mini prior's weights)
