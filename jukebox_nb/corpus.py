@@ -533,7 +533,8 @@ def cut_score(score: SungScore, # a song
     fit = [w for w, e in ends.items() if e + tail <= max_seconds]
     if len(fit) < 2: raise CorpusError(f"{score.name}: fewer than 2 words fit in max_seconds={max_seconds}")
     rests = [w for w in fit if w + 1 not in starts or starts[w + 1] > ends[w] + 1e-6]
-    last = max(w for w in rests if ends[w] >= ends[fit[-1]] / 2) if any(ends[w] >= ends[fit[-1]] / 2 for w in rests) else fit[-1]
+    late = [w for w in rests if ends[w] >= ends[fit[-1]] / 2]  # a rest in the second half of what fits
+    last = max(late) if late else fit[-1]
     t = ends[last]
     acc = tuple((a, min(b, t), p, k) for a, b, p, k in score.accompaniment if a < t)
     return replace(score, words=score.words[:last + 1], melody=tuple(n for n in score.melody if n.word <= last),
@@ -585,7 +586,7 @@ def sung_works(genres: Sequence[str] | None = None, # keys of `SUNG_SOURCES` (de
     genres = list(SUNG_SOURCES) if genres is None else list(genres)
     if unknown := [g for g in genres if g not in SUNG_SOURCES]: raise ValueError(f"unknown genre(s) {unknown}; known: {sorted(SUNG_SOURCES)}")
     out = [("chorale", w) for w in chorale_works()] if "chorale" in genres else []
-    root = Path(root) if root is not None else Path(import_music21().__file__).parent / "corpus"
+    root = Path(root) if root is not None else music21_corpus_dir()
     for g in genres:
         if g == "chorale": continue
         files = sorted({f for pat in SUNG_SOURCES[g].patterns for f in root.glob(pat) if f.is_file()})
@@ -658,10 +659,9 @@ def _sung_path(genre: str, work: str) -> str:
 
 
 def _check_voices(voices: Sequence[str]) -> None:
-    "A CorpusError naming the packages of unknown or uninstalled voices."
-    if not voices: raise ValueError("give at least one voice")
-    if unknown := [v for v in voices if v not in SUNG_VOICES]: raise ValueError(f"unknown voice(s) {unknown}; known: {sorted(SUNG_VOICES)}")
-    if missing := [v for v in voices if v not in festival_voices()]:
+    "A CorpusError naming the packages of `SUNG_VOICES` that festival does not have."
+    installed = set(festival_voices())  # one festival run, not one per voice
+    if missing := [v for v in voices if v not in installed]:
         raise CorpusError(f"festival voice(s) {missing} not installed: `apt-get install -y --no-install-recommends "
                           f"{' '.join(SUNG_VOICES[v].package for v in missing)}`, or choose voices among the installed ones")
 
@@ -696,8 +696,9 @@ def build_sung_corpus(out_dir: str | Path, # folder to fill (audio/, licences/, 
     if n_songs < 1: raise ValueError(f"n_songs must be >= 1, got {n_songs}")
     voices = list(voices) if voices is not None else list(SUNG_VOICES)
     sf2 = None
-    if sing is None: _tool("festival", f"festival {' '.join(SUNG_VOICES[v].package for v in voices if v in SUNG_VOICES)}"); _check_voices(voices)
-    elif unknown := [v for v in voices if v not in SUNG_VOICES]: raise ValueError(f"unknown voice(s) {unknown}; known: {sorted(SUNG_VOICES)}")
+    if not voices: raise ValueError("give at least one voice")
+    if unknown := [v for v in voices if v not in SUNG_VOICES]: raise ValueError(f"unknown voice(s) {unknown}; known: {sorted(SUNG_VOICES)}")
+    if sing is None: _tool("festival", f"festival {' '.join(SUNG_VOICES[v].package for v in voices)}"); _check_voices(voices)
     if render is None and accompaniment_level > 0: _tool("fluidsynth", "fluidsynth fluid-soundfont-gm"); sf2 = find_soundfont(soundfont)
     cands = sung_works(genres) if works is None else [(_genre_of(w), w) for w in works]
     load = load or chorale_events
