@@ -33,7 +33,8 @@ __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', '
            'identify', 'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version',
            'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable',
            'Vocab', 'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model',
-           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_part', 'demo_defaults']
+           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_sets', 'find_demo_models', 'demo_part',
+           'demo_defaults']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -1010,10 +1011,50 @@ def load_demo_models(folder: Optional[str | Path] = None, # vqvae/ and prior_lev
                                 "checkpoint folder there under these names (with the top run's artists.json / genres.json), or name "
                                 "a folder that holds the missing ones in demo.json as \"shared_parts\"")
     priors = {l: load_pretrained(parts[f"prior_level_{l}"], kind="prior") for l in (2, 1, 0)}
+    vocab = Vocab.find(parts["prior_level_2"])
+    _check_shared_labels(vocab, {l: parts[f"prior_level_{l}"] for l in (1, 0) if priors[l].cfg.labels})
     is_bundled = folder.resolve() == demo_models_folder().resolve()
     return Jukebox(load_pretrained(parts["vqvae"], kind="vqvae"), priors,
                    name or ("jukebox-nb demo" if is_bundled else f"jukebox-nb demo ({folder.name})"),
-                   vocab=Vocab.find(parts["prior_level_2"]))
+                   vocab=vocab)
+
+
+def _check_shared_labels(vocab: Optional["Vocab"], folders: dict) -> None:
+    "Every labelled upsampler must read the top prior's artist/genre ids as it was trained to (a borrowed one has its own tables)."
+    for level, folder in folders.items():
+        theirs = Vocab.find(folder)
+        if vocab is None or theirs is None: continue
+        for (kind, v), table in vocab.tables.items():
+            if (kind, v) not in theirs.tables: continue
+            other = theirs.tables[(kind, v)].ids
+            clash = [(n, i, other[n]) for n, i in table.ids.items() if n in other and other[n] != i]
+            if clash:
+                n, i, j = clash[0]
+                raise CheckpointError(f"{folder}: the level-{level} prior reads {kind} {n!r} as id {j}, the top prior as id {i} "
+                                      f"({len(clash)} such {kind}s): a set that borrows its upsamplers must be packed with their ids")
+
+
+def demo_sets(root: Optional[str | Path] = None, # a demo folder (default: the bundled one)
+             ) -> dict[str, Path]:
+    """The model sets of a demo folder by name: "default" (the folder itself, when it holds a top prior) and each
+    sub-folder with its own top prior and a demo.json (the bundled `lyrics` set)."""
+    root = Path(root) if root is not None else demo_models_folder()
+    has_top = lambda d: (d / "prior_level_2" / "config.json").is_file()
+    sets = {"default": root} if has_top(root) else {}
+    if root.is_dir(): sets.update({d.name: d for d in sorted(root.iterdir()) if d.is_dir() and has_top(d) and (d / "demo.json").is_file()})
+    return sets
+
+
+def find_demo_models(spec: Optional[str | Path] = None, # a folder, or the name of a set in `root` (see `demo_sets`); None: "default"
+                     root: Optional[str | Path] = None, # where named sets live (default: the bundled demo models)
+                    ) -> Path:
+    "The folder of the demo models `spec` names (what `jukebox-nb demo --models` takes): an existing folder as it is, else a set's name."
+    if spec is not None and Path(spec).expanduser().is_dir(): return Path(spec).expanduser()
+    sets = demo_sets(root)
+    name = "default" if spec is None else str(spec)
+    if name in sets: return sets[name]
+    raise FileNotFoundError(f"no folder {spec!r}, and no bundled model set of that name: the sets are {', '.join(sets) or 'none'}; "
+                            "or give a folder with vqvae/ and prior_level_{2,1,0}/ (or a demo.json naming \"shared_parts\")")
 
 
 def demo_part(folder: str | Path, # a demo folder

@@ -609,12 +609,12 @@ def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict
 
 def _start_demo(args, out: Path, state: dict | None):
     "Load the models, check the whole request against them and save the state; returns (models, meta, state)."
-    from jukebox_nb.checkpoints import demo_defaults, load_demo_models
+    from jukebox_nb.checkpoints import demo_defaults, find_demo_models, load_demo_models
     from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
     from jukebox_nb.studio import whole_token_seconds
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
-        r = dict(models=str(Path(args.models or DEFAULT_DEMO).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
+        r = dict(models=str(find_demo_models(args.models).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
                  song_seconds=args.song_seconds, seed=args.seed,
                  lyrics=demo_lyrics(args), **knobs)
     else: r = state["request"]
@@ -819,7 +819,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_reconstruct)
     m = sub.add_parser("demo", help="sample a song through all three levels with our small models; HTML page with players")
     m.add_argument("--out", type=out_folder_arg, default="out/demo", help="output folder (default: %(default)s)")
-    m.add_argument("--models", help="folder with vqvae/ and prior_level_{2,1,0}/ (default: the bundled demo models)")
+    m.add_argument("--models", help="a bundled model set by name (`lyrics`: sings the words it is given) or a folder with vqvae/ and "
+                   "prior_level_{2,1,0}/ (default: the bundled instrumental set)")
     m.add_argument("--artist", help="artist name from the top prior's table (default: the models' demo.json, else the table's first)")
     m.add_argument("--genre", help="genre name from the top prior's table (default: the models' demo.json, else the table's first)")
     m.add_argument("--seconds", type=seconds_arg, default=20.0, help="length to sample (default: %(default)s)")

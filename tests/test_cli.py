@@ -196,6 +196,10 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
     assert "did you mean 'Clara Schumann'?" in err and "clara_schumann" not in err, err
     assert (tmp_path / "out2" / "index.html").exists()  # a refused request leaves the finished run in place
     assert main(["demo", "--models", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out3")]) == 2
+    err = capsys.readouterr().err  # neither a folder nor a bundled set's name: the sets are listed
+    assert "no folder" in err and "no bundled model set of that name: the sets are default" in err, err
+    (tmp_path / "empty").mkdir()
+    assert main(["demo", "--models", str(tmp_path / "empty"), "--out", str(tmp_path / "out3")]) == 2
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
 
 
