@@ -713,9 +713,14 @@ class LabelTable:
         raise KeyError(f"{self.version} {self.kind} {name!r}{looked} is not in {self.source or 'the table'}{hint}")
 
     def genre_ids(self, genre: str) -> list[int]:
-        "Genre ids of a genre string: a bag of words for v2, one genre for v3."
+        """Genre ids of a genre string: a bag of words for v2 (the longest run of words that the table holds as one genre
+        counts once: "art song" is one genre where the table has `art_song`, two where it has `art` and `song`), one genre for v3."""
         if self.version == "v3": return [self.id(genre)]
-        return [self.id(w) for w in normalise_v2(genre).split("_") if w]
+        words, out, i = [w for w in normalise_v2(genre).split("_") if w], [], 0
+        while i < len(words):
+            j = next((j for j in range(len(words), i + 1, -1) if "_".join(words[i:j]) in self.ids), i + 1)
+            out.append(self.id("_".join(words[i:j]))); i = j
+        return out
 
     def name(self, i: int) -> str:
         names = sorted(n for n, j in self.ids.items() if j == i)
