@@ -20,8 +20,8 @@ __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS',
            'ON_INTERRUPT', 'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream',
            'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
            'level_seed', 'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip',
-           'PageSection', 'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'number_arg', 'out_folder_arg',
-           'build_parser', 'main']
+           'PageSection', 'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'list_demo_labels', 'number_arg',
+           'out_folder_arg', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -720,9 +720,25 @@ def demo_karaoke(models, # `checkpoints.Jukebox`
 
 def cmd_demo(args) -> int:
     "CLI: sample a song through all three levels with our small models (resumable), reconstruct the clip, write an HTML page."
+    if getattr(args, "list", False): return list_demo_labels(args.models)
     out, state = demo_folder(args)  # a bad --out fails here, before any model loads
     try: return _run_demo(args, out, state)
     except KeyboardInterrupt: return _interrupted(out)
+
+
+def list_demo_labels(models: str | None) -> int:
+    "`demo --list`: the bundled model sets, and the artists, genres and defaults of the one `models` names."
+    from jukebox_nb.checkpoints import demo_defaults, demo_sets, find_demo_models, load_demo_models
+    folder = find_demo_models(models)
+    m = load_demo_models(folder)
+    d = demo_defaults(folder)
+    print(f"model sets: {', '.join(demo_sets())} (--models NAME, or a folder); this one: {m.name} ({folder})")
+    if m.vocab is None: print("it takes no artist or genre"); return 0
+    for kind in ("artist", "genre"):
+        names = [n for n, i in m.vocab.names(kind).items() if i > 0]
+        print(f"{kind}s ({len(names)}): " + "; ".join(names) + (f"  [default: {d[kind]}]" if d.get(kind) else ""))
+    if m.priors[2].cfg.n_tokens: print(f"lyrics: up to {m.priors[2].cfg.n_tokens} characters per window (--lyrics)" + (f"; default: {d['lyrics']!r}" if d.get("lyrics") else ""))
+    return 0
 
 
 def _run_demo(args, out: Path, state: dict | None) -> int:
@@ -832,6 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the page lights each word as it is sung")
     words.add_argument("--lyrics-file", metavar="FILE", help="as --lyrics, from a UTF-8 text file")
     m.add_argument("--quiet", action="store_true", help="no progress bars")
+    m.add_argument("--list", action="store_true", help="list the model sets and the chosen set's artists and genres, then exit")
     m.add_argument("--resume", metavar="DIR", help="continue the interrupted demo run in DIR with its saved request (Ctrl-C prints this)")
     m.set_defaults(func=cmd_demo)
     d = sub.add_parser("data", help="build a training corpus from freely licensed Debian music packages (or --sung, --scores)")

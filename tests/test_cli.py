@@ -203,6 +203,17 @@ def test_demo_samples_all_levels_and_writes_a_page(demo_models, demo_run, tmp_pa
     assert "lacks vqvae, prior_level_2, prior_level_1, prior_level_0" in capsys.readouterr().err
 
 
+def test_demo_list_names_the_sets_artists_and_genres(demo_models, tmp_path, capsys):
+    (demo_models / "demo.json").write_text('{"artist": "Clara Schumann", "genre": "choral"}')
+    try: assert main(["demo", "--models", str(demo_models), "--list"]) == 0
+    finally: (demo_models / "demo.json").unlink()
+    out = capsys.readouterr().out
+    assert "model sets: default" in out and "artists (2): Ada Lovelace; Clara Schumann  [default: Clara Schumann]" in out, out
+    assert "genres (2): chamber; choral" in out and not (tmp_path / "out").exists(), out
+    assert main(["demo", "--models", "choir", "--list"]) == 2  # neither a folder nor a set
+    assert "no bundled model set of that name" in capsys.readouterr().err
+
+
 def test_demo_out_that_is_a_file_fails_before_any_model_loads(tmp_path, capsys, monkeypatch):
     from jukebox_nb import checkpoints
     def no_loading(*a, **k): raise AssertionError("models were loaded before --out was checked")
