@@ -274,12 +274,12 @@ def _rounded(d: dict) -> dict:
 
 def cmd_audio(args) -> dict:
     t0 = time.perf_counter()
-    def measured(files):
-        return [{"file": str(p), **_rounded(measure_clip(load_clip(p, args.seconds, args.offset)))} for p in files]
-    samples = measured(audio_files(args.samples))
+    def measured(files, offset):
+        return [{"file": str(p), **_rounded(measure_clip(load_clip(p, args.seconds, offset)))} for p in files]
+    samples = measured(audio_files(args.samples), args.offset)
     out = dict(command="audio", seconds=args.seconds, samples=samples, samples_summary=summarise(samples))
     if args.reference:
-        ref = measured(audio_files(args.reference))
+        ref = measured(audio_files(args.reference), args.offset if args.reference_offset is None else args.reference_offset)
         out.update(reference=ref, reference_summary=summarise(ref))
         flags = [inside(r, out["reference_summary"]) for r in samples]
         out["samples_inside_reference"] = f"{sum(flags)}/{len(flags)}"
@@ -381,7 +381,7 @@ def cmd_continuation(args) -> dict:
         x = load_clip(corpus / t.path, prompt_s + cont_s, args.start)
         import librosa
         x_model = librosa.resample(x, orig_sr=SR, target_sr=sr)
-        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=int(song_seconds_for(models.prior(2)) * sr),
+        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=int(_song_seconds(models, args.models) * sr),
                                        offset=int(args.start * sr))
         req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
                             prime_seconds=prompt_s, seed=args.seed + i)
@@ -393,6 +393,13 @@ def cmd_continuation(args) -> dict:
     res, ref = agreement_vs_others(conts, trues), agreement_vs_others(prompts, trues)
     return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), **res,
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
+
+
+def _song_seconds(models, folder) -> float:
+    "The song length samples open, as the demo tells it: the models' demo.json `song_seconds`, inside the top prior's range."
+    from jukebox_nb.checkpoints import demo_defaults
+    from jukebox_nb.sampling import SONG_SECONDS, song_seconds_for
+    return song_seconds_for(models.prior(2), demo_defaults(folder).get("song_seconds", SONG_SECONDS))
 
 
 def label_pairs(tracks) -> list[tuple[str, str]]:
@@ -414,7 +421,7 @@ def cmd_samples(args) -> dict:
     sr, rows = models.sample_rate, []
     for k in range(args.n):
         artist, genre = pairs[k % len(pairs)]
-        meta = models.request_metadata(artist, genre, total_length=int(song_seconds_for(models.prior(2)) * sr))
+        meta = models.request_metadata(artist, genre, total_length=int(_song_seconds(models, args.models) * sr))
         t0 = time.perf_counter()
         seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
         res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k))
@@ -433,6 +440,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--reference", nargs="*", default=[], help="real clips to compare with")
     a.add_argument("--noise", action="store_true", help="also measure white noise of the same length")
     a.add_argument("--seconds", type=float, default=20.0); a.add_argument("--offset", type=float, default=0.0)
+    a.add_argument("--reference-offset", type=float, default=None, help="start of the reference clips (default: --offset)")
     g = sub.add_parser("samples", help="sample clips asking for each label of a corpus in turn (for audio and labels)")
     g.add_argument("--models", required=True); g.add_argument("--corpus", required=True); g.add_argument("--out", required=True)
     g.add_argument("--n", type=int, default=8); g.add_argument("--seconds", type=float, default=20.0)

@@ -34,8 +34,8 @@ __all__ = ['PRECISIONS', 'LR_DECAYS', 'STATE_VERSION', 'ORDER_KEYS', 'CODES_FILE
            'save_checkpoint', 'DamagedCheckpoint', 'load_checkpoint', 'newest_intact_checkpoint', 'set_aside_newer',
            'MetricsCSV', 'read_metrics', 'ToneDataset', 'TrainResult', 'make_accelerator', 'make_loader', 'train',
            'vqvae_from_checkpoint', 'train_vqvae', 'vqvae_fingerprint', 'encode_corpus', 'read_codes_index',
-           'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables', 'prior_from_checkpoint', 'train_prior',
-           'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
+           'label_ids', 'CodesDataset', 'prior_inputs', 'write_label_tables', 'prior_from_checkpoint',
+           'prior_fields_from_codes', 'train_prior', 'evaluate_prior', 'evaluate_vqvae', 'shard_prior']
 
 # %% ../nbs/11_training.ipynb #2d7f96dd
 PRECISIONS = ("no", "bf16", "fp16")
@@ -885,7 +885,7 @@ def prior_from_checkpoint(path: str | Path, # a checkpoint directory, or a run's
     return load_pretrained(latest_checkpoint(path), kind="prior")
 
 
-def _fields_from_codes(doc: Mapping, level: int, upsampler: bool) -> dict:
+def prior_fields_from_codes(doc: Mapping, level: int, upsampler: bool) -> dict:
     "The PriorConfig fields the codes fix: codebook size, sample rate, hop, and an upsampler's factor to the level above."
     hops = doc["hop_lengths"]
     if not 0 <= level < len(hops): return dict(bins=doc["bins"], sr=doc["sample_rate"])  # `_check_levels` names the problem
@@ -907,7 +907,7 @@ def _prior_config(codes_dir, level: int, preset: str, init, out_dir, resume: boo
         pcfg, weights = m.cfg, {k: v.detach().cpu() for k, v in m.state_dict().items()}
         if prior_overrides: pcfg = dataclasses.replace(pcfg, **prior_overrides)
     else:
-        fixed = _fields_from_codes(read_codes_index(codes_dir), level, PriorConfig.preset(preset).upsampler)
+        fixed = prior_fields_from_codes(read_codes_index(codes_dir), level, PriorConfig.preset(preset).upsampler)
         pcfg = PriorConfig.preset(preset, **{**fixed, **prior_overrides})
     if activation_checkpointing: pcfg = dataclasses.replace(pcfg, checkpoint=True)
     if pcfg.level != level: raise ValueError(f"{'init' if exists(init) else f'preset {preset!r}'} models level {pcfg.level}, not level {level}")

@@ -82,12 +82,14 @@ def _select(page, selector: str, label: str):
     page.locator(selector).first.select_option(index=labels.index(label))
 
 
-def copy_studio(dest: Path, fake: bool):
-    "nbs/studio.ipynb as `dest`; `fake` puts a first cell that chooses the scripted stand-in (JUKEBOX_NB_STUDIO=fake)."
+def copy_studio(dest: Path, fake: bool, models: str | None = None):
+    """nbs/studio.ipynb as `dest`; `fake` puts a first cell that chooses the scripted stand-in (JUKEBOX_NB_STUDIO=fake),
+    `models` one that names a bundled model set (JUKEBOX_NB_MODELS), as a user does before starting JupyterLab."""
     nb = json.loads((ROOT / "nbs" / "studio.ipynb").read_text())
-    if fake:
-        cell = {"cell_type": "code", "execution_count": None, "id": "choose-fake", "metadata": {}, "outputs": [],
-                "source": ["import os; os.environ['JUKEBOX_NB_STUDIO'] = 'fake'"]}
+    env = {"JUKEBOX_NB_STUDIO": "fake"} if fake else {"JUKEBOX_NB_MODELS": models} if models else {}
+    if env:
+        cell = {"cell_type": "code", "execution_count": None, "id": "choose-models", "metadata": {}, "outputs": [],
+                "source": [f"import os; os.environ.update({env!r})"]}
         nb["cells"].insert(1, cell)
     dest.write_text(json.dumps(nb))
 
@@ -104,9 +106,9 @@ def assert_no_broken_images(page, when: str):
     assert broken == [], f"{when}: images shown without pixels (broken-image icons): {broken}"
 
 
-def open_studio(lab, page, name: str, fake: bool):
+def open_studio(lab, page, name: str, fake: bool, models: str | None = None):
     "Open a fresh copy of nbs/studio.ipynb as `name`, run all its cells and return the studio's locator."
-    copy_studio(lab.root / name, fake)  # a new file: a new kernel
+    copy_studio(lab.root / name, fake, models)  # a new file: a new kernel
     return run_studio(lab, page, name, fake)
 
 
@@ -205,15 +207,29 @@ def test_studio_samples_the_bundled_demo_models(lab, page):
     studio = open_studio(lab, page, "studio-demo.ipynb", fake=False)
     default = demo_defaults()["artist"]
     assert page.locator(".jb-artist select").evaluate("s => s.value") == default  # the notebook's suggested artist
-    page.locator(".jb-artist-search input").fill("aubry")
-    _wait_text(page, ".jb-artist select", r"^Aleksi\sAubry-Carlson$")  # filtered by the kernel: only what matches
-    assert "Mattias Westlund" in page.locator(".jb-artist-picked").inner_text()  # the pick is kept aside
-    _select(page, ".jb-artist select", "Aleksi Aubry-Carlson")
-    _select(page, ".jb-genres select", "orchestral")
+    page.locator(".jb-artist-search input").fill("monte")
+    _wait_text(page, ".jb-artist select", r"^Claudio\sMonteverdi$")  # filtered by the kernel: only what matches
+    assert default in page.locator(".jb-artist-picked").inner_text()  # the pick is kept aside
+    _select(page, ".jb-artist select", "Claudio Monteverdi")
+    _select(page, ".jb-genres select", "madrigal")
     assert page.locator(".jb-lyrics textarea").is_disabled()  # an instrumental model
     _wait_text(page, ".jb-lyrics-count", "no lyrics for this model")
-    sample_and_check(page, ("Aleksi Aubry-Carlson", "orchestral", "3 s"), alignment=False, seconds=3.0)
+    sample_and_check(page, ("Claudio Monteverdi", "madrigal", "3 s"), alignment=False, seconds=3.0)
     screenshot(page, studio, "studio.png")
+
+
+def test_studio_sings_with_the_bundled_lyrics_set(lab, page):
+    "JUKEBOX_NB_MODELS=lyrics: the lyrics set opens with its singer and words, the editor is live, and a sample shows its alignment."
+    from jukebox_nb.checkpoints import demo_defaults, find_demo_models
+    d = demo_defaults(find_demo_models("lyrics"))
+    open_studio(lab, page, "studio-lyrics.ipynb", fake=False, models="lyrics")
+    assert page.locator(".jb-artist select").evaluate("s => s.value") == d["artist"]
+    box = page.locator(".jb-lyrics textarea")
+    assert not box.is_disabled() and box.input_value() == d["lyrics"]  # the set's own words, ready to sing
+    _wait_text(page, ".jb-lyrics-count", r"\d+ / 256")
+    box.fill("Sing of the river and the stones")
+    _wait_text(page, ".jb-lyrics-count", r"\b32 / 256\b")
+    sample_and_check(page, (d["artist"], "3 s"), alignment=True, seconds=3.0)
 
 
 def test_studio_samples_in_the_browser(lab, page):
