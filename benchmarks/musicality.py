@@ -32,7 +32,10 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
     of the corpus's training pieces, one class per artist (or genre: the piece's genres joined by spaces). It
     reports its accuracy on clips of the held-out pieces (what the classifier can do) and on the samples, each
     scored against the label it was asked for (`labels.jsonl` in the samples folder: {"path", "artist", "genre"}
-    per line; a demo folder's `summary.json` also works). Chance is 1 / number of classes.
+    per line; a demo folder's `summary.json` also works). Chance is 1 / number of classes. With `--through VQVAE`
+    every real clip is first encoded and decoded at `--through-level` by that VQ-VAE, so that a classifier judging
+    samples decoded from one level learns what each label sounds like through that level's decoder (a classifier
+    of real clips may call every level-2 decoding one class whatever was asked).
 (e) held-out bits per code by position in the top prior's window (`bits`): `training.evaluate_prior(by_position=
     True)` on codes cached by `jukebox-nb encode-codes`, summarised over octave bands of positions (0, 1, 2-3, ...,
     512-1023), with `falling_past_128` = bits in [128, 256) minus bits in the last band (positive: the prior still
@@ -319,18 +322,33 @@ def _asked_labels(folder: Path, key: str) -> list[tuple[Path, str]]:
     return [(d / "sample_level_0.wav", _label(json.loads((d / "summary.json").read_text()), key)) for d in demos]
 
 
+def through_vqvae(folder, level: int):
+    "A function clip -> the clip encoded and decoded at `level` by the VQ-VAE in `folder` (at the model's rate), at `SR`."
+    import librosa, torch
+    from jukebox_nb.checkpoints import load_pretrained
+    vq = load_pretrained(folder, kind="vqvae").eval(); sr, hop = vq.cfg.sample_rate, vq.cfg.hop_lengths[-1]
+    def f(y: np.ndarray) -> np.ndarray:
+        x = librosa.resample(y.astype(np.float32), orig_sr=SR, target_sr=sr) if sr != SR else y.astype(np.float32)
+        x = torch.from_numpy(x[: len(x) // hop * hop])[None]
+        with torch.inference_mode(): z = vq.decode(vq.encode(x, levels=level), level).reshape(-1).numpy()
+        return librosa.resample(z, orig_sr=sr, target_sr=SR) if sr != SR else z
+    return f
+
+
 def cmd_labels(args) -> dict:
     corpus = Path(args.corpus)
     train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
+    prep = through_vqvae(args.through, args.through_level) if args.through else (lambda y: y)  # the real clips as a level sounds
     def feats(tracks):
         X, y = [], []
         for t in tracks:
-            for c in _track_clips(corpus, t, args.clips_per_piece, args.clip_seconds): X.append(clip_features(c)); y.append(_label(t, args.label))
+            for c in _track_clips(corpus, t, args.clips_per_piece, args.clip_seconds): X.append(clip_features(prep(c))); y.append(_label(t, args.label))
         return np.array(X), y
     Xt, yt = feats(train)
     clf = fit_label_classifier(Xt, yt)
     Xv, yv = feats(valid)
-    out = dict(command="labels", label=args.label, classes=sorted(set(yt)), chance=1 / len(set(yt)),
+    out = dict(command="labels", label=args.label, through=f"{args.through} level {args.through_level}" if args.through else None,
+               classes=sorted(set(yt)), chance=1 / len(set(yt)),
                train_clips=len(yt), train_accuracy=accuracy(clf, Xt, yt), held_out_clips=len(yv),
                held_out_accuracy=accuracy(clf, Xv, yv) if yv else None)
     if args.samples:
@@ -455,6 +473,9 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--corpus", required=True); s.add_argument("--samples", default=None)
             s.add_argument("--label", choices=("artist", "genre"), default="artist")
             s.add_argument("--clips-per-piece", type=int, default=4); s.add_argument("--clip-seconds", type=float, default=10.0)
+            s.add_argument("--through", metavar="VQVAE", help="train and check the classifier on real clips encoded and decoded by this "
+                           "VQ-VAE (a fair judge of samples decoded from one level)")
+            s.add_argument("--through-level", type=int, default=2, help="with --through: the level (default: %(default)s)")
         elif name == "bits":
             s.add_argument("--models", required=True, help="a demo folder (uses prior_level_2/) or a prior folder")
             s.add_argument("--codes", required=True, help="folder written by `jukebox-nb encode-codes`")

@@ -145,6 +145,29 @@ def test_labels_command(tmp_path):
     with pytest.raises(SystemExit, match="nobody"): m.main(args)
 
 
+def test_labels_through_a_vqvae_level(tmp_path, monkeypatch):
+    "--through: every real clip the classifier sees is first encoded and decoded by the VQ-VAE at that level."
+    import torch
+    from jukebox_nb.checkpoints import save_pretrained
+    from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+    torch.manual_seed(0); save_pretrained(VQVAE(VQVAEConfig.preset("tiny", sample_rate=SR)).eval(), tmp_path / "vq")
+    y = tone([midi_hz(57)], 1.0)
+    f = m.through_vqvae(tmp_path / "vq", 1)
+    z = f(y)
+    assert abs(len(z) - len(y)) < 128 and not np.allclose(z[:1000], y[:1000])  # whole top-level hops, changed by the model
+    seen = []
+    real = m.clip_features
+    monkeypatch.setattr(m, "clip_features", lambda c, sr=SR: (seen.append(len(c)), real(c, sr))[1])
+    monkeypatch.setattr(m, "through_vqvae", lambda folder, level: (lambda c: c[: len(c) // 2]))  # a stand-in that halves each clip
+    from jukebox_nb.data import Track, write_metadata
+    for i in range(4): sf.write(tmp_path / f"t{i}.wav", tone([midi_hz(43 + 30 * (i % 2))], 2.0), SR)
+    write_metadata(tmp_path / "metadata.jsonl", [Track(f"t{i}.wav", artist=("low", "high")[i % 2], genres=("toy",), title=str(i),
+                                                      licence="CC0-1.0", source="test") for i in range(4)])
+    out = m.main(["labels", "--corpus", str(tmp_path), "--clip-seconds", "1", "--clips-per-piece", "2", "--valid-fraction", "0.25",
+                  "--through", str(tmp_path / "vq"), "--through-level", "1"])
+    assert out["through"].endswith("vq level 1") and seen and all(n == SR // 2 for n in seen)
+
+
 @pytest.fixture(scope="module")
 def tiny_setup(tmp_path_factory):
     "Random tiny models saved as a demo folder, a 3-piece corpus of chords at 44.1 kHz and its cached codes."
