@@ -31,7 +31,7 @@ def small_jpeg(png: bytes, path: Path, width: int = 800, quality: int = 50) -> P
 
 
 def studio_page(out: str | Path = ROOT / "docs" / "images" / "studio.jpg", # the JPEG to write
-                seconds: float = 2.0, # length to sample (all three levels)
+                seconds: float = 3.0, # length to sample (all three levels; the middle upsampler's window is 2.97 s)
                 fake: bool = False, # the scripted stand-in instead of the bundled demo models
                 width: int = 1320, # browser viewport width (CSS pixels)
                ) -> Path:
