@@ -153,8 +153,10 @@ def screenshot(page, studio, name: str):
     studio.screenshot(path=str(ARTIFACTS / name))
 
 
-def sample_and_check(page, want_status: tuple[str, ...], alignment: bool, seconds: float):
-    "Click Sample, record every level's counter, and check progress, players, spectrograms and token maps."
+def sample_and_check(page, want_status: tuple[str, ...], alignment: bool, seconds: float, partway: tuple[int, ...] = LEVELS):
+    """Click Sample, record every level's counter, and check progress, players, spectrograms and token maps. `partway`:
+    the levels whose counter must be seen part-way (a level done in less than the widget's 0.25 s update interval,
+    such as the demo models' 130-code top level, shows only its start and end)."""
     page.evaluate(RECORD_COUNTS)
     page.locator("button.jb-sample").click()
     _wait_text(page, ".jb-status", "finished|error|cancelled", WAIT_MS)
@@ -168,7 +170,7 @@ def sample_and_check(page, want_status: tuple[str, ...], alignment: bool, second
         assert counts, f"level {level}: no progress shown ({seen[str(level)]})"
         done, total = counts[-1]
         assert total > 0 and done == total, f"level {level} ended at {done} / {total}"
-        assert any(0 < d < t for d, t in counts), f"level {level}: progress never shown part-way: {counts}"
+        if level in partway: assert any(0 < d < t for d, t in counts), f"level {level}: progress never shown part-way: {counts}"
         assert [d for d, _ in counts] == sorted(d for d, _ in counts), f"level {level} went backwards: {counts}"
         box = page.locator(f".jb-audio-{level}")
         audio = box.locator("audio")
@@ -214,7 +216,7 @@ def test_studio_samples_the_bundled_demo_models(lab, page):
     _select(page, ".jb-genres select", "madrigal")
     assert page.locator(".jb-lyrics textarea").is_disabled()  # an instrumental model
     _wait_text(page, ".jb-lyrics-count", "no lyrics for this model")
-    sample_and_check(page, ("Claudio Monteverdi", "madrigal", "3 s"), alignment=False, seconds=3.0)
+    sample_and_check(page, ("Claudio Monteverdi", "madrigal", "3 s"), alignment=False, seconds=3.0, partway=(0,))
     screenshot(page, studio, "studio.png")
 
 
@@ -229,7 +231,7 @@ def test_studio_sings_with_the_bundled_lyrics_set(lab, page):
     _wait_text(page, ".jb-lyrics-count", r"\d+ / 256")
     box.fill("Sing of the river and the stones")
     _wait_text(page, ".jb-lyrics-count", r"\b32 / 256\b")
-    sample_and_check(page, (d["artist"], "3 s"), alignment=True, seconds=3.0)
+    sample_and_check(page, (d["artist"], "3 s"), alignment=True, seconds=3.0, partway=(0,))
 
 
 def test_studio_samples_in_the_browser(lab, page):
