@@ -387,19 +387,20 @@ def cmd_bits(args) -> dict:
 def cmd_continuation(args) -> dict:
     import torch
     from jukebox_nb.checkpoints import load_demo_models
-    from jukebox_nb.sampling import SampleRequest, sample, song_seconds_for
+    from jukebox_nb.sampling import SampleRequest, sample
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus)
     models = load_demo_models(args.models)
     train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
     valid = (valid if args.split == "valid" else train + valid)[: args.pieces]
     sr, prompt_s, cont_s = models.sample_rate, args.prompt_seconds, args.seconds
+    song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
     conts, trues, prompts, t0 = [], [], [], time.perf_counter()
     for i, t in enumerate(valid):
         x = load_clip(corpus / t.path, prompt_s + cont_s, args.start)
         import librosa
         x_model = librosa.resample(x, orig_sr=SR, target_sr=sr)
-        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=int(_song_seconds(models, args.models) * sr),
+        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length,
                                        offset=int(args.start * sr))
         req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
                             prime_seconds=prompt_s, seed=args.seed + i)
@@ -430,16 +431,17 @@ def cmd_samples(args) -> dict:
     from jukebox_nb.audio import save_wav
     from jukebox_nb.checkpoints import load_demo_models
     from jukebox_nb.data import read_metadata
-    from jukebox_nb.sampling import SampleRequest, sample, song_seconds_for
+    from jukebox_nb.sampling import SampleRequest, sample
     from jukebox_nb.studio import whole_token_seconds
     torch.set_num_threads(args.threads)
     models = load_demo_models(args.models)
     pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     sr, rows = models.sample_rate, []
+    song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
     for k in range(args.n):
         artist, genre = pairs[k % len(pairs)]
-        meta = models.request_metadata(artist, genre, total_length=int(_song_seconds(models, args.models) * sr))
+        meta = models.request_metadata(artist, genre, total_length=song_length)
         t0 = time.perf_counter()
         seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
         res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k))

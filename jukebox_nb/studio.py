@@ -133,6 +133,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
     top = models.priors.get(v.levels - 1) if getattr(models, "priors", None) else None
     c = top.cfg if top is not None else None
     n_art, n_gen = (c.n_artists, c.n_genres) if c is not None and c.labels else (1, 1)
+    song = song_seconds or SONG_SECONDS
     vocab, level_ids = getattr(models, "vocab", None), None
     if vocab is not None and c is not None and c.labels:  # names from the model's own tables
         artists = artists or vocab.names("artist", label_version(c)); genres = genres or vocab.names("genre", label_version(c))
@@ -145,7 +146,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
                      v3=c is not None and c.n_vocab == LyricTokenizer(v3=True).n_vocab, sample_rate=v.sample_rate,
                      hops=tuple(v.hop_lengths), bins=v.l_bins, n_ctx=c.n_ctx if c is not None else 8192,
                      max_seconds=max_seconds, encode=encode, decode=decode,
-                     song_seconds=song_seconds_for(top, song_seconds or SONG_SECONDS) if top is not None else song_seconds or SONG_SECONDS,
+                     song_seconds=song_seconds_for(top, song) if top is not None else song,
                      alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
                      level_ids=level_ids)
 
