@@ -395,6 +395,7 @@ def cmd_continuation(args) -> dict:
     valid = (valid if args.split == "valid" else train + valid)[: args.pieces]
     sr, prompt_s, cont_s = models.sample_rate, args.prompt_seconds, args.seconds
     song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
+    temps = _temperature(args)
     conts, trues, prompts, t0 = [], [], [], time.perf_counter()
     for i, t in enumerate(valid):
         x = load_clip(corpus / t.path, prompt_s + cont_s, args.start)
@@ -403,15 +404,25 @@ def cmd_continuation(args) -> dict:
         meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length,
                                        offset=int(args.start * sr))
         req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
-                            prime_seconds=prompt_s, seed=args.seed + i)
+                            prime_seconds=prompt_s, seed=args.seed + i, temperature=temps, top_p=args.top_p)
         res = sample(models, req)
         y = np.asarray(res.audio[min(args.levels)][0]).reshape(-1)
         y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR)
         n0 = int(prompt_s * SR)
         conts.append(mean_chroma(y[n0:])); trues.append(mean_chroma(x[n0:])); prompts.append(mean_chroma(x[:n0]))
     res, ref = agreement_vs_others(conts, trues), agreement_vs_others(prompts, trues)
-    return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), **res,
+    return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), temperature=list(temps), top_p=args.top_p, **res,
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
+
+
+def _temperature(args) -> tuple:
+    "Temperatures of levels 0, 1, 2: `--temperature` (one value or three), else the models' demo.json, as the demo samples."
+    from jukebox_nb.checkpoints import demo_defaults
+    from jukebox_nb.cli import demo_temperature
+    from jukebox_nb.sampling import SampleRequest
+    try: t = demo_temperature(args.temperature)
+    except ValueError as e: raise SystemExit(str(e))
+    return tuple(t or demo_defaults(args.models).get("temperature", SampleRequest().temperature))
 
 
 def _song_seconds(models, folder) -> float:
@@ -439,17 +450,26 @@ def cmd_samples(args) -> dict:
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     sr, rows = models.sample_rate, []
     song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
+    temps = _temperature(args)
     for k in range(args.n):
         artist, genre = pairs[k % len(pairs)]
         meta = models.request_metadata(artist, genre, total_length=song_length)
         t0 = time.perf_counter()
         seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
-        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k))
+        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k,
+                                           temperature=temps, top_p=args.top_p))
         name = f"sample_{k}.wav"
         save_wav(out / name, np.asarray(res.audio[min(args.levels)][0]).reshape(-1), sr)
         rows.append(dict(path=name, artist=artist, genre=genre, seed=args.seed + k, seconds_taken=round(time.perf_counter() - t0, 1)))
         (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return dict(command="samples", out=str(out), samples=rows)
+    return dict(command="samples", out=str(out), temperature=list(temps), top_p=args.top_p, samples=rows)
+
+
+def _sampling_args(s: argparse.ArgumentParser):
+    "--temperature and --top-p: as the demo samples unless told otherwise."
+    s.add_argument("--temperature", type=float, nargs="+", default=None, help="one value (every level) or three (levels 0, 1, 2); "
+                   "default: the models' demo.json \"temperature\", else 0.99")
+    s.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -466,6 +486,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=8); g.add_argument("--seconds", type=float, default=20.0)
     g.add_argument("--levels", type=int, nargs="+", default=[2, 1, 0]); g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1)
+    _sampling_args(g)
     for name, h in (("labels", "(d) label recognisability"), ("bits", "(e) bits per code by window position"),
                     ("continuation", "(f) chroma agreement of continuations")):
         s = sub.add_parser(name, help=h)
@@ -488,6 +509,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--prompt-seconds", type=float, default=5.0); s.add_argument("--seconds", type=float, default=10.0)
             s.add_argument("--levels", type=int, nargs="+", default=[2]); s.add_argument("--seed", type=int, default=0)
             s.add_argument("--split", default="valid", choices=("valid", "all"), help="pieces to continue (all: a folder of held-out pieces only)")
+            _sampling_args(s)
     return p
 
 

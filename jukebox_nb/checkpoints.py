@@ -1077,7 +1077,8 @@ def demo_part(folder: str | Path, # a demo folder
 def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default: the bundled one)
                  ) -> dict:
     """What a demo folder's `demo.json` suggests (empty when it has none): "artist", "genre", "song_seconds" (the length of
-    the piece a sample opens, inside what the top prior was trained on), "lyrics" and "shared_parts" (see `demo_part`)."""
+    the piece a sample opens, inside what the top prior was trained on), "lyrics", "shared_parts" (see `demo_part`) and
+    "temperature" (levels 0, 1, 2, like `SampleRequest.temperature`: what the models sample best at)."""
     import json
     f = (Path(folder) if folder is not None else demo_models_folder()) / "demo.json"
     if not f.is_file(): return {}
@@ -1088,4 +1089,7 @@ def demo_defaults(folder: Optional[str | Path] = None, # a demo folder (default:
             raise ValueError(f"{f}: \"song_seconds\" must be a positive number of seconds, got {v!r}")
         if k in ("artist", "genre", "lyrics", "shared_parts") and not isinstance(v, str):
             raise ValueError(f"{f}: \"{k}\" must be a string, got {v!r}")
+        if k == "temperature" and (not isinstance(v, list) or len(v) != 3
+                                   or any(isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf") for t in v)):
+            raise ValueError(f"{f}: \"temperature\" must be three positive numbers (levels 0, 1, 2), got {v!r}")
     return doc

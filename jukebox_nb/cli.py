@@ -20,8 +20,8 @@ __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS',
            'ON_INTERRUPT', 'package_path', 'reconstruct_clip', 'spectrogram_figure', 'reconstruct_stream',
            'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
            'level_seed', 'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip',
-           'PageSection', 'html_page', 'demo_folder', 'demo_karaoke', 'cmd_demo', 'list_demo_labels', 'number_arg',
-           'out_folder_arg', 'build_parser', 'main']
+           'PageSection', 'html_page', 'demo_folder', 'demo_temperature', 'demo_karaoke', 'cmd_demo',
+           'list_demo_labels', 'number_arg', 'out_folder_arg', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -600,6 +600,14 @@ def _interrupted(out: Path) -> int:
     return 130
 
 # %% ../nbs/13_cli.ipynb #tidy1304c
+def demo_temperature(values: Sequence[float] | None) -> list[float] | None:
+    "`--temperature`: one value for every level or three (levels 0, 1, 2) as a list of three; None stays None (the models' choice)."
+    if values is None: return None
+    if len(values) not in (1, 3):
+        raise ValueError(f"--temperature takes one value (every level) or three (levels 0, 1, 2), got {len(values)}: {' '.join(map(str, values))}")
+    return list(values) * (3 if len(values) == 1 else 1)
+
+
 def _demo_request(meta, r: dict, levels: tuple[int, ...], seed: int, prime: dict | None = None):
     "The `SampleRequest` of the saved request `r` for `levels`."
     from jukebox_nb.sampling import SampleRequest
@@ -613,9 +621,9 @@ def _start_demo(args, out: Path, state: dict | None):
     from jukebox_nb.sampling import SONG_SECONDS, SampleRequest, _plan
     from jukebox_nb.studio import whole_token_seconds
     if state is None:
-        knobs = {k: getattr(SampleRequest(), k) for k in ("temperature", "top_k", "top_p", "hop_fraction")}
+        knobs = {k: getattr(SampleRequest(), k) for k in ("top_k", "top_p", "hop_fraction")}
         r = dict(models=str(find_demo_models(args.models).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
-                 song_seconds=args.song_seconds, seed=args.seed,
+                 song_seconds=args.song_seconds, seed=args.seed, temperature=demo_temperature(args.temperature),
                  lyrics=demo_lyrics(args), **knobs)
     else: r = state["request"]
     t0 = time.perf_counter()
@@ -624,6 +632,8 @@ def _start_demo(args, out: Path, state: dict | None):
         raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
     if r["song_seconds"] is None:  # the folder's suggestion (a length like its training pieces'), else 3 minutes
         r["song_seconds"] = float(demo_defaults(Path(r["models"])).get("song_seconds", SONG_SECONDS))
+    if r["temperature"] is None:  # the folder's (what its models sample best at), else the library's
+        r["temperature"] = list(demo_defaults(Path(r["models"])).get("temperature", SampleRequest().temperature))
     if state is None and not r["lyrics"] and models.priors[2].cfg.n_tokens:  # a lyrics model set sings its demo.json's words
         r["lyrics"] = str(demo_defaults(Path(r["models"])).get("lyrics", ""))
     if state is None:  # whole top-level tokens, rounded up: the sample lasts at least the seconds asked for
@@ -680,7 +690,7 @@ def _demo_page(models, state: dict, rec: dict, out: Path, words: Sequence | None
     request = [("Artist", r["artist"]), ("Genre", r["genre"]),
                ("Length", f"{exact:.3f} s for {seconds:g} s asked (the opening of a {state['song_seconds']:g} s piece)"),
                ("Seed", str(r["seed"])), ("Models", models.name),
-               ("Sampling", f"temperature {r['temperature'][0]:g}, top-k {r['top_k'] or 'off'}, top-p {'off' if r['top_p'] >= 1 else r['top_p']}")]
+               ("Sampling", f"temperature {', '.join(f'L{l} {t:g}' for l, t in zip(DEMO_LEVELS, r['temperature'][::-1]))}, top-k {r['top_k'] or 'off'}, top-p {'off' if r['top_p'] >= 1 else r['top_p']}")]
     if r.get("lyrics"): request.append(("Lyrics", r["lyrics"] if len(r["lyrics"]) <= 60 else r["lyrics"][:57] + "..."))
     timing = [("load models", "", f"{state['load_s']:.1f} s", "")]
     timing += [(f"level {l} ({role[l]})", f"{lv[str(l)]['tokens']:,}", f"{lv[str(l)]['sample_s']:.1f} s",
@@ -729,6 +739,7 @@ def cmd_demo(args) -> int:
 def list_demo_labels(models: str | None) -> int:
     "`demo --list`: the bundled model sets, and the artists, genres and defaults of the one `models` names."
     from jukebox_nb.checkpoints import demo_defaults, demo_sets, find_demo_models, load_demo_models
+    from jukebox_nb.sampling import SampleRequest
     folder = find_demo_models(models)
     m = load_demo_models(folder)
     d = demo_defaults(folder)
@@ -737,6 +748,8 @@ def list_demo_labels(models: str | None) -> int:
     for kind in ("artist", "genre"):
         names = [n for n, i in m.vocab.names(kind).items() if i > 0]
         print(f"{kind}s ({len(names)}): " + "; ".join(names) + (f"  [default: {d[kind]}]" if d.get(kind) else ""))
+    t = d.get("temperature", SampleRequest().temperature)
+    print(f"temperature (--temperature): {', '.join(f'level {l} {t[l]:g}' for l in (2, 1, 0))}" + ("" if "temperature" in d else " (the library's default)"))
     if m.priors[2].cfg.n_tokens: print(f"lyrics: up to {m.priors[2].cfg.n_tokens} characters per window (--lyrics)" + (f"; default: {d['lyrics']!r}" if d.get("lyrics") else ""))
     return 0
 
@@ -768,7 +781,7 @@ def _run_demo(args, out: Path, state: dict | None) -> int:
     for l, y in rec["audio"].items(): _wav_png(out / f"clip_level_{l}", y, sr)
     with atomic_write(out / "index.html", "w") as f: f.write(_demo_page(models, state, rec, out, words))
     summary = dict(models=r["models"], artist=r["artist"], genre=r["genre"], seconds=r["seconds"], song_seconds=state["song_seconds"],
-                   seed=r["seed"], level_seeds={str(l): level_seed(r["seed"], l) for l in DEMO_LEVELS},
+                   seed=r["seed"], temperature=r["temperature"], level_seeds={str(l): level_seed(r["seed"], l) for l in DEMO_LEVELS},
                    timings_s=dict(load=state["load_s"], **{f"level_{l}": state["levels"][str(l)]["sample_s"] for l in DEMO_LEVELS},
                                   page=round(time.perf_counter() - t_sample, 2)),
                    tokens={str(l): int(t.shape[1]) for l, t in tokens.items()}, resumed=state["resumed"],
@@ -843,6 +856,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--song-seconds", type=seconds_arg, default=None,
                    help="length of the piece the sample opens, for the prior's timing conditioning (default: song_seconds of the models' demo.json, else 3 minutes)")
     m.add_argument("--seed", type=seed_arg, default=0)
+    m.add_argument("--temperature", type=positive_float_arg, nargs="+", metavar="T", default=None,
+                   help="sampling temperature: one value for every level, or three for levels 0, 1, 2 (default: the models' demo.json "
+                        "\"temperature\", else 0.99)")
     words = m.add_mutually_exclusive_group()
     words.add_argument("--lyrics", metavar="TEXT", help="words to sing (needs --models with a lyrics-conditioned top prior; default: its demo.json's \"lyrics\"); "
                        "the page lights each word as it is sung")

@@ -45,6 +45,7 @@ class ModelInfo:
     n_ctx: int = 8192 # top prior's window in tokens
     max_seconds: float = 240.0 # longest song the controls allow
     song_seconds: float = SONG_SECONDS # the song length the timing conditioning is told: a sample opens a piece this long
+    temperature: tuple = (0.99, 0.99, 0.99) # the controls' starting temperatures, levels 0, 1, 2 (a demo.json's "temperature")
     encode: Optional[Callable] = None # (audio float32 [T], level) -> codes [T_level]
     decode: Optional[Callable] = None # (codes [T_level], level) -> audio float32 [T]
     alignment: Optional[Callable] = None # (result: SampleResult, item) -> (weights [n_chars, T_top], chars: str)
@@ -61,6 +62,9 @@ class ModelInfo:
         if self.n_tokens < 0: raise ValueError(f"n_tokens must be >= 0 (0 = no lyrics), got {self.n_tokens}")
         if len(self.hops) != len(LEVELS) or any(h < 1 for h in self.hops):
             raise ValueError(f"hops must give {len(LEVELS)} positive hop lengths (levels 0, 1, 2), got {self.hops}")
+        self.temperature = tuple(self.temperature)
+        if len(self.temperature) != len(LEVELS) or not all(t > 0 for t in self.temperature):
+            raise ValueError(f"temperature must give {len(LEVELS)} positive values (levels 0, 1, 2), got {self.temperature}")
 
     @property
     def tokenizer(self) -> LyricTokenizer: return LyricTokenizer(self.v3)
@@ -127,6 +131,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
                name: Optional[str] = None, # header name (default: `models.name`)
                max_seconds: float = 240.0,
                song_seconds: Optional[float] = None, # the song length samples open (default: 3 minutes, inside the top prior's range)
+               temperature: Optional[Sequence[float]] = None, # the controls' starting temperatures, levels 0, 1, 2 (default: 0.99 each)
               ) -> ModelInfo:
     "The `ModelInfo` of a loaded model: VQ-VAE codec, rate and hops, the top prior's label and lyric sizes and its lyric alignment."
     v = models.vqvae.cfg
@@ -148,7 +153,7 @@ def model_info(models, # has `.vqvae` and `.priors` ({level: Prior}), e.g. `chec
                      max_seconds=max_seconds, encode=encode, decode=decode,
                      song_seconds=song_seconds_for(top, song) if top is not None else song,
                      alignment=_prior_alignment(top, v.levels - 1) if c is not None and c.lyrics != "none" else None,
-                     level_ids=level_ids)
+                     level_ids=level_ids, temperature=tuple(temperature) if temperature is not None else ModelInfo.temperature)
 
 
 def _level_ids(vocab, priors: dict) -> Optional[Callable]:

@@ -393,7 +393,7 @@ REQUEST_WIDGETS = {  # field -> (ModelInfo, default) -> widget or tuple of widge
     "batch": lambda i, d: W.BoundedIntText(d, min=1, max=16, description="batch"),
     "seconds": lambda i, d: W.BoundedFloatText(min(d, i.max_seconds), min=0.25, max=i.max_seconds, step=0.5, description="seconds"),
     "levels": lambda i, d: _per_level(lambda v, n: W.Checkbox(v, description=n, indent=False), [l in d for l in LEVELS]),
-    "temperature": lambda i, d: _per_level(lambda v, n: W.FloatSlider(v, min=0.05, max=2.0, step=0.01, description=n), d),
+    "temperature": lambda i, d: _per_level(lambda v, n: W.FloatSlider(v, min=0.01, max=2.0, step=0.01, description=n), d),
     "top_k": lambda i, d: W.BoundedIntText(d, min=0, max=i.bins, description="top-k (0 = off)", style=_WIDE),
     "top_p": lambda i, d: W.FloatSlider(d, min=0.01, max=1.0, step=0.01, description="top-p (1 = off)", style=_WIDE),
     "hop_fraction": lambda i, d: _per_level(lambda v, n: W.FloatSlider(v, min=0.05, max=1.0, step=0.005, description=n), d),
@@ -404,7 +404,7 @@ REQUEST_WIDGETS = {  # field -> (ModelInfo, default) -> widget or tuple of widge
 class SamplingControls:
     "Widgets for the fields of `SampleRequest`, Sample / Cancel buttons, a status line and an error box."
     def __init__(self, info: ModelInfo):
-        defaults = SampleRequest()  # a field with neither a widget nor a listing keeps its default (tests flag it)
+        defaults = SampleRequest(temperature=info.temperature)  # a field with neither a widget nor a listing keeps its default (tests flag it)
         self.info = info
         self.fields = {n: make(info, getattr(defaults, n)) for n, make in REQUEST_WIDGETS.items()}
         for n, w in self.fields.items():  # `jb-seconds`, `jb-top-k`, ...: names for scripts and browser tests

@@ -608,3 +608,23 @@ def test_demo_takes_the_song_length_from_the_folder_unless_asked(demo_models, tm
     finally: (demo_models / "demo.json").unlink()
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["song_seconds"] == 7
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["song_seconds"] == 9
+
+
+def test_demo_samples_at_the_folders_temperatures_unless_asked(demo_models, tmp_path, capsys, short_clip):
+    "demo.json's per-level temperatures (what the models sample best at) reach the sampler; --temperature still wins."
+    (demo_models / "demo.json").write_text(json.dumps({"temperature": [0.05, 0.1, 0.8]}))
+    try:
+        assert demo(demo_models, tmp_path / "a") == 0
+        assert demo(demo_models, tmp_path / "b", "--temperature", "0.7") == 0
+        assert demo(demo_models, tmp_path / "c", "--temperature", "0.5", "0.6") == 2
+        assert "--temperature takes one value (every level) or three (levels 0, 1, 2), got 2: 0.5 0.6" in capsys.readouterr().err
+        assert main(["demo", "--models", str(demo_models), "--list"]) == 0
+        assert "temperature (--temperature): level 2 0.8, level 1 0.1, level 0 0.05" in capsys.readouterr().out
+    finally: (demo_models / "demo.json").unlink()
+    a, b = (json.loads((tmp_path / x / "summary.json").read_text()) for x in "ab")
+    assert a["temperature"] == [0.05, 0.1, 0.8] and b["temperature"] == [0.7, 0.7, 0.7]
+    assert dict(_Page((tmp_path / "a" / "index.html").read_text()).tables["Request"])["Sampling"].startswith("temperature L2 0.8, L1 0.1, L0 0.05")
+    assert not (tmp_path / "c" / "demo_state.json").exists()  # refused before anything was saved
+    # the temperature reaches the sampler: the same seed at 0.05 and 0.7 draws other bottom-level codes
+    ta, tb = (np.load(tmp_path / x / "tokens_level_0.npy") for x in "ab")
+    assert not np.array_equal(ta, tb)
