@@ -116,6 +116,25 @@ def test_demo_models_sample_music_through_all_levels(demo):
     assert len(np.unique(res.tokens[0].numpy())) > 50  # not stuck on a few codes
 
 
+def test_upsamplers_keep_the_top_levels_tones_at_the_sets_temperature(demo):
+    """demo.json's upsampler temperature is what makes levels 1 and 0 tonal: given the real level-2 codes of the bundled
+    clip (a tonal loop the models never saw), the bottom level's audio is about as tonal as the clip (low spectral
+    flatness); at the library's 0.99 the same upsamplers return a noisy texture (about 10 times flatter)."""
+    import librosa
+    t = demo_defaults()["temperature"]
+    assert t[0] <= 0.1 and t[1] <= 0.1 and 0.5 <= t[2] < 1  # nearly the most likely codes below; a little cooler than 0.99 on top
+    x = torch.from_numpy(load_audio(example_clip(), sr=demo.sample_rate))[None]
+    x = x[:, : 3 * demo.sample_rate // 512 * 512]  # 3 s: a whole middle-upsampler window
+    z2 = demo.vqvae.encode(x, levels=2)
+    meta = demo.request_metadata("Johann Sebastian Bach", "baroque chorale", total_length=60 * demo.sample_rate)
+    flat = lambda y: float(np.median(librosa.feature.spectral_flatness(y=np.asarray(y, np.float32).reshape(-1), n_fft=2048, hop_length=512)))
+    def bottom(temp):
+        return sample(demo, SampleRequest(level_metadata=meta, seconds=x.shape[1] / demo.sample_rate, levels=(1, 0), prime_tokens={2: z2},
+                                          seed=0, temperature=(temp, temp, 1.0))).audio[0][0]
+    cool, hot, clip = flat(bottom(t[0])), flat(bottom(0.99)), flat(x[0].numpy())
+    assert cool < 0.3 * hot and cool < 3 * clip, (cool, hot, clip)
+
+
 def test_lyrics_set_sings_given_words_and_aligns_them(lyrics_set):
     sr = lyrics_set.sample_rate
     meta = lyrics_set.request_metadata("Kal (festival)", "chorale", total_length=60 * sr, lyrics="sing a new song unto the morning")

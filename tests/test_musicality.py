@@ -222,6 +222,23 @@ def test_samples_command_asks_for_each_label_in_turn(tiny_setup, tmp_path):
         == [("x", "p q"), ("y", "r")]
 
 
+def test_samples_sample_at_the_models_temperatures_unless_told(tiny_setup, tmp_path):
+    "`samples` and `continuation` measure what the demo plays: demo.json's temperatures, else 0.99; --temperature wins."
+    import argparse
+    d, _ = tiny_setup
+    args = lambda t=None: argparse.Namespace(models=str(d / "models"), temperature=t)
+    assert m._temperature(args()) == (0.99, 0.99, 0.99)
+    (d / "models" / "demo.json").write_text(json.dumps({"temperature": [0.05, 0.1, 0.8]}))
+    try:
+        assert m._temperature(args()) == (0.05, 0.1, 0.8)
+        assert m._temperature(args([0.7])) == (0.7, 0.7, 0.7) and m._temperature(args([0.1, 0.2, 0.3])) == (0.1, 0.2, 0.3)
+        with pytest.raises(SystemExit, match="one value \\(every level\\) or three"): m._temperature(args([0.5, 0.6]))
+        out = m.main(["samples", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--out", str(tmp_path / "s"),
+                      "--n", "1", "--seconds", "0.2"])
+        assert out["temperature"] == [0.05, 0.1, 0.8]
+    finally: (d / "models" / "demo.json").unlink()
+
+
 def test_code_motion_tells_held_codes_from_shuffled_ones():
     "benchmarks/vqvae_design.py: codes that hold for 8 steps beat their shuffled chance; random codes do not."
     import sys
