@@ -135,6 +135,20 @@ def test_upsamplers_keep_the_top_levels_tones_at_the_sets_temperature(demo):
     assert cool < 0.3 * hot and cool < 3 * clip, (cool, hot, clip)
 
 
+def test_readme_python_example_for_the_bundled_models_runs(tmp_path, monkeypatch):
+    "The README's Python example (sampling the bundled models at their demo.json temperatures) runs as written."
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "load_demo_models()" in b]
+    assert len(blocks) == 1, f"expected one README example with load_demo_models(), found {len(blocks)}"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    doc = json.loads((tmp_path / "fiddle" / "result.json").read_text())
+    assert doc["request"]["temperature"] == demo_defaults()["temperature"] and doc["complete"]
+    assert all((tmp_path / "fiddle" / f"level_{l}" / "item_0.wav").is_file() for l in (2, 1, 0))
+
+
 def test_lyrics_set_sings_given_words_and_aligns_them(lyrics_set):
     sr = lyrics_set.sample_rate
     meta = lyrics_set.request_metadata("Kal (festival)", "chorale", total_length=60 * sr, lyrics="sing a new song unto the morning")
