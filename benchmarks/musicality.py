@@ -417,12 +417,9 @@ def cmd_continuation(args) -> dict:
 
 def _temperature(args) -> tuple:
     "Temperatures of levels 0, 1, 2: `--temperature` (one value or three), else the models' demo.json, as the demo samples."
-    from jukebox_nb.checkpoints import demo_defaults
     from jukebox_nb.cli import demo_temperature
-    from jukebox_nb.sampling import SampleRequest
-    try: t = demo_temperature(args.temperature)
+    try: return tuple(demo_temperature(args.temperature, args.models))
     except ValueError as e: raise SystemExit(str(e))
-    return tuple(t or demo_defaults(args.models).get("temperature", SampleRequest().temperature))
 
 
 def _song_seconds(models, folder) -> float:

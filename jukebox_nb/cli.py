@@ -600,9 +600,12 @@ def _interrupted(out: Path) -> int:
     return 130
 
 # %% ../nbs/13_cli.ipynb #tidy1304c
-def demo_temperature(values: Sequence[float] | None) -> list[float] | None:
-    "`--temperature`: one value for every level or three (levels 0, 1, 2) as a list of three; None stays None (the models' choice)."
-    if values is None: return None
+def demo_temperature(values: Sequence[float] | None, folder: str | Path) -> list[float]:
+    """The temperatures of levels 0, 1, 2 the demo samples at: `values` (`--temperature`: one for every level, or three),
+    else the model folder's demo.json "temperature" (what its models sample best at), else the library's default."""
+    from jukebox_nb.checkpoints import demo_defaults
+    from jukebox_nb.sampling import SampleRequest
+    if values is None: return list(demo_defaults(Path(folder)).get("temperature", SampleRequest().temperature))
     if len(values) not in (1, 3):
         raise ValueError(f"--temperature takes one value (every level) or three (levels 0, 1, 2), got {len(values)}: {' '.join(map(str, values))}")
     return list(values) * (3 if len(values) == 1 else 1)
@@ -622,8 +625,9 @@ def _start_demo(args, out: Path, state: dict | None):
     from jukebox_nb.studio import whole_token_seconds
     if state is None:
         knobs = {k: getattr(SampleRequest(), k) for k in ("top_k", "top_p", "hop_fraction")}
-        r = dict(models=str(find_demo_models(args.models).resolve()), artist=args.artist, genre=args.genre, seconds=args.seconds,
-                 song_seconds=args.song_seconds, seed=args.seed, temperature=demo_temperature(args.temperature),
+        folder = find_demo_models(args.models).resolve()
+        r = dict(models=str(folder), artist=args.artist, genre=args.genre, seconds=args.seconds,
+                 song_seconds=args.song_seconds, seed=args.seed, temperature=demo_temperature(args.temperature, folder),
                  lyrics=demo_lyrics(args), **knobs)
     else: r = state["request"]
     t0 = time.perf_counter()
@@ -632,8 +636,6 @@ def _start_demo(args, out: Path, state: dict | None):
         raise ValueError(f"{r['models']} now holds other models ({models.name}, not {state['model']}); the run in {out} cannot be resumed")
     if r["song_seconds"] is None:  # the folder's suggestion (a length like its training pieces'), else 3 minutes
         r["song_seconds"] = float(demo_defaults(Path(r["models"])).get("song_seconds", SONG_SECONDS))
-    if r["temperature"] is None:  # the folder's (what its models sample best at), else the library's
-        r["temperature"] = list(demo_defaults(Path(r["models"])).get("temperature", SampleRequest().temperature))
     if state is None and not r["lyrics"] and models.priors[2].cfg.n_tokens:  # a lyrics model set sings its demo.json's words
         r["lyrics"] = str(demo_defaults(Path(r["models"])).get("lyrics", ""))
     if state is None:  # whole top-level tokens, rounded up: the sample lasts at least the seconds asked for
@@ -739,7 +741,6 @@ def cmd_demo(args) -> int:
 def list_demo_labels(models: str | None) -> int:
     "`demo --list`: the bundled model sets, and the artists, genres and defaults of the one `models` names."
     from jukebox_nb.checkpoints import demo_defaults, demo_sets, find_demo_models, load_demo_models
-    from jukebox_nb.sampling import SampleRequest
     folder = find_demo_models(models)
     m = load_demo_models(folder)
     d = demo_defaults(folder)
@@ -748,7 +749,7 @@ def list_demo_labels(models: str | None) -> int:
     for kind in ("artist", "genre"):
         names = [n for n, i in m.vocab.names(kind).items() if i > 0]
         print(f"{kind}s ({len(names)}): " + "; ".join(names) + (f"  [default: {d[kind]}]" if d.get(kind) else ""))
-    t = d.get("temperature", SampleRequest().temperature)
+    t = demo_temperature(None, folder)
     print(f"temperature (--temperature): {', '.join(f'level {l} {t[l]:g}' for l in (2, 1, 0))}" + ("" if "temperature" in d else " (the library's default)"))
     if m.priors[2].cfg.n_tokens: print(f"lyrics: up to {m.priors[2].cfg.n_tokens} characters per window (--lyrics)" + (f"; default: {d['lyrics']!r}" if d.get("lyrics") else ""))
     return 0
