@@ -48,7 +48,7 @@ def demo_page(html: str | Path, # an index.html written by `jukebox-nb demo`
 def studio(which: str, # "demo" (the bundled demo models) or "fake" (the scripted stand-in)
            png: str | Path, # the screenshot to write (JPEG, about 75 KB)
            width: int = 1320, height: int | None = None) -> Path:
-    "Screenshot of the real studio after a 2 s sample, taken in JupyterLab (see screenshots_studio.py)."
+    "Screenshot of the real studio after a 3 s sample, taken in JupyterLab (see screenshots_studio.py)."
     from screenshots_studio import studio_page
     if which not in ("demo", "fake"): raise SystemExit(f"studio screenshots are of 'demo' or 'fake', not {which!r}")
     return studio_page(png, fake=which == "fake", width=width)

@@ -1,7 +1,7 @@
 """Screenshots of the studio after a sample, with the browser tests' driver (JupyterLab + headless Debian Chromium).
 
     python scripts/screenshots.py studio demo docs/images/studio.jpg      # or `fake` instead of `demo`
-    python scripts/screenshots_studio.py [--out docs/images/studio.jpg] [--seconds 2] [--fake]
+    python scripts/screenshots_studio.py [--out docs/images/studio.jpg] [--seconds 3] [--fake]
 
 Starts a throwaway JupyterLab (tests/browser/conftest.py's `start_lab`), opens a copy of nbs/studio.ipynb
 with the bundled demo models (or the fake stand-in with --fake), runs it as the browser tests do, samples
@@ -60,7 +60,7 @@ def studio_page(out: str | Path = ROOT / "docs" / "images" / "studio.jpg", # the
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(ROOT / "docs" / "images" / "studio.jpg")); p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--out", default=str(ROOT / "docs" / "images" / "studio.jpg")); p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--fake", action="store_true"); p.add_argument("--width", type=int, default=1320)
     a = p.parse_args(argv)
     path = studio_page(a.out, a.seconds, a.fake, a.width); print(path, f"{path.stat().st_size / 1024:.0f} KB")
