@@ -3,7 +3,7 @@
     python benchmarks/musicality.py samples --models MODELS --corpus CORPUS --out SAMPLES_DIR [--n 8] [--seconds 20]
     python benchmarks/musicality.py audio SAMPLES... --reference REF_DIR [--seconds 20] [--noise]
     python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
-    python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid]
+    python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896]
     python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
 
 Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
@@ -39,7 +39,12 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
 (e) held-out bits per code by position in the top prior's window (`bits`): `training.evaluate_prior(by_position=
     True)` on codes cached by `jukebox-nb encode-codes`, summarised over octave bands of positions (0, 1, 2-3, ...,
     512-1023), with `falling_past_128` = bits in [128, 256) minus bits in the last band (positive: the prior still
-    gains from context beyond 128 codes).
+    gains from context beyond 128 codes). Position in the window is not the only thing that changes along it: a
+    window is clamped to end at its piece's end, so its last positions hold more endings (and tail silence) than its
+    first, and their bits tell of the endings as much as of the context. `--contexts L...` adds the unconfounded test (`context`): blocks of
+    `--block` codes of each held-out piece (every `--stride` codes) are scored from windows that start L codes before
+    the block, for every L on the same blocks; it reports the mean bits per L, each L's difference from
+    the largest L up to 128 (the issue's mark) with its standard error, and the share of blocks that L predicts better.
 (f) continuation (`continuation`): for each held-out piece, 5 s at `--start` are the prompt; the models continue
     it for 10 s (top level only, decoded by the VQ-VAE, unless `--levels 2 1 0`). `agreement` is the cosine
     similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
@@ -369,6 +374,35 @@ def _label_ids(models: Path) -> dict:
     return dict(artist_ids=d.get("artist"), genre_ids=d.get("genre"))
 
 
+def context_bits(prior, ds, contexts: list[int], block: int = 128, stride: int = 256) -> dict:
+    "Bits of the same held-out blocks of `block` codes given each context length in `contexts` (see (e) above)."
+    import torch
+    from jukebox_nb.conditioning import tokenize
+    from jukebox_nb.training import prior_inputs
+    c, Ls = prior.cfg, sorted(contexts)
+    if Ls[0] < 1 or Ls[-1] + block > c.n_ctx:
+        raise SystemExit(f"--contexts must lie in [1, {c.n_ctx - block}] (a {block}-code block after L codes fits a {c.n_ctx}-code window)")
+    rows = []
+    for k, path in enumerate(ds.paths):
+        n, z = int(ds.lengths[k]), ds.codes(path, c.level)
+        for t0 in range(Ls[-1], n - c.n_ctx + Ls[0] + 1, stride):  # every L's window [t0 - L, t0 - L + n_ctx) lies in the piece
+            wins = [t0 - L for L in Ls]
+            zs = torch.stack([torch.from_numpy(z[w:w + c.n_ctx].astype(np.int64)) for w in wins])
+            batch = dict(z=zs)
+            if c.labels: batch["y"] = torch.stack([tokenize([ds.metadata(path, w)], c.sample_length, c.max_bow_genre_size, c.n_tokens,
+                                                             c.n_artists, c.n_genres, v3=c.n_vocab == 79)[0] for w in wins])
+            with torch.no_grad(): bits = prior(*prior_inputs(batch)).gen_bits
+            rows.append([float(bits[j, L:L + block].mean()) for j, L in enumerate(Ls)])
+    if len(rows) < 2: raise SystemExit(f"only {len(rows)} block(s) of the split fit every context length: use shorter --contexts or a smaller --stride")
+    A = np.array(rows).T  # [len(Ls), blocks]
+    mid = Ls.index(max([L for L in Ls if L <= 128], default=Ls[0])); d = A - A[mid]  # against 128 codes of context (the mark)
+    return dict(block=block, stride=stride, blocks=A.shape[1], reference_context=Ls[mid],
+                mean_bits={str(L): round(float(A[i].mean()), 4) for i, L in enumerate(Ls)},
+                minus_reference={str(L): round(float(d[i].mean()), 4) for i, L in enumerate(Ls)},
+                standard_error={str(L): round(float(d[i].std(ddof=1) / np.sqrt(A.shape[1])), 4) for i, L in enumerate(Ls)},
+                share_better_than_reference={str(L): round(float((d[i] < 0).mean()), 3) for i, L in enumerate(Ls)})
+
+
 def cmd_bits(args) -> dict:
     import torch
     from jukebox_nb.checkpoints import load_pretrained
@@ -379,9 +413,15 @@ def cmd_bits(args) -> dict:
     t0 = time.perf_counter()
     res = evaluate_prior(prior, args.codes, split=args.split, n_windows=args.windows, by_position=True,
                          valid_fraction=args.valid_fraction, seed=args.split_seed, **_label_ids(models))
-    return dict(command="bits", split=args.split, windows=args.windows, n_ctx=int(prior.cfg.n_ctx),
-                bits_per_code=round(float(res["gen_loss"]), 4), **position_bands(res["bits_by_position"]),
-                seconds=round(time.perf_counter() - t0, 1))
+    out = dict(command="bits", split=args.split, windows=args.windows, n_ctx=int(prior.cfg.n_ctx),
+               bits_per_code=round(float(res["gen_loss"]), 4), **position_bands(res["bits_by_position"]))
+    if args.contexts:
+        from jukebox_nb.training import CodesDataset
+        prior.eval()
+        ds = CodesDataset(args.codes, prior.cfg, args.split, args.valid_fraction, args.split_seed, **_label_ids(models))
+        out["context"] = context_bits(prior, ds, args.contexts, args.block, args.stride)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
 
 
 def cmd_continuation(args) -> dict:
@@ -500,6 +540,9 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--models", required=True, help="a demo folder (uses prior_level_2/) or a prior folder")
             s.add_argument("--codes", required=True, help="folder written by `jukebox-nb encode-codes`")
             s.add_argument("--split", default="valid", choices=("valid", "train", "all")); s.add_argument("--windows", type=int, default=64)
+            s.add_argument("--contexts", type=int, nargs="+", metavar="L", help="also score the same blocks given L codes of context, "
+                           "for each L (e.g. 8 32 128 256 512 896)")
+            s.add_argument("--block", type=int, default=128); s.add_argument("--stride", type=int, default=256)
         else:
             s.add_argument("--models", required=True); s.add_argument("--corpus", required=True)
             s.add_argument("--pieces", type=int, default=6); s.add_argument("--start", type=float, default=20.0)

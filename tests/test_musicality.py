@@ -199,6 +199,20 @@ def test_bits_command(tiny_setup):
     assert 0 < out["bits_per_code"] < 20 and list(out["bands"])[0] == "0" and list(out["bands"])[-1].endswith(f"-{n - 1}")
 
 
+def test_bits_context_scores_the_same_blocks_at_every_context_length(tiny_setup):
+    "(e) unconfounded: each context length scores the same blocks, against the largest length up to 128 (here 16)."
+    d, codes = tiny_setup
+    out = m.main(["bits", "--models", str(d / "models"), "--codes", str(codes), "--split", "all", "--windows", "4",
+                  "--contexts", "16", "2", "8", "--block", "8", "--stride", "64"])
+    c = out["context"]
+    assert c["reference_context"] == 16 and list(c["mean_bits"]) == ["2", "8", "16"] and c["blocks"] >= 2
+    assert c["minus_reference"]["16"] == 0 and all(0 < b < 20 for b in c["mean_bits"].values())
+    for L in ("2", "8"):
+        assert c["minus_reference"][L] == pytest.approx(c["mean_bits"][L] - c["mean_bits"]["16"], abs=2e-4) and c["standard_error"][L] >= 0
+    with pytest.raises(SystemExit, match="--contexts must lie in"):  # a block after 30 codes does not fit a 32-code window
+        m.main(["bits", "--models", str(d / "models"), "--codes", str(codes), "--split", "all", "--contexts", "30", "--block", "8"])
+
+
 def test_continuation_command(tiny_setup):
     "(f) with tiny random models: each piece's continuation is compared with its own next stretch and the others'."
     d, _ = tiny_setup
