@@ -41,10 +41,11 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
     512-1023), with `falling_past_128` = bits in [128, 256) minus bits in the last band (positive: the prior still
     gains from context beyond 128 codes). Position in the window is not the only thing that changes along it: a
     window is clamped to end at its piece's end, so its last positions hold more endings (and tail silence) than its
-    first, and their bits tell of the endings as much as of the context. `--contexts L...` adds the unconfounded test (`context`): blocks of
-    `--block` codes of each held-out piece (every `--stride` codes) are scored from windows that start L codes before
-    the block, for every L on the same blocks; it reports the mean bits per L, each L's difference from
-    the largest L up to 128 (the issue's mark) with its standard error, and the share of blocks that L predicts better.
+    first, and their bits tell of the endings as much as of the context. `--contexts L...` adds the unconfounded
+    test (`context`): blocks of `--block` codes of each held-out piece (every `--stride` codes) are scored from
+    windows that start L codes before the block, for every L on the same blocks; it reports the mean bits per L,
+    each L's difference from the largest L up to 128 (the issue's mark) with its standard error, and the share of
+    blocks that L predicts better.
 (f) continuation (`continuation`): for each held-out piece, 5 s at `--start` are the prompt; the models continue
     it for 10 s (top level only, decoded by the VQ-VAE, unless `--levels 2 1 0`). `agreement` is the cosine
     similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
