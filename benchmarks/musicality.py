@@ -378,20 +378,16 @@ def _label_ids(models: Path) -> dict:
 def context_bits(prior, ds, contexts: list[int], block: int = 128, stride: int = 256) -> dict:
     "Bits of the same held-out blocks of `block` codes given each context length in `contexts` (see (e) above)."
     import torch
-    from jukebox_nb.conditioning import tokenize
+    from torch.utils.data import default_collate
     from jukebox_nb.training import prior_inputs
     c, Ls = prior.cfg, sorted(contexts)
     if Ls[0] < 1 or Ls[-1] + block > c.n_ctx:
         raise SystemExit(f"--contexts must lie in [1, {c.n_ctx - block}] (a {block}-code block after L codes fits a {c.n_ctx}-code window)")
     rows = []
-    for k, path in enumerate(ds.paths):
-        n, z = int(ds.lengths[k]), ds.codes(path, c.level)
+    for k in range(len(ds.paths)):
+        n = int(ds.lengths[k])
         for t0 in range(Ls[-1], n - c.n_ctx + Ls[0] + 1, stride):  # every L's window [t0 - L, t0 - L + n_ctx) lies in the piece
-            wins = [t0 - L for L in Ls]
-            zs = torch.stack([torch.from_numpy(z[w:w + c.n_ctx].astype(np.int64)) for w in wins])
-            batch = dict(z=zs)
-            if c.labels: batch["y"] = torch.stack([tokenize([ds.metadata(path, w)], c.sample_length, c.max_bow_genre_size, c.n_tokens,
-                                                             c.n_artists, c.n_genres, v3=c.n_vocab == 79)[0] for w in wins])
+            batch = default_collate([ds.window(k, t0 - L) for L in Ls])
             with torch.no_grad(): bits = prior(*prior_inputs(batch)).gen_bits
             rows.append([float(bits[j, L:L + block].mean()) for j, L in enumerate(Ls)])
     if len(rows) < 2: raise SystemExit(f"only {len(rows)} block(s) of the split fit every context length: use shorter --contexts or a smaller --stride")

@@ -837,15 +837,18 @@ class CodesDataset(Dataset):
                         offset=start * c.hop_length, lyrics=t["lyrics"])
 
     def __getitem__(self, i: int) -> dict:
-        "A window: z [n_ctx], y [label_width] (labelled priors), z_cond [n_ctx/4] (upsamplers), track, start."
-        from jukebox_nb.conditioning import tokenize
+        "A seeded window: z [n_ctx], y [label_width] (labelled priors), z_cond [n_ctx/4] (upsamplers), track, start."
         if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for a dataset of {len(self)} windows")
         c, rng = self.cfg, np.random.default_rng([self.seed, self.epoch, i])
         pos = min(int((i + rng.random()) * int(self.offsets[-1]) / len(self)), int(self.offsets[-1]) - 1)
         k = int(np.searchsorted(self.offsets, pos, side="right")) - 1
         align = c.cond_downsample if c.upsampler else 1
-        start = min(pos - int(self.offsets[k]), int(self.lengths[k]) - c.n_ctx) // align * align
-        path = self.paths[k]
+        return self.window(k, min(pos - int(self.offsets[k]), int(self.lengths[k]) - c.n_ctx) // align * align)
+
+    def window(self, k: int, start: int) -> dict:
+        "The window of track `k` (index into `paths`) at code `start`, as `__getitem__` returns it."
+        from jukebox_nb.conditioning import tokenize
+        c, path = self.cfg, self.paths[k]
         item = dict(z=torch.from_numpy(self.codes(path, c.level)[start:start + c.n_ctx].astype(np.int64)), track=k, start=start)
         if c.labels:
             item["y"] = tokenize([self.metadata(path, start)], c.sample_length, c.max_bow_genre_size, c.n_tokens,
