@@ -3,7 +3,7 @@
     python benchmarks/musicality.py samples --models MODELS --corpus CORPUS --out SAMPLES_DIR [--n 8] [--seconds 20]
     python benchmarks/musicality.py audio SAMPLES... --reference REF_DIR [--seconds 20] [--noise]
     python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
-    python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896]
+    python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896] [--labels]
     python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
 
 Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
@@ -46,6 +46,12 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
     windows that start L codes before the block, for every L on the same blocks; it reports the mean bits per L,
     each L's difference from the largest L up to 128 (the issue's mark) with its standard error, and the share of
     blocks that L predicts better.
+    `--labels` adds the prior's side of (d) (`labels`): the same evenly spaced held-out windows are scored under
+    every (artist, genres) pair of the corpus's pieces in turn. `gain` is the mean bits under the other pairs minus
+    under the window's own (what the labels are worth to the prior, bits per code), and `accuracy` the share of
+    windows whose own pair gives the fewest bits (the prior used as a classifier; chance 1 / pairs). A prior that
+    ignores its labels scores gain 0 and picks a pair no better than chance, and then no sampling can make the
+    label heard.
 (f) continuation (`continuation`): for each held-out piece, 5 s at `--start` are the prompt; the models continue
     it for 10 s (top level only, decoded by the VQ-VAE, unless `--levels 2 1 0`). `agreement` is the cosine
     similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
@@ -400,6 +406,44 @@ def context_bits(prior, ds, contexts: list[int], block: int = 128, stride: int =
                 share_better_than_reference={str(L): round(float((d[i] < 0).mean()), 3) for i, L in enumerate(Ls)})
 
 
+def label_bits(prior, ds, n_windows: int = 64, batch: int = 8) -> tuple[list, np.ndarray, np.ndarray]:
+    """Bits per code of `n_windows` evenly spaced windows of `ds` under every (artist, genres) pair of its corpus (see (e)
+    `--labels`): the pairs, each window's own pair (index) and the [windows, pairs] bits."""
+    import dataclasses
+    import torch
+    from jukebox_nb.conditioning import tokenize
+    c, tracks = prior.cfg, ds.index["tracks"]
+    pair = lambda t: (t["artist"], tuple(t["genres"]))
+    pairs = sorted({pair(t) for t in tracks.values() if "codes" in t})
+    if len(pairs) < 2: raise SystemExit(f"--labels needs pieces of at least two (artist, genres) pairs; {ds.dir} has {len(pairs)}")
+    items = [ds[int(i)] for i in np.linspace(0, len(ds) - 1, min(n_windows, len(ds))).round().astype(int)]
+    own = np.array([pairs.index(pair(tracks[ds.paths[it["track"]]])) for it in items])
+    bits = np.zeros((len(items), len(pairs)))
+    for j, (artist, genres) in enumerate(pairs):
+        ids = dict(artist=ds.artist_ids[artist], genres=tuple(ds.genre_ids[g] for g in genres)[: c.max_bow_genre_size])
+        for b in range(0, len(items), batch):
+            chunk = items[b:b + batch]
+            metas = [dataclasses.replace(ds.metadata(ds.paths[it["track"]], it["start"]), **ids) for it in chunk]
+            y = tokenize(metas, c.sample_length, c.max_bow_genre_size, c.n_tokens, c.n_artists, c.n_genres, v3=c.n_vocab == 79)
+            with torch.no_grad(): bits[b:b + len(chunk), j] = prior(torch.stack([it["z"] for it in chunk]), y).gen_loss.numpy()
+    return pairs, own, bits
+
+
+def label_summary(pairs: list, own: np.ndarray, bits: np.ndarray) -> dict:
+    "Gain (other pairs minus own, bits per code), the prior's accuracy as a classifier, and both per own pair."
+    rows = np.arange(len(own))
+    others = (bits.sum(1) - bits[rows, own]) / (len(pairs) - 1)
+    best = bits.argmin(1)
+    name = lambda k: f"{pairs[k][0]} / {' '.join(pairs[k][1])}"
+    return dict(pairs=[name(k) for k in range(len(pairs))], windows=len(own),
+                own_bits=round(float(bits[rows, own].mean()), 4), other_bits=round(float(others.mean()), 4),
+                gain=round(float((others - bits[rows, own]).mean()), 4), accuracy=round(float((best == own).mean()), 3),
+                chance=round(1 / len(pairs), 3),
+                by_pair={name(k): dict(windows=int((own == k).sum()), accuracy=round(float((best[own == k] == k).mean()), 3),
+                                       gain=round(float((others - bits[rows, own])[own == k].mean()), 4))
+                         for k in sorted(set(own.tolist()))})
+
+
 def cmd_bits(args) -> dict:
     import torch
     from jukebox_nb.checkpoints import load_pretrained
@@ -417,6 +461,11 @@ def cmd_bits(args) -> dict:
         prior.eval()
         ds = CodesDataset(args.codes, prior.cfg, args.split, args.valid_fraction, args.split_seed, **_label_ids(models))
         out["context"] = context_bits(prior, ds, args.contexts, args.block, args.stride)
+    if args.labels:
+        from jukebox_nb.training import CodesDataset
+        prior.eval()
+        ds = CodesDataset(args.codes, prior.cfg, args.split, args.valid_fraction, args.split_seed, **_label_ids(models))
+        out["labels"] = label_summary(*label_bits(prior, ds, args.windows))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -540,6 +589,8 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--contexts", type=int, nargs="+", metavar="L", help="also score the same blocks given L codes of context, "
                            "for each L (e.g. 8 32 128 256 512 896)")
             s.add_argument("--block", type=int, default=128); s.add_argument("--stride", type=int, default=256)
+            s.add_argument("--labels", action="store_true", help="also score the windows under every (artist, genres) pair of the "
+                           "corpus: what the labels are worth to the prior")
         else:
             s.add_argument("--models", required=True); s.add_argument("--corpus", required=True)
             s.add_argument("--pieces", type=int, default=6); s.add_argument("--start", type=float, default=20.0)

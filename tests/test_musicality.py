@@ -266,3 +266,37 @@ def test_code_motion_tells_held_codes_from_shuffled_ones():
     assert got["run_ms"] == pytest.approx(80, rel=0.1) and got["codes_used"] <= 50
     noisy = d.code_motion([rng.integers(0, 64, 400)], hop_seconds=0.01)
     assert abs(noisy["same_code"] - noisy["chance"]) < 0.03 and noisy["run_ms"] < 12 and noisy["bits"] > 5.5
+
+
+def test_label_bits_score_every_pair_and_own_matches_the_dataset(tiny_setup, tmp_path):
+    "(e) --labels: each window under every (artist, genres) pair; its own pair's bits are those of the dataset's label vector."
+    import torch
+    from torch.utils.data import default_collate
+    from jukebox_nb.checkpoints import load_pretrained
+    from jukebox_nb.data import Track, write_metadata
+    from jukebox_nb.training import CodesDataset, encode_corpus, prior_inputs
+    d, _ = tiny_setup
+    for i, root in enumerate((48, 53, 55, 57)):  # two artists of two pieces each, one genre each
+        sf.write(_mkdir(tmp_path / "corpus") / f"p{i}.wav", tone([midi_hz(n) for n in (root, root + 4, root + 7)], 3.0, sr=44100), 44100)
+    write_metadata(tmp_path / "corpus" / "metadata.jsonl", [Track(f"p{i}.wav", "ab"[i % 2], ("gh"[i % 2],), f"p{i}", "CC0-1.0", "test")
+                                                            for i in range(4)])
+    vq = load_pretrained(d / "models" / "vqvae", kind="vqvae")
+    codes = encode_corpus(vq, tmp_path / "corpus", cache_dir=tmp_path / "codes")
+    prior = load_pretrained(d / "models" / "prior_level_2", kind="prior").eval()
+    torch.nn.init.normal_(prior.y_emb.artist_emb.emb.weight, std=1.0, generator=torch.Generator().manual_seed(0))  # labels that matter
+    ds = CodesDataset(codes, prior.cfg, "all", artist_ids={"a": 1, "b": 2}, genre_ids={"g": 1, "h": 2})
+    pairs, own, bits = m.label_bits(prior, ds, n_windows=6, batch=4)
+    assert pairs == [("a", ("g",)), ("b", ("h",))] and bits.shape == (6, 2) and set(own.tolist()) == {0, 1}
+    items = [ds[int(i)] for i in np.linspace(0, len(ds) - 1, 6).round().astype(int)]
+    with torch.no_grad(): mine = prior(*prior_inputs(default_collate(items))[:2]).gen_loss.numpy()
+    np.testing.assert_allclose(bits[np.arange(6), own], mine, atol=1e-5)
+    assert np.abs(bits[:, 0] - bits[:, 1]).max() > 1e-4  # the other pair really was fed
+    s = m.label_summary(pairs, own, bits)
+    assert s["chance"] == 0.5 and s["pairs"] == ["a / g", "b / h"] and 0 <= s["accuracy"] <= 1
+    assert s["gain"] == pytest.approx(float((bits[np.arange(6), 1 - own] - bits[np.arange(6), own]).mean()), abs=1e-4)
+    with torch.no_grad(): prior.y_emb.artist_emb.emb.weight[2] = prior.y_emb.artist_emb.emb.weight[1]  # b sounds like a ...
+    prior.y_emb.bow_genre_emb.emb.weight.data[2] = prior.y_emb.bow_genre_emb.emb.weight.data[1]  # ... and h like g
+    _, _, same = m.label_bits(prior, ds, n_windows=6, batch=4)
+    assert m.label_summary(pairs, own, same)["gain"] == 0  # labels the prior cannot tell apart are worth nothing
+    with pytest.raises(SystemExit, match="at least two"):
+        m.label_bits(prior, CodesDataset(d / "codes", prior.cfg, "all", artist_ids={"a": 1}, genre_ids={"g": 1}))
