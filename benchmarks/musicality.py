@@ -411,7 +411,6 @@ def label_bits(prior, ds, n_windows: int = 64, batch: int = 8) -> tuple[list, np
     `--labels`): the pairs, each window's own pair (index) and the [windows, pairs] bits."""
     import dataclasses
     import torch
-    from jukebox_nb.conditioning import tokenize
     c, tracks = prior.cfg, ds.index["tracks"]
     pair = lambda t: (t["artist"], tuple(t["genres"]))
     pairs = sorted({pair(t) for t in tracks.values() if "codes" in t})
@@ -424,8 +423,7 @@ def label_bits(prior, ds, n_windows: int = 64, batch: int = 8) -> tuple[list, np
         for b in range(0, len(items), batch):
             chunk = items[b:b + batch]
             metas = [dataclasses.replace(ds.metadata(ds.paths[it["track"]], it["start"]), **ids) for it in chunk]
-            y = tokenize(metas, c.sample_length, c.max_bow_genre_size, c.n_tokens, c.n_artists, c.n_genres, v3=c.n_vocab == 79)
-            with torch.no_grad(): bits[b:b + len(chunk), j] = prior(torch.stack([it["z"] for it in chunk]), y).gen_loss.numpy()
+            with torch.no_grad(): bits[b:b + len(chunk), j] = prior(torch.stack([it["z"] for it in chunk]), prior.tokenize(metas)).gen_loss.numpy()
     return pairs, own, bits
 
 
@@ -456,16 +454,12 @@ def cmd_bits(args) -> dict:
                          valid_fraction=args.valid_fraction, seed=args.split_seed, **_label_ids(models))
     out = dict(command="bits", split=args.split, windows=args.windows, n_ctx=int(prior.cfg.n_ctx),
                bits_per_code=round(float(res["gen_loss"]), 4), **position_bands(res["bits_by_position"]))
-    if args.contexts:
+    if args.contexts or args.labels:
         from jukebox_nb.training import CodesDataset
         prior.eval()
         ds = CodesDataset(args.codes, prior.cfg, args.split, args.valid_fraction, args.split_seed, **_label_ids(models))
-        out["context"] = context_bits(prior, ds, args.contexts, args.block, args.stride)
-    if args.labels:
-        from jukebox_nb.training import CodesDataset
-        prior.eval()
-        ds = CodesDataset(args.codes, prior.cfg, args.split, args.valid_fraction, args.split_seed, **_label_ids(models))
-        out["labels"] = label_summary(*label_bits(prior, ds, args.windows))
+        if args.contexts: out["context"] = context_bits(prior, ds, args.contexts, args.block, args.stride)
+        if args.labels: out["labels"] = label_summary(*label_bits(prior, ds, args.windows))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
