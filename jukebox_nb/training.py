@@ -653,6 +653,7 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
                 resume: bool = True, # continue from the latest checkpoint in `out_dir`
                 sample_length: int = 32768, # crop length in samples (a multiple of the top hop, 128)
                 progress: bool = True, # tqdm progress bar
+                vqvae_overrides: Mapping[str, Any] | None = None, # `VQVAEConfig` fields to change in the preset (width, levels, ...)
                 **overrides, # other `TrainConfig` fields: batch_size, lr, ckpt_every, seed, ...
                ) -> TrainResult:
     "Train a VQ-VAE preset on the corpus in `data_dir` (resumable); the recipe behind `jukebox-nb train-vqvae`."
@@ -660,18 +661,21 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
     from jukebox_nb.data import MusicDataset
     from jukebox_nb.vqvae import VQVAE, VQVAEConfig
     cfg = TrainConfig.from_dict({"total_steps": steps, "out_dir": str(out_dir), **overrides})
-    vcfg = VQVAEConfig.preset(preset)
+    vover = dict(vqvae_overrides or {})
+    if "bandwidth" in vover: raise ValueError("vqvae_overrides cannot set bandwidth: it is measured from the corpus")
+    vcfg = VQVAEConfig.preset(preset, **vover)
     if sample_length % vcfg.hop_lengths[-1]:
         raise ValueError(f"sample_length {sample_length} must be a multiple of the top hop {vcfg.hop_lengths[-1]}")
     ds = MusicDataset(data_dir, sample_length, split="train", seed=cfg.seed, sr=vcfg.sample_rate)
     if len(ds) == 0: raise ValueError(f"{data_dir}: no usable audio in the train split (skipped: {ds.skipped[:3]})")
     if resume and checkpoint_dirs(out_dir):
         old = VQVAEConfig.from_dict(read_config(latest_checkpoint(out_dir))["config"])
-        if VQVAEConfig.preset(preset, bandwidth=old.bandwidth) != old:
-            raise ValueError(f"{out_dir} holds a checkpoint of another VQ-VAE config than preset {preset!r}; "
-                             "use the same preset or a new out_dir")
+        if VQVAEConfig.preset(preset, **vover, bandwidth=old.bandwidth) != old:
+            asked = f"preset {preset!r}" + (f" with {vover}" if vover else "")
+            raise ValueError(f"{out_dir} holds a checkpoint of another VQ-VAE config than {asked}; "
+                             "use the same preset and overrides, or a new out_dir")
         vcfg = old
-    else: vcfg = VQVAEConfig.preset(preset, bandwidth=_bandwidth(ds))
+    else: vcfg = VQVAEConfig.preset(preset, **vover, bandwidth=_bandwidth(ds))
     return train(lambda all_reduce: VQVAE(vcfg, all_reduce=all_reduce), ds, cfg, resume=resume, progress=progress)
 
 # %% ../nbs/11_training.ipynb #0341e17f

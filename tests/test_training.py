@@ -234,6 +234,16 @@ def test_train_vqvae_on_a_corpus_resumes_and_loads(tmp_path):
     for k, v in again.model.state_dict().items(): assert torch.equal(v, model.state_dict()[k]), k
     with pytest.raises(ValueError, match="another VQ-VAE config"): train_vqvae(corpus, steps=4, **{**kw, "preset": "mini"})
     with pytest.raises(ValueError, match="multiple of the top hop"): train_vqvae(corpus, steps=4, **{**kw, "sample_length": 2000})
+    one = dict(levels=1, downs_t=(4,), strides_t=(2,), multipliers=(1,), width=6)  # one level, hop 16, a wider net
+    single = train_vqvae(corpus, steps=1, vqvae_overrides=one, **{**kw, "out_dir": tmp_path / "one"})
+    assert single.model.cfg.levels == 1 and single.model.cfg.width == 6 and single.model.cfg.hop_lengths == (16,)
+    assert single.model.cfg.bandwidth == first.model.cfg.bandwidth  # measured from the same crops
+    assert vqvae_from_checkpoint(tmp_path / "one").cfg == single.model.cfg
+    with pytest.raises(ValueError, match="another VQ-VAE config than preset 'tiny' with"):
+        train_vqvae(corpus, steps=2, vqvae_overrides={**one, "width": 8}, **{**kw, "out_dir": tmp_path / "one"})
+    with pytest.raises(ValueError, match="another VQ-VAE config"): train_vqvae(corpus, steps=4, vqvae_overrides=one, **kw)
+    with pytest.raises(ValueError, match="cannot set bandwidth"):
+        train_vqvae(corpus, steps=1, vqvae_overrides={"bandwidth": None}, **{**kw, "out_dir": tmp_path / "bw"})
 
 
 def test_evaluate_vqvae_skips_silent_clips(tmp_path):
