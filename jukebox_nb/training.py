@@ -651,7 +651,7 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
                 steps: int = 1000, # total optimizer steps of the run
                 out_dir: str | Path = "runs/vqvae", # checkpoints/ and metrics.csv
                 resume: bool = True, # continue from the latest checkpoint in `out_dir`
-                sample_length: int = 32768, # crop length in samples (a multiple of the top hop, 128)
+                sample_length: int = 32768, # crop length in samples (a multiple of the top hop)
                 progress: bool = True, # tqdm progress bar
                 vqvae_overrides: Mapping[str, Any] | None = None, # `VQVAEConfig` fields to change in the preset (width, levels, ...)
                 **overrides, # other `TrainConfig` fields: batch_size, lr, ckpt_every, seed, ...
@@ -670,12 +670,12 @@ def train_vqvae(data_dir: str | Path, # corpus folder with metadata.jsonl (see `
     if len(ds) == 0: raise ValueError(f"{data_dir}: no usable audio in the train split (skipped: {ds.skipped[:3]})")
     if resume and checkpoint_dirs(out_dir):
         old = VQVAEConfig.from_dict(read_config(latest_checkpoint(out_dir))["config"])
-        if VQVAEConfig.preset(preset, **vover, bandwidth=old.bandwidth) != old:
+        if dataclasses.replace(vcfg, bandwidth=old.bandwidth) != old:
             asked = f"preset {preset!r}" + (f" with {vover}" if vover else "")
             raise ValueError(f"{out_dir} holds a checkpoint of another VQ-VAE config than {asked}; "
                              "use the same preset and overrides, or a new out_dir")
         vcfg = old
-    else: vcfg = VQVAEConfig.preset(preset, **vover, bandwidth=_bandwidth(ds))
+    else: vcfg = dataclasses.replace(vcfg, bandwidth=_bandwidth(ds))
     return train(lambda all_reduce: VQVAE(vcfg, all_reduce=all_reduce), ds, cfg, resume=resume, progress=progress)
 
 # %% ../nbs/11_training.ipynb #0341e17f
