@@ -5,6 +5,7 @@
     python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
     python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896] [--labels]
     python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
+    python benchmarks/musicality.py upsample --models MODELS --corpus CORPUS --out DIR [--pieces 0] [--seconds 10]
 
 Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
 written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is read as mono at 22,050 Hz, at most
@@ -61,6 +62,13 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
 `samples` writes what the other commands measure: `--n` samples of `--seconds` through all levels (or `--levels`),
 the k-th asking for the k-th (artist, genre) pair of the corpus's pieces in turn, with seed `--seed` + k; WAV files
 and `labels.jsonl` ({"path", "artist", "genre", "seed", "seconds_taken"} per line) in `--out`.
+
+`upsample` asks what the upsamplers let through, with no top prior involved: for each held-out piece (`--pieces`,
+0 = all) it encodes `--seconds` from `--start` at the top level, lets the upsamplers sample the lower levels from
+those real codes at the models' demo temperatures, and reports (a)-(c) of the real clips, of the top level's own
+decoding and of the upsampled audio, with how many of the latter two lie inside the real clips' range. Its `--out`
+holds `sample_K.wav` (upsampled), `top_K.wav` and `labels.jsonl`, so `labels --samples OUT` gives (d) for them. No
+top prior's samples through all levels can be expected to do better than these.
 
 The measure functions take a mono float array and its rate and are imported by tests/test_musicality.py.
 """
@@ -495,6 +503,50 @@ def cmd_continuation(args) -> dict:
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
 
 
+def cmd_upsample(args) -> dict:
+    """What the upsamplers let through: each held-out piece's real top-level codes (the VQ-VAE's encoding of `--seconds`
+    from `--start`), upsampled by the models' priors as the demo does, measured on (a)-(c) beside the real clip and the
+    top level's own decoding. Writes `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so
+    `labels --samples OUT` says how well the labels survive: a ceiling for any top prior's samples through all levels."""
+    import librosa, torch
+    from jukebox_nb.audio import save_wav
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.sampling import SampleRequest, sample
+    torch.set_num_threads(args.threads)
+    corpus, out = Path(args.corpus), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = load_demo_models(args.models)
+    train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
+    pieces = (valid if args.split == "valid" else train + valid)[: args.pieces or None]
+    top = max(models.priors)
+    lower = tuple(sorted((l for l in models.priors if l < top), reverse=True))  # the upsamplers' levels, in sampling order
+    sr, hop = models.sample_rate, models.hop(top)
+    song_length, temps = int(_song_seconds(models, args.models) * sr), _temperature(args)
+    rows, measured, t0 = [], {"real": [], "top": [], "upsampled": []}, time.perf_counter()
+    for k, t in enumerate(pieces):
+        x = load_clip(corpus / t.path, args.seconds, args.start)
+        xm = librosa.resample(x, orig_sr=SR, target_sr=sr) if sr != SR else x
+        xm = torch.from_numpy(np.ascontiguousarray(xm[: len(xm) // hop * hop], dtype=np.float32))[None]
+        z = models.vqvae.encode(xm, levels=top)
+        with torch.inference_mode(): y_top = models.vqvae.decode(z, top).reshape(-1).float().numpy()
+        meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length, offset=int(args.start * sr))
+        res = sample(models, SampleRequest(level_metadata=meta, seconds=xm.shape[1] / sr, levels=lower, prime_tokens={top: z},
+                                           seed=args.seed + k, temperature=temps, top_p=args.top_p))
+        y_up = np.asarray(res.audio[min(lower)][0]).reshape(-1)
+        save_wav(out / f"sample_{k}.wav", y_up, sr); save_wav(out / f"top_{k}.wav", y_top, sr)
+        rows.append(dict(path=f"sample_{k}.wav", artist=t.artist, genre=" ".join(t.genres), piece=t.path, seed=args.seed + k))
+        (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        for name, y in (("real", x), ("top", y_top), ("upsampled", y_up)):
+            y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR) if name != "real" and sr != SR else y
+            measured[name].append(_rounded(measure_clip(y)))
+    ref = summarise(measured["real"])
+    return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], seconds=args.seconds, start=args.start,
+                temperature=list(temps), top_p=args.top_p,
+                **{f"{n}_summary": summarise(ms) for n, ms in measured.items()},
+                **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", "upsampled")},
+                measured=measured, seconds_taken=round(time.perf_counter() - t0, 1))
+
+
 def _temperature(args) -> tuple:
     "Temperatures of levels 0, 1, 2: `--temperature` (one value or three), else the models' demo.json, as the demo samples."
     from jukebox_nb.cli import demo_temperature
@@ -564,6 +616,15 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--levels", type=int, nargs="+", default=[2, 1, 0]); g.add_argument("--seed", type=int, default=0)
     g.add_argument("--threads", type=int, default=1)
     _sampling_args(g)
+    u = sub.add_parser("upsample", help="what the upsamplers let through: held-out pieces' real top-level codes, upsampled as the demo "
+                       "does, measured on (a)-(c); writes a folder `labels --samples` reads")
+    u.add_argument("--models", required=True); u.add_argument("--corpus", required=True); u.add_argument("--out", required=True)
+    u.add_argument("--pieces", type=int, default=0, help="0: every held-out piece"); u.add_argument("--start", type=float, default=20.0)
+    u.add_argument("--seconds", type=float, default=10.0); u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--split", default="valid", choices=("valid", "all"), help="pieces to encode (all: a folder of held-out pieces only)")
+    u.add_argument("--valid-fraction", type=float, default=0.1); u.add_argument("--split-seed", type=int, default=0)
+    u.add_argument("--threads", type=int, default=1)
+    _sampling_args(u)
     for name, h in (("labels", "(d) label recognisability"), ("bits", "(e) bits per code by window position"),
                     ("continuation", "(f) chroma agreement of continuations")):
         s = sub.add_parser(name, help=h)
@@ -598,7 +659,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     out = dict(cmd_audio=cmd_audio, cmd_labels=cmd_labels, cmd_bits=cmd_bits, cmd_continuation=cmd_continuation,
-               cmd_samples=cmd_samples)[f"cmd_{args.command}"](args)
+               cmd_samples=cmd_samples, cmd_upsample=cmd_upsample)[f"cmd_{args.command}"](args)
     out["load_average"] = list(os.getloadavg())
     return out
 

@@ -223,6 +223,22 @@ def test_continuation_command(tiny_setup):
     assert out["prompt_agreement"] > out["prompt_baseline"]  # each chord's first 0.5 s matches its own next second best
 
 
+def test_upsample_command_upsamples_real_top_codes(tiny_setup, tmp_path):
+    "`upsample`: each piece's real top-level codes, sampled down to level 0, measured beside the clip; `labels` reads the folder."
+    d, _ = tiny_setup
+    out = m.main(["upsample", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--out", str(tmp_path / "u"),
+                  "--split", "all", "--pieces", "2", "--start", "0", "--seconds", "1"])
+    json.dumps(out)
+    assert len(out["pieces"]) == 2 and out["upsampled_inside_real"].endswith("/2") and out["top_inside_real"].endswith("/2")
+    assert {n: len(r) for n, r in out["measured"].items()} == {"real": 2, "top": 2, "upsampled": 2}
+    for k in range(2):
+        for name in (f"sample_{k}.wav", f"top_{k}.wav"):
+            info = sf.info(tmp_path / "u" / name)
+            assert info.samplerate == 44100 and abs(info.frames - 44100) <= 128  # whole top-level hops of the 1 s clip
+    assert not np.allclose(sf.read(tmp_path / "u" / "sample_0.wav")[0], sf.read(tmp_path / "u" / "top_0.wav")[0])  # sampled, not the decode
+    assert [(p.name, lab) for p, lab in m._asked_labels(tmp_path / "u", "artist")] == [("sample_0.wav", "a"), ("sample_1.wav", "a")]
+
+
 def test_samples_command_asks_for_each_label_in_turn(tiny_setup, tmp_path):
     "`samples` writes one WAV per sample and labels.jsonl that `labels --samples` reads."
     d, _ = tiny_setup
