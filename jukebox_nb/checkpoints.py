@@ -95,7 +95,7 @@ def _materialise_buffers(model: nn.Module, model_cls: type, cfg, state: dict) ->
         model.get_submodule(owner)._buffers[leaf] = fresh[n].to(ref.device)
 
 # %% ../nbs/09_checkpoints.ipynb #fee32a56
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 # kind -> (config class, model class); a kind's config class must have `to_dict` / `from_dict`
@@ -107,8 +107,13 @@ def _v1_to_v2(doc: dict) -> dict:
     return {**doc, "format_version": 2, "tied": {}}
 
 
+def _v2_to_v3(doc: dict) -> dict:
+    "Version 2 stored the weights in the dtype the model had: no storage dtype to undo."
+    return {**doc, "format_version": 3, "storage_dtype": None, "dtype": None}
+
+
 # version -> function upgrading a config.json dict of that version to the next one
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 class CheckpointError(ValueError):
@@ -125,15 +130,34 @@ def kind_of(model: nn.Module) -> str:
 def save_pretrained(model: nn.Module, # a registered model with a `cfg` attribute
                     folder: str | Path, # destination folder (created)
                     meta: dict | None = None, # free-form JSON-able metadata (data, steps, metrics, licence)
+                    storage_dtype: torch.dtype | None = None, # store floating weights as this (float16 halves the file); loading casts back
                    ) -> Path:
     "Write `model` as `folder/model.safetensors` + `folder/config.json`, each atomically."
     from safetensors.torch import save_file
     folder = Path(folder); kind = kind_of(model)
     state, tied = _dedupe({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
+    floats = {v.dtype for v in state.values() if v.is_floating_point()}
+    if storage_dtype is not None:
+        if storage_dtype not in (torch.float16, torch.bfloat16, torch.float32):
+            raise CheckpointError(f"storage_dtype={storage_dtype}: use torch.float16, torch.bfloat16 or torch.float32")
+        if len(floats) > 1: raise CheckpointError(f"the model mixes floating dtypes {sorted(map(str, floats))}; cast it to one before saving")
+        state = {k: _store_as(k, v, storage_dtype) for k, v in state.items()}
     with atomic_path(folder / WEIGHTS) as tmp: save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
-    doc = {"format_version": FORMAT_VERSION, "kind": kind, "config": model.cfg.to_dict(), "tied": tied, "meta": meta or {}}
+    dtype = str(next(iter(floats))).removeprefix("torch.") if storage_dtype is not None and floats else None
+    doc = {"format_version": FORMAT_VERSION, "kind": kind, "config": model.cfg.to_dict(), "tied": tied, "meta": meta or {},
+           "storage_dtype": None if dtype is None else str(storage_dtype).removeprefix("torch."), "dtype": dtype}
     with atomic_write(folder / CONFIG, "w") as f: json.dump(doc, f, indent=1, default=_json_default)
     return folder
+
+
+def _store_as(key: str, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    "`v` in the storage dtype; a value the dtype cannot hold raises instead of turning into inf."
+    if not v.is_floating_point() or v.dtype == dtype: return v
+    big = float(v.abs().max()) if v.numel() else 0.0
+    if big > torch.finfo(dtype).max:
+        raise CheckpointError(f"{key} holds {big:.3g}, more than {dtype} can store ({torch.finfo(dtype).max:.3g}); "
+                              f"save with storage_dtype=torch.bfloat16 or torch.float32")
+    return v.to(dtype)
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -177,7 +201,7 @@ def read_config(folder: str | Path) -> dict:
 
 def load_pretrained(folder: str | Path, # a folder written by `save_pretrained`
                     device: str | torch.device = "cpu", # where the weights go
-                    dtype: torch.dtype | None = None, # cast floating-point weights (default: as saved)
+                    dtype: torch.dtype | None = None, # cast floating-point weights (default: the dtype the model was saved from)
                     kind: str | None = None, # expected kind; a checkpoint of another kind raises
                    ) -> nn.Module:
     "Build the model a checkpoint folder describes (on the meta device, so weights exist once) and load its weights."
@@ -191,8 +215,9 @@ def load_pretrained(folder: str | Path, # a folder written by `save_pretrained`
     if not (folder / WEIGHTS).exists(): raise CheckpointError(f"{folder}: {CONFIG} is there but {WEIGHTS} is missing")
     try: state = load_file(str(folder / WEIGHTS), device=str(device))
     except Exception as e: raise CheckpointError(f"{folder / WEIGHTS}: cannot read the weights ({e}); the file is damaged or truncated") from None
-    for alias, k in doc["tied"].items(): state[alias] = state[k]
+    dtype = dtype or (getattr(torch, doc["dtype"]) if doc.get("dtype") else None)  # undo a storage dtype
     if dtype is not None: state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    for alias, k in doc["tied"].items(): state[alias] = state[k]  # after the cast, so tied tensors stay one tensor
     model = build_and_load(model_cls, cfg, state, str(folder / WEIGHTS))
     model.meta = doc["meta"]
     return model.eval()

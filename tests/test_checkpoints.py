@@ -23,7 +23,7 @@ from jukebox_nb.checkpoints import (CheckpointError, KEY_TABLE, hub_to_official,
                                     load_pretrained, official_to_hub, save_openai, save_pretrained)
 from jukebox_nb.conditioning import LyricTokenizer
 from jukebox_nb.prior import Prior, PriorConfig
-from jukebox_nb.vqvae import VQVAE, VQVAEConfig
+from jukebox_nb.vqvae import VQVAE, VQVAEConfig, measure_bandwidth
 
 FIX = Path(__file__).parent / "fixtures"
 _SMALL = dict(n_ctx=256, bins=128, width=64, blocks=16)
@@ -389,6 +389,61 @@ def test_version_1_folder_migrates(tmp_path):
     with torch.no_grad(): assert torch.isfinite(vq(io["x"]).loss)  # the loss's STFT windows (not in any file) were built
     save_pretrained(vq, tmp_path / "v2")  # and it is written back in the current version
     assert json.loads((tmp_path / "v2" / "config.json").read_text())["format_version"] == ck.FORMAT_VERSION
+
+
+def test_version_2_folder_migrates(tmp_path):
+    "A version-2 config.json (no storage dtype) reads as weights stored in the model's own dtype."
+    p = Prior(PriorConfig.preset("tiny_single")).eval()
+    save_pretrained(p, tmp_path / "v2")
+    doc = json.loads((tmp_path / "v2" / "config.json").read_text())
+    for k in ("storage_dtype", "dtype"): doc.pop(k)
+    (tmp_path / "v2" / "config.json").write_text(json.dumps({**doc, "format_version": 2}))
+    assert ck.read_config(tmp_path / "v2")["storage_dtype"] is None
+    p2 = load_pretrained(tmp_path / "v2", kind="prior")
+    assert all(torch.equal(p2.state_dict()[k], v) for k, v in p.state_dict().items())
+
+
+# ---- our own format: storage dtype ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("storage", [torch.float16, torch.bfloat16])
+def test_half_storage_loads_back_as_float32(tmp_path, storage):
+    "Weights stored in 16 bits come back in float32, rounded once (the VQ-VAE's EMA buffers too), in half the bytes."
+    torch.manual_seed(0)
+    x = (torch.randn(2, 1, 4096) * 0.3).clamp(-1, 1)
+    vq = VQVAE(VQVAEConfig.from_dict({**VQVAEConfig.preset("tiny").to_dict(), "bandwidth": measure_bandwidth([x])}))
+    vq.train(); vq(x); vq.eval()  # one step fills the EMA codebook statistics
+    save_pretrained(vq, tmp_path / "full"); save_pretrained(vq, tmp_path / "half", storage_dtype=storage)
+    from safetensors.torch import load_file
+    stored = load_file(str(tmp_path / "half" / "model.safetensors"))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {storage}
+    float_bytes = lambda n: sum(v.nbytes for v in load_file(str(tmp_path / n / "model.safetensors")).values() if v.is_floating_point())
+    assert float_bytes("half") * 2 == float_bytes("full")
+    vq2 = load_pretrained(tmp_path / "half", kind="vqvae")
+    for k, v in vq.state_dict().items():
+        w = vq2.state_dict()[k]
+        assert w.dtype == v.dtype, k
+        assert torch.equal(w, v.to(storage).to(v.dtype) if v.is_floating_point() else v), k
+    assert next(load_pretrained(tmp_path / "half", dtype=torch.float64).parameters()).dtype == torch.float64  # an explicit dtype wins
+
+
+def test_storage_dtype_errors(tmp_path):
+    p = Prior(PriorConfig.preset("tiny_single"))
+    with pytest.raises(CheckpointError, match="use torch.float16, torch.bfloat16 or torch.float32"):
+        save_pretrained(p, tmp_path / "a", storage_dtype=torch.int8)
+    with torch.no_grad(): p.prior.x_emb.weight[1, 2] = -7e4
+    with pytest.raises(CheckpointError, match=r"prior.x_emb.weight holds 7e\+04, more than torch.float16 can store"):
+        save_pretrained(p, tmp_path / "b", storage_dtype=torch.float16)
+    assert not (tmp_path / "b" / "config.json").exists()  # nothing half-written
+    save_pretrained(p, tmp_path / "c", storage_dtype=torch.bfloat16)  # bfloat16 has float32's range
+    assert load_pretrained(tmp_path / "c").prior.x_emb.weight[1, 2] == torch.tensor(-7e4).bfloat16().float()
+
+
+def test_tied_weights_stay_tied_when_cast_on_load(tmp_path):
+    "Casting on load (dtype=...) used to give the tied output embedding a copy of its own."
+    p = Prior(PriorConfig.preset("tiny_single")).eval()
+    save_pretrained(p, tmp_path / "p")
+    p2 = load_pretrained(tmp_path / "p", dtype=torch.float64)
+    assert p2.prior.x_emb.weight.dtype == torch.float64
+    assert p2.state_dict()["prior.x_out.weight"].data_ptr() == p2.prior.x_emb.weight.data_ptr()
 
 
 # ---- Accelerate placement -----------------------------------------------------------------------------------------
