@@ -506,7 +506,7 @@ def cmd_continuation(args) -> dict:
 def cmd_upsample(args) -> dict:
     """What the upsamplers let through: each held-out piece's real top-level codes (the VQ-VAE's encoding of `--seconds`
     from `--start`), upsampled by the models' priors as the demo does, measured on (a)-(c) beside the real clip and the
-    top level's own decoding. Writes `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so
+    top level's own decoding, and after the upper upsampler alone (`level_1`, decoded at its level). Writes `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so
     `labels --samples OUT` says how well the labels survive: a ceiling for any top prior's samples through all levels."""
     import librosa, torch
     from jukebox_nb.audio import save_wav
@@ -522,7 +522,8 @@ def cmd_upsample(args) -> dict:
     lower = tuple(sorted((l for l in models.priors if l < top), reverse=True))  # the upsamplers' levels, in sampling order
     sr, hop = models.sample_rate, models.hop(top)
     song_length, temps = int(_song_seconds(models, args.models) * sr), _temperature(args)
-    rows, measured, t0 = [], {"real": [], "top": [], "upsampled": []}, time.perf_counter()
+    middle = [f"level_{l}" for l in lower[:-1]]  # what the upper upsampler(s) alone give, decoded at their own level
+    rows, measured, t0 = [], {n: [] for n in ("real", "top", *middle, "upsampled")}, time.perf_counter()
     for k, t in enumerate(pieces):
         x = load_clip(corpus / t.path, args.seconds, args.start)
         xm = librosa.resample(x, orig_sr=SR, target_sr=sr) if sr != SR else x
@@ -536,14 +537,15 @@ def cmd_upsample(args) -> dict:
         save_wav(out / f"sample_{k}.wav", y_up, sr); save_wav(out / f"top_{k}.wav", y_top, sr)
         rows.append(dict(path=f"sample_{k}.wav", artist=t.artist, genre=" ".join(t.genres), piece=t.path, seed=args.seed + k))
         (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        for name, y in (("real", x), ("top", y_top), ("upsampled", y_up)):
+        ys = {"real": x, "top": y_top, **{f"level_{l}": np.asarray(res.audio[l][0]).reshape(-1) for l in lower[:-1]}, "upsampled": y_up}
+        for name, y in ys.items():
             y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR) if name != "real" and sr != SR else y
             measured[name].append(_rounded(measure_clip(y)))
     ref = summarise(measured["real"])
     return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], seconds=args.seconds, start=args.start,
                 temperature=list(temps), top_p=args.top_p,
                 **{f"{n}_summary": summarise(ms) for n, ms in measured.items()},
-                **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", "upsampled")},
+                **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", *middle, "upsampled")},
                 measured=measured, seconds_taken=round(time.perf_counter() - t0, 1))
 
 

@@ -229,8 +229,9 @@ def test_upsample_command_upsamples_real_top_codes(tiny_setup, tmp_path):
     out = m.main(["upsample", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--out", str(tmp_path / "u"),
                   "--split", "all", "--pieces", "2", "--start", "0", "--seconds", "1"])
     json.dumps(out)
-    assert len(out["pieces"]) == 2 and out["upsampled_inside_real"].endswith("/2") and out["top_inside_real"].endswith("/2")
-    assert {n: len(r) for n, r in out["measured"].items()} == {"real": 2, "top": 2, "upsampled": 2}
+    assert len(out["pieces"]) == 2
+    assert all(out[f"{n}_inside_real"].endswith("/2") for n in ("top", "level_1", "upsampled"))
+    assert {n: len(r) for n, r in out["measured"].items()} == {"real": 2, "top": 2, "level_1": 2, "upsampled": 2}
     for k in range(2):
         for name in (f"sample_{k}.wav", f"top_{k}.wav"):
             info = sf.info(tmp_path / "u" / name)
