@@ -506,8 +506,9 @@ def cmd_continuation(args) -> dict:
 def cmd_upsample(args) -> dict:
     """What the upsamplers let through: each held-out piece's real top-level codes (the VQ-VAE's encoding of `--seconds`
     from `--start`), upsampled by the models' priors as the demo does, measured on (a)-(c) beside the real clip and the
-    top level's own decoding, and after the upper upsampler alone (`level_1`, decoded at its level). Writes `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so
-    `labels --samples OUT` says how well the labels survive: a ceiling for any top prior's samples through all levels."""
+    top level's own decoding, and after the upper upsampler alone (`level_1`, decoded at its level). Writes
+    `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so `labels --samples OUT` says how
+    well the labels survive: a ceiling for any top prior's samples through all levels."""
     import librosa, torch
     from jukebox_nb.audio import save_wav
     from jukebox_nb.checkpoints import load_demo_models
