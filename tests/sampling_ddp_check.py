@@ -34,6 +34,8 @@ def main():
     if st.is_main_process: out["single_rank1_share"] = sample(models, _take(req, [2]), cfg).tokens[2]
     torch.save(out, a.out / f"rank{st.process_index}.pt")
     st.wait_for_everyone()
+    # leave no gloo thread for interpreter shutdown to abort ("terminate called without an active exception", seen once)
+    if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
