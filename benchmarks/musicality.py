@@ -66,7 +66,8 @@ and `labels.jsonl` ({"path", "artist", "genre", "seed", "seconds_taken"} per lin
 `upsample` asks what the upsamplers let through, with no top prior involved: for each held-out piece (`--pieces`,
 0 = all) it encodes `--seconds` from `--start` at the top level, lets the upsamplers sample the lower levels from
 those real codes at the models' demo temperatures, and reports (a)-(c) of the real clips, of the top level's own
-decoding and of the upsampled audio, with how many of the latter two lie inside the real clips' range. Its `--out`
+decoding, of the upper upsampler's level decoded on its own (`level_1`) and of the upsampled audio, with how many of
+the latter lie inside the real clips' range. Its `--out`
 holds `sample_K.wav` (upsampled), `top_K.wav` and `labels.jsonl`, so `labels --samples OUT` gives (d) for them. No
 top prior's samples through all levels can be expected to do better than these.
 
