@@ -21,7 +21,7 @@ __all__ = ['DEFAULT_DEMO', 'DEFAULT_VQVAE', 'SCORE_BLOCK', 'MINI_PRIOR_PRESETS',
            'cmd_reconstruct', 'cmd_data', 'cmd_train_vqvae', 'cmd_encode_codes', 'cmd_train_prior', 'cmd_download',
            'level_seed', 'demo_metadata', 'demo_lyrics', 'demo_lyric_notes', 'time_ticks', 'spectrogram_strip',
            'PageSection', 'html_page', 'demo_folder', 'demo_temperature', 'demo_karaoke', 'cmd_demo',
-           'list_demo_labels', 'number_arg', 'out_folder_arg', 'build_parser', 'main']
+           'list_demo_labels', 'number_arg', 'key_value_arg', 'out_folder_arg', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #c3da688b
 def package_path(*parts: str) -> Path:
@@ -297,7 +297,7 @@ def cmd_train_prior(args) -> int:
     with _training_run(args):
         res = train_prior(args.codes, level=args.level, preset=preset, steps=args.steps, out_dir=args.out,
                           resume=not args.fresh, init=args.init, activation_checkpointing=args.checkpoint_activations,
-                          progress=True, **over)
+                          progress=True, prior_overrides=dict(args.override or []), **over)
     last = res.history[-1] if res.history else {}
     _say(f"trained level-{args.level} prior to step {res.state.step}: loss {last.get('loss', float('nan')):.3f} bits/token; "
          f"checkpoint {res.checkpoint}")
@@ -820,6 +820,15 @@ natural_arg = number_arg(int, 0, False, "a whole number >= 0")
 seed_arg = number_arg(int, 0, False, "a seed, a whole number in [0, 2**63)", high=2 ** 63)
 
 
+def key_value_arg(text: str) -> tuple[str, object]:
+    "argparse type: `KEY=VALUE`, the value read as JSON where it can be (`384`, `0.5`, `true`, `null`), else kept as text."
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. width=384), got {text!r}")
+    try: return key.strip(), json.loads(value)
+    except ValueError: return key.strip(), value
+
+
 def out_folder_arg(text: str) -> str:
     "argparse type: a folder to write into; refuses a path that exists as a file or lies under one (before any model loads)."
     if not text.strip(): raise argparse.ArgumentTypeError("expected a folder name, got an empty string")
@@ -907,6 +916,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--steps", type=positive_int_arg, default=1000); q.add_argument("--out", type=out_folder_arg, default="runs/prior")
     q.add_argument("--fresh", action="store_true", help="refuse to resume")
     q.add_argument("--checkpoint-activations", action="store_true", help="recompute activations in backward (less memory)")
+    q.add_argument("--override", type=key_value_arg, nargs="+", metavar="KEY=VALUE",
+                   help="change PriorConfig fields of the preset, e.g. --override width=384 cond_width=160 (a resumed run must give the same)")
     _add_train_flags(q)
     q.set_defaults(func=cmd_train_prior)
     w = sub.add_parser("download", help="download the official checkpoint files of a release (5b, 5b_lyrics, 1b_lyrics)")

@@ -53,12 +53,31 @@ def test_train_then_reconstruct(tmp_path, capsys):
     codes = tmp_path / "codes"
     assert main(["encode-codes", str(corpus), "--vqvae", str(run), "--out", str(codes), "--levels", "1", "2"]) == 0
     assert (codes / "codes.json").exists()
-    for level, preset in ((2, "tiny"), (1, "tiny_upsampler")):
+    for level, preset, override in ((2, "tiny", []), (1, "tiny_upsampler", ["--override", "width=48", "cond_width=24"])):
         out_dir = tmp_path / f"prior{level}"
         assert main(["train-prior", str(codes), "--level", str(level), "--preset", preset, "--steps", "2",
-                     "--out", str(out_dir), "--batch-size", "2", "--ckpt-every", "2"]) == 0
+                     "--out", str(out_dir), "--batch-size", "2", "--ckpt-every", "2", *override]) == 0
         from jukebox_nb.training import prior_from_checkpoint
-        assert prior_from_checkpoint(out_dir).cfg.level == level
+        cfg = prior_from_checkpoint(out_dir).cfg
+        assert cfg.level == level
+        if override: assert (cfg.width, cfg.cond_width) == (48, 24)  # the preset's are 32 and 16
+    # a resumed run must name the same overrides; a misspelt field is one clear error line
+    capsys.readouterr()
+    up = ["train-prior", str(codes), "--level", "1", "--preset", "tiny_upsampler", "--out", str(tmp_path / "prior1"), "--batch-size", "2"]
+    assert main([*up, "--steps", "3"]) == 2
+    assert "another prior config" in capsys.readouterr().err
+    assert main([*up, "--steps", "3", "--out", str(tmp_path / "p9"), "--override", "widht=48"]) == 2
+    assert "unknown PriorConfig keys ['widht']" in capsys.readouterr().err
+
+
+def test_override_flag_reads_key_value_pairs(capsys):
+    from jukebox_nb.cli import build_parser
+    args = build_parser().parse_args(["train-prior", "DIR", "--override", "width=384", "init_scale=0.5", "lyrics=none", "checkpoint=true"])
+    assert dict(args.override) == dict(width=384, init_scale=0.5, lyrics="none", checkpoint=True)
+    assert build_parser().parse_args(["train-prior", "DIR"]).override is None
+    for bad in ("width", "=384", "width="):
+        with pytest.raises(SystemExit): build_parser().parse_args(["train-prior", "DIR", "--override", bad])
+        assert "expected KEY=VALUE (e.g. width=384)" in capsys.readouterr().err
 
 
 def test_schedule_flags_reach_the_train_config():
