@@ -203,7 +203,7 @@ def _layer_weights(prior: Prior, # whose layers are copied
     f = lambda t: t.detach().float()
     for blk in prior.layers:
         a, hd = blk.attn, blk.attn.n_state // blk.attn.n_head
-        qs = torch.ones(a.c_attn.w.shape[1])  # fold the attention scale 1/√hd into the query projection
+        qs = torch.ones(a.c_attn.w.shape[1], device=a.c_attn.w.device)  # fold the attention scale 1/√hd into the query projection
         qs[:a.n_state] = hd ** -0.5
         attns.append(a); eps.append(blk.ln_0.eps); scales.append(1.0 if fold else hd ** -0.5)
         # quick_gelu(m) = m·σ(1.702 m) = silu(1.702 m) / 1.702: fold 1.702 into c_fc and 1/1.702 into c_proj

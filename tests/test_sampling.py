@@ -200,8 +200,8 @@ def test_small_steps_run_on_one_cpu_thread(models):
     with pytest.raises(ValueError, match="threads must be >= 0"): DecodeStep(p, threads=-1)
 
 def test_cuda_graph_needs_a_cuda_device(models):
-    "cuda_graph=True on a CPU says what is wrong before anything is sampled; it cannot be combined with compile or the reference path."
-    with pytest.raises(ValueError, match="needs a CUDA device"): next(sample_iter(models, req(34, levels=(2,)), SampleConfig(cuda_graph=True)))
+    "cuda_graph=True on a CPU (named, so that the check holds on a GPU machine too) says what is wrong before anything is sampled; it cannot be combined with compile or the reference path."
+    with pytest.raises(ValueError, match="needs a CUDA device"): next(sample_iter(models, req(34, levels=(2,)), SampleConfig(cuda_graph=True, device="cpu")))
     with pytest.raises(ValueError, match="needs the prior on a CUDA device"): DecodeStep(models.priors[2], cuda_graph=True)
     with pytest.raises(ValueError, match="leave compile off"): SampleConfig(cuda_graph=True, compile=True)
     with pytest.raises(ValueError, match="alternatives"): DecodeStep(models.priors[2], compile=True, static=True)
