@@ -6,6 +6,7 @@
     python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896] [--labels]
     python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
     python benchmarks/musicality.py upsample --models MODELS --corpus CORPUS --out DIR [--pieces 0] [--seconds 10]
+    python benchmarks/musicality.py copying --models MODELS --corpus CORPUS --codes CODES [--n 24] [--seed 100]
 
 Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
 written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is read as mono at 22,050 Hz, at most
@@ -58,6 +59,14 @@ written by `jukebox-nb demo` counts as its `sample_level_0.wav`). Every clip is 
     similarity of the continuation's mean chroma with that of the piece's true next 10 s; `baseline` the mean of
     its similarity with the true next 10 s of each *other* held-out piece. The same two numbers for the prompt
     itself (`prompt_agreement`, `prompt_baseline`) show how much a continuation that keeps the key could reach.
+(g) copying (`copying`): does the top prior play back its training pieces? `--n` requests at the top level (as
+    `samples` asks: each (artist, genre) of the corpus in turn, seeds from `--seed`) give level-2 codes, never
+    decoded. For each length n in 8, 16, ..., 256 codes (0.19-12 s at hop 512 and 22.05 kHz) it reports the share of
+    a clip's runs of n consecutive codes that occur somewhere in a training piece's level-2 codes (cached by
+    `jukebox-nb encode-codes`), and the longest such n per clip. The same for `--seconds` of each held-out piece
+    from 5 s is the baseline: new music of the same kind, encoded by the same VQ-VAE, shares some runs by chance
+    (held tones, rests, chorale tunes that the corpus harmonises more than once). A prior that memorised its
+    corpus scores far above the baseline at the long lengths.
 
 `samples` writes what the other commands measure: `--n` samples of `--seconds` through all levels (or `--levels`),
 the k-th asking for the k-th (artist, genre) pair of the corpus's pieces in turn, with seed `--seed` + k; WAV files
@@ -598,6 +607,72 @@ def cmd_samples(args) -> dict:
     return dict(command="samples", out=str(out), temperature=list(temps), top_p=args.top_p, samples=rows)
 
 
+NGRAMS = (8, 16, 32, 64, 128, 256)
+
+
+def ngram_keys(codes: np.ndarray, # [T] codes of one clip or piece
+               n: int) -> np.ndarray:
+    "A 64-bit key for every run of `n` consecutive codes (a polynomial hash, wrapping: collisions about 1 in 2^64 a pair)."
+    c = np.asarray(codes, dtype=np.uint64).reshape(-1)
+    if len(c) < n: return np.zeros(0, dtype=np.uint64)
+    keys = np.zeros(len(c) - n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n): keys = keys * np.uint64(1_000_003) + c[j:len(c) - n + 1 + j] + np.uint64(1)
+    return keys
+
+
+def copied_runs(clips: list[np.ndarray], # code sequences to check
+                pieces: list[np.ndarray], # the training pieces' codes
+                ngrams=NGRAMS) -> dict:
+    "Per n: the share of each clip's n-code runs found in some piece (and its mean); per clip the longest n found."
+    share, longest = {}, [0] * len(clips)
+    for n in ngrams:
+        seen = np.unique(np.concatenate([ngram_keys(p, n) for p in pieces] + [np.zeros(0, dtype=np.uint64)]))
+        per = []
+        for i, c in enumerate(clips):
+            k = ngram_keys(c, n)
+            hit = np.isin(k, seen) if len(k) else np.zeros(0, dtype=bool)
+            per.append(round(float(hit.mean()), 4) if len(k) else None)
+            if hit.any(): longest[i] = n
+        ok = [x for x in per if x is not None]
+        share[str(n)] = dict(mean=round(float(np.mean(ok)), 4) if ok else None, per_clip=per)
+    return dict(share_found_in_training=share, longest_found=longest,
+                longest_found_median=float(np.median(longest)) if longest else None)
+
+
+def cmd_copying(args) -> dict:
+    import torch
+    from jukebox_nb.checkpoints import load_demo_models
+    from jukebox_nb.data import read_metadata, split_tracks
+    from jukebox_nb.sampling import SampleConfig, SampleRequest, sample
+    from jukebox_nb.studio import whole_token_seconds
+    from jukebox_nb.training import _code_file, read_codes_index
+    torch.set_num_threads(args.threads)
+    models = load_demo_models(args.models)
+    doc = read_codes_index(args.codes)
+    if 2 not in doc["levels"]: raise SystemExit(f"{args.codes} holds levels {doc['levels']}: encode level 2 (jukebox-nb encode-codes --levels 2)")
+    parts = split_tracks(doc["paths"], args.valid_fraction, args.split_seed)
+    def codes(i: int):
+        p = doc["paths"][i]
+        return np.asarray(np.load(_code_file(Path(args.codes), p, 2))).reshape(-1) if "codes" in doc["tracks"].get(p, {}) else None
+    train = [c for c in map(codes, parts["train"]) if c is not None]
+    sr, hop = models.sample_rate, models.hop(2)
+    seconds = whole_token_seconds(args.seconds, sr, hop)
+    n_codes, start = int(round(seconds * sr / hop)), int(round(5.0 * sr / hop))
+    held = [c[start:start + n_codes] for c in map(codes, parts["valid"]) if c is not None and len(c) >= start + n_codes]
+    pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
+    song_length, temps, clips, rows = int(_song_seconds(models, args.models) * sr), _temperature(args), [], []
+    for k in range(args.n):
+        artist, genre = pairs[k % len(pairs)]
+        meta = models.request_metadata(artist, genre, total_length=song_length)
+        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=(2,), seed=args.seed + k, temperature=temps,
+                                           top_p=args.top_p), SampleConfig(decode=False))
+        clips.append(res.tokens[2][0].numpy()); rows.append(dict(artist=artist, genre=genre, seed=args.seed + k))
+    return dict(command="copying", codes=str(args.codes), temperature=list(temps), seconds=seconds, codes_per_clip=n_codes,
+                training_pieces=len(train), training_codes=int(sum(len(c) for c in train)), requests=rows,
+                samples=copied_runs(clips, train), held_out_pieces=copied_runs(held, train), held_out_count=len(held))
+
+
 def _sampling_args(s: argparse.ArgumentParser):
     "--temperature and --top-p: as the demo samples unless told otherwise."
     s.add_argument("--temperature", type=float, nargs="+", default=None, help="one value (every level) or three (levels 0, 1, 2); "
@@ -629,6 +704,13 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--valid-fraction", type=float, default=0.1); u.add_argument("--split-seed", type=int, default=0)
     u.add_argument("--threads", type=int, default=1)
     _sampling_args(u)
+    c = sub.add_parser("copying", help="(g) how much of the top prior's samples occurs verbatim in its training pieces' codes")
+    c.add_argument("--models", required=True); c.add_argument("--corpus", required=True)
+    c.add_argument("--codes", required=True, help="folder written by `jukebox-nb encode-codes` (level 2) for the same corpus")
+    c.add_argument("--n", type=int, default=24); c.add_argument("--seconds", type=float, default=20.0); c.add_argument("--seed", type=int, default=100)
+    c.add_argument("--valid-fraction", type=float, default=0.1); c.add_argument("--split-seed", type=int, default=0)
+    c.add_argument("--threads", type=int, default=1)
+    _sampling_args(c)
     for name, h in (("labels", "(d) label recognisability"), ("bits", "(e) bits per code by window position"),
                     ("continuation", "(f) chroma agreement of continuations")):
         s = sub.add_parser(name, help=h)
@@ -663,7 +745,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     out = dict(cmd_audio=cmd_audio, cmd_labels=cmd_labels, cmd_bits=cmd_bits, cmd_continuation=cmd_continuation,
-               cmd_samples=cmd_samples, cmd_upsample=cmd_upsample)[f"cmd_{args.command}"](args)
+               cmd_samples=cmd_samples, cmd_upsample=cmd_upsample, cmd_copying=cmd_copying)[f"cmd_{args.command}"](args)
     out["load_average"] = list(os.getloadavg())
     return out
 

@@ -317,3 +317,30 @@ def test_label_bits_score_every_pair_and_own_matches_the_dataset(tiny_setup, tmp
     assert m.label_summary(pairs, own, same)["gain"] == 0  # labels the prior cannot tell apart are worth nothing
     with pytest.raises(SystemExit, match="at least two"):
         m.label_bits(prior, CodesDataset(d / "codes", prior.cfg, "all", artist_ids={"a": 1}, genre_ids={"g": 1}))
+
+
+def test_copied_runs_find_a_planted_copy_and_not_new_codes():
+    "(g) a clip holding 100 codes of a training piece is found copied up to 64-code runs; fresh random codes are not."
+    rng = np.random.default_rng(0)
+    pieces = [rng.integers(0, 512, 2000) for _ in range(3)]
+    planted = np.concatenate([rng.integers(0, 512, 50), pieces[1][700:800], rng.integers(0, 512, 50)])
+    fresh = rng.integers(0, 512, 200)
+    assert np.array_equal(m.ngram_keys(pieces[1][700:716], 8)[:3], m.ngram_keys(planted, 8)[50:53])  # same runs, same keys
+    assert len(np.unique(m.ngram_keys(fresh, 8))) == len(fresh) - 7  # distinct runs, distinct keys
+    out = m.copied_runs([planted, fresh, fresh[:5]], pieces)
+    share = out["share_found_in_training"]
+    assert out["longest_found"] == [64, 0, 0]  # 100 copied codes: runs of 64 fit, of 128 not
+    assert share["8"]["per_clip"][0] == pytest.approx(93 / 193, abs=1e-4) and share["8"]["per_clip"][1] == 0
+    assert share["8"]["per_clip"][2] is None and share["128"]["mean"] == 0  # a clip shorter than n has no runs to check
+
+
+def test_copying_command(tiny_setup):
+    "(g) end to end on the tiny models: top-level codes of each request checked against the training pieces' codes."
+    d, codes = tiny_setup
+    out = m.main(["copying", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--codes", str(codes),
+                  "--n", "2", "--seconds", "0.5", "--seed", "3"])
+    json.dumps(out)
+    assert [r["seed"] for r in out["requests"]] == [3, 4] and out["training_pieces"] == 2 and out["codes_per_clip"] >= 0.5 * 44100 / 128
+    s = out["samples"]
+    assert len(s["longest_found"]) == 2 and all(0 <= v["mean"] <= 1 for v in s["share_found_in_training"].values() if v["mean"] is not None)
+    assert out["held_out_count"] == 0 and out["held_out_pieces"]["longest_found_median"] is None  # 3 s pieces: none reaches 5 s + 0.5 s
