@@ -579,32 +579,42 @@ def label_pairs(tracks) -> list[tuple[str, str]]:
     return list(dict.fromkeys((t.artist, " ".join(t.genres)) for t in tracks))
 
 
+def label_requests(models, args, levels) -> list[tuple[str, str, "SampleRequest"]]:
+    """`args.n` requests of `args.seconds` at `levels`: the k-th asks for the k-th (artist, genre) pair of the corpus in
+    turn, with seed `args.seed` + k, at `--temperature` / `--top-p` (default: the models' demo.json), as the demo asks."""
+    from jukebox_nb.data import read_metadata
+    from jukebox_nb.sampling import SampleRequest
+    from jukebox_nb.studio import whole_token_seconds
+    pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
+    sr = models.sample_rate
+    song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
+    seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
+    temps, out = _temperature(args), []
+    for k in range(args.n):
+        artist, genre = pairs[k % len(pairs)]
+        meta = models.request_metadata(artist, genre, total_length=song_length)
+        out.append((artist, genre, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(levels), seed=args.seed + k,
+                                                 temperature=temps, top_p=args.top_p)))
+    return out
+
+
 def cmd_samples(args) -> dict:
     import torch
     from jukebox_nb.audio import save_wav
     from jukebox_nb.checkpoints import load_demo_models
-    from jukebox_nb.data import read_metadata
-    from jukebox_nb.sampling import SampleRequest, sample
-    from jukebox_nb.studio import whole_token_seconds
+    from jukebox_nb.sampling import sample
     torch.set_num_threads(args.threads)
     models = load_demo_models(args.models)
-    pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    sr, rows = models.sample_rate, []
-    song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
-    temps = _temperature(args)
-    for k in range(args.n):
-        artist, genre = pairs[k % len(pairs)]
-        meta = models.request_metadata(artist, genre, total_length=song_length)
+    rows = []
+    for k, (artist, genre, req) in enumerate(label_requests(models, args, args.levels)):
         t0 = time.perf_counter()
-        seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
-        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(args.levels), seed=args.seed + k,
-                                           temperature=temps, top_p=args.top_p))
+        res = sample(models, req)
         name = f"sample_{k}.wav"
-        save_wav(out / name, np.asarray(res.audio[min(args.levels)][0]).reshape(-1), sr)
-        rows.append(dict(path=name, artist=artist, genre=genre, seed=args.seed + k, seconds_taken=round(time.perf_counter() - t0, 1)))
+        save_wav(out / name, np.asarray(res.audio[min(args.levels)][0]).reshape(-1), models.sample_rate)
+        rows.append(dict(path=name, artist=artist, genre=genre, seed=req.seed, seconds_taken=round(time.perf_counter() - t0, 1)))
         (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return dict(command="samples", out=str(out), temperature=list(temps), top_p=args.top_p, samples=rows)
+    return dict(command="samples", out=str(out), temperature=list(_temperature(args)), top_p=args.top_p, samples=rows)
 
 
 NGRAMS = (8, 16, 32, 64, 128, 256)
@@ -643,8 +653,8 @@ def copied_runs(clips: list[np.ndarray], # code sequences to check
 def cmd_copying(args) -> dict:
     import torch
     from jukebox_nb.checkpoints import load_demo_models
-    from jukebox_nb.data import read_metadata, split_tracks
-    from jukebox_nb.sampling import SampleConfig, SampleRequest, sample
+    from jukebox_nb.data import split_tracks
+    from jukebox_nb.sampling import SampleConfig, sample
     from jukebox_nb.studio import whole_token_seconds
     from jukebox_nb.training import _code_file, read_codes_index
     torch.set_num_threads(args.threads)
@@ -656,19 +666,14 @@ def cmd_copying(args) -> dict:
         p = doc["paths"][i]
         return np.asarray(np.load(_code_file(Path(args.codes), p, 2))).reshape(-1) if "codes" in doc["tracks"].get(p, {}) else None
     train = [c for c in map(codes, parts["train"]) if c is not None]
+    requests = label_requests(models, args, (2,))
     sr, hop = models.sample_rate, models.hop(2)
-    seconds = whole_token_seconds(args.seconds, sr, hop)
+    seconds = whole_token_seconds(args.seconds, sr, hop)  # what each request asks for
     n_codes, start = int(round(seconds * sr / hop)), int(round(5.0 * sr / hop))
     held = [c[start:start + n_codes] for c in map(codes, parts["valid"]) if c is not None and len(c) >= start + n_codes]
-    pairs = label_pairs(read_metadata(Path(args.corpus) / "metadata.jsonl"))
-    song_length, temps, clips, rows = int(_song_seconds(models, args.models) * sr), _temperature(args), [], []
-    for k in range(args.n):
-        artist, genre = pairs[k % len(pairs)]
-        meta = models.request_metadata(artist, genre, total_length=song_length)
-        res = sample(models, SampleRequest(level_metadata=meta, seconds=seconds, levels=(2,), seed=args.seed + k, temperature=temps,
-                                           top_p=args.top_p), SampleConfig(decode=False))
-        clips.append(res.tokens[2][0].numpy()); rows.append(dict(artist=artist, genre=genre, seed=args.seed + k))
-    return dict(command="copying", codes=str(args.codes), temperature=list(temps), seconds=seconds, codes_per_clip=n_codes,
+    clips = [sample(models, req, SampleConfig(decode=False)).tokens[2][0].numpy() for _, _, req in requests]
+    rows = [dict(artist=a, genre=g, seed=req.seed) for a, g, req in requests]
+    return dict(command="copying", codes=str(args.codes), temperature=list(_temperature(args)), seconds=seconds, codes_per_clip=n_codes,
                 training_pieces=len(train), training_codes=int(sum(len(c) for c in train)), requests=rows,
                 samples=copied_runs(clips, train), held_out_pieces=copied_runs(held, train), held_out_count=len(held))
 
