@@ -26,15 +26,15 @@ from .prior import Prior, PriorConfig
 from .vqvae import VQVAE, VQVAEConfig
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL',
-           'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES', 'RELEASE_HOSTS', 'LOCAL_HOSTS', 'RELEASE_FILES',
-           'DEMO_PARTS', 'check_state', 'build_and_load', 'CheckpointError', 'kind_of', 'save_pretrained',
-           'read_config', 'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs',
-           'identify', 'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version',
-           'Jukebox', 'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable',
-           'Vocab', 'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model',
-           'save_openai', 'demo_models_folder', 'load_demo_models', 'demo_sets', 'find_demo_models', 'demo_part',
-           'demo_defaults']
+__all__ = ['FORMAT_VERSION', 'WEIGHTS', 'CONFIG', 'MODEL_KINDS', 'MIGRATIONS', 'STORAGE_DTYPES', 'INT8_MIN_NUMEL', 'INT8_SCALE',
+           'KEY_TABLE', 'HUB_PREFIX', 'RELEASE_URL', 'RELEASES', 'PRIOR_PRESET', 'HUB_INDEX', 'LABEL_NAMES',
+           'RELEASE_HOSTS', 'LOCAL_HOSTS', 'RELEASE_FILES', 'DEMO_PARTS', 'check_state', 'build_and_load',
+           'CheckpointError', 'kind_of', 'save_pretrained', 'quantize_int8', 'dequantize_int8', 'read_config',
+           'load_pretrained', 'official_to_hub', 'hub_to_official', 'read_pickle', 'release_configs', 'identify',
+           'load_openai_part', 'estimate_bytes', 'available_bytes', 'check_memory', 'label_version', 'Jukebox',
+           'load_openai', 'load_hub', 'place_with_accelerate', 'load_model', 'normalise_v2', 'LabelTable', 'Vocab',
+           'check_lyrics_vocab', 'DownloadError', 'ReleaseFile', 'remote_size', 'download_model', 'save_openai',
+           'demo_models_folder', 'load_demo_models', 'demo_sets', 'find_demo_models', 'demo_part', 'demo_defaults']
 
 # %% ../nbs/09_checkpoints.ipynb #f9a53ee3
 def _closest(key: str, candidates: Sequence[str]) -> str:
@@ -95,7 +95,7 @@ def _materialise_buffers(model: nn.Module, model_cls: type, cfg, state: dict) ->
         model.get_submodule(owner)._buffers[leaf] = fresh[n].to(ref.device)
 
 # %% ../nbs/09_checkpoints.ipynb #fee32a56
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 # kind -> (config class, model class); a kind's config class must have `to_dict` / `from_dict`
@@ -112,8 +112,13 @@ def _v2_to_v3(doc: dict) -> dict:
     return {**doc, "format_version": 3, "storage_dtype": None, "dtype": None}
 
 
+def _v3_to_v4(doc: dict) -> dict:
+    "Version 3 had no int8 storage: nothing to dequantize, the file reads as it is."
+    return {**doc, "format_version": 4}
+
+
 # version -> function upgrading a config.json dict of that version to the next one
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 class CheckpointError(ValueError):
@@ -130,7 +135,7 @@ def kind_of(model: nn.Module) -> str:
 def save_pretrained(model: nn.Module, # a registered model with a `cfg` attribute
                     folder: str | Path, # destination folder (created)
                     meta: dict | None = None, # free-form JSON-able metadata (data, steps, metrics, licence)
-                    storage_dtype: torch.dtype | None = None, # store floating weights as this (float16 halves the file); loading casts back
+                    storage_dtype: torch.dtype | None = None, # store floating weights as this (float16 halves the file, int8 quarters it); loading casts back
                    ) -> Path:
     "Write `model` as `folder/model.safetensors` + `folder/config.json`, each atomically."
     from safetensors.torch import save_file
@@ -138,10 +143,11 @@ def save_pretrained(model: nn.Module, # a registered model with a `cfg` attribut
     state, tied = _dedupe({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
     floats = {v.dtype for v in state.values() if v.is_floating_point()}
     if storage_dtype is not None:
-        if storage_dtype not in (torch.float16, torch.bfloat16, torch.float32):
-            raise CheckpointError(f"storage_dtype={storage_dtype}: use torch.float16, torch.bfloat16 or torch.float32")
+        if storage_dtype not in STORAGE_DTYPES:
+            raise CheckpointError(f"storage_dtype={storage_dtype}: use torch.float16, torch.bfloat16, torch.float32 or torch.int8")
         if len(floats) > 1: raise CheckpointError(f"the model mixes floating dtypes {sorted(map(str, floats))}; cast it to one before saving")
-        state = {k: _store_as(k, v, storage_dtype) for k, v in state.items()}
+        if storage_dtype == torch.int8: state = quantize_int8(state)
+        else: state = {k: _store_as(k, v, storage_dtype) for k, v in state.items()}
     with atomic_path(folder / WEIGHTS) as tmp: save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
     dtype = str(next(iter(floats))).removeprefix("torch.") if storage_dtype is not None and floats else None
     doc = {"format_version": FORMAT_VERSION, "kind": kind, "config": model.cfg.to_dict(), "tied": tied, "meta": meta or {},
@@ -158,6 +164,39 @@ def _store_as(key: str, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         raise CheckpointError(f"{key} holds {big:.3g}, more than {dtype} can store ({torch.finfo(dtype).max:.3g}); "
                               f"save with storage_dtype=torch.bfloat16 or torch.float32")
     return v.to(dtype)
+
+
+STORAGE_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.int8)
+INT8_MIN_NUMEL = 1024  # smaller floating tensors, and every 1-D one (biases, norms), keep the model's dtype under int8 storage
+INT8_SCALE = ".int8_scale"  # suffix of the per-row scale stored beside an int8 weight
+
+
+def quantize_int8(state: dict[str, torch.Tensor], # a state dict (floating tensors of one dtype)
+                 ) -> dict[str, torch.Tensor]:
+    """Each floating tensor of >= 2 dims and >= `INT8_MIN_NUMEL` values as int8, one float32 scale per row (the row's
+    largest magnitude / 127) stored under `key + INT8_SCALE`; every other tensor as it is."""
+    out = {}
+    for k, v in state.items():
+        if not (v.is_floating_point() and v.dim() >= 2 and v.numel() >= INT8_MIN_NUMEL): out[k] = v; continue
+        if not torch.isfinite(v).all(): raise CheckpointError(f"{k} holds NaN or infinite values, which int8 cannot store; fix the model first")
+        rows = v.float().reshape(len(v), -1)
+        scale = rows.abs().amax(1) / 127
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row stays zero
+        out[k] = (rows / scale[:, None]).round().clamp(-127, 127).to(torch.int8).reshape(v.shape)
+        out[k + INT8_SCALE] = scale
+    return out
+
+
+def dequantize_int8(state: dict[str, torch.Tensor], # what `quantize_int8` returned (as read from the file)
+                    dtype: torch.dtype = torch.float32, # the dtype the weights come back in
+                   ) -> dict[str, torch.Tensor]:
+    "Undo `quantize_int8`: every int8 weight times its row scales, in `dtype` (each within half a step of the original)."
+    out = {k: v for k, v in state.items() if not k.endswith(INT8_SCALE)}
+    for k in state:
+        if not k.endswith(INT8_SCALE): continue
+        q = out[k.removesuffix(INT8_SCALE)]
+        out[k.removesuffix(INT8_SCALE)] = (q.float() * state[k].float().view(-1, *[1] * (q.dim() - 1))).to(dtype)
+    return out
 
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -216,6 +255,7 @@ def load_pretrained(folder: str | Path, # a folder written by `save_pretrained`
     try: state = load_file(str(folder / WEIGHTS), device=str(device))
     except Exception as e: raise CheckpointError(f"{folder / WEIGHTS}: cannot read the weights ({e}); the file is damaged or truncated") from None
     dtype = dtype or (getattr(torch, doc["dtype"]) if doc.get("dtype") else None)  # undo a storage dtype
+    if doc.get("storage_dtype") == "int8": state = dequantize_int8(state, dtype or torch.float32)
     if dtype is not None: state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     for alias, k in doc["tied"].items(): state[alias] = state[k]  # after the cast, so tied tensors stay one tensor
     model = build_and_load(model_cls, cfg, state, str(folder / WEIGHTS))

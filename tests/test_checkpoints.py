@@ -427,14 +427,65 @@ def test_half_storage_loads_back_as_float32(tmp_path, storage):
 
 def test_storage_dtype_errors(tmp_path):
     p = Prior(PriorConfig.preset("tiny_single"))
-    with pytest.raises(CheckpointError, match="use torch.float16, torch.bfloat16 or torch.float32"):
-        save_pretrained(p, tmp_path / "a", storage_dtype=torch.int8)
+    with pytest.raises(CheckpointError, match="use torch.float16, torch.bfloat16, torch.float32 or torch.int8"):
+        save_pretrained(p, tmp_path / "a", storage_dtype=torch.int16)
     with torch.no_grad(): p.prior.x_emb.weight[1, 2] = -7e4
     with pytest.raises(CheckpointError, match=r"prior.x_emb.weight holds 7e\+04, more than torch.float16 can store"):
         save_pretrained(p, tmp_path / "b", storage_dtype=torch.float16)
     assert not (tmp_path / "b" / "config.json").exists()  # nothing half-written
     save_pretrained(p, tmp_path / "c", storage_dtype=torch.bfloat16)  # bfloat16 has float32's range
     assert load_pretrained(tmp_path / "c").prior.x_emb.weight[1, 2] == torch.tensor(-7e4).bfloat16().float()
+
+
+def test_int8_storage_round_trip(tmp_path):
+    """int8 storage: each big weight within half a row step of the original, small ones exact, the same dtype back (an
+    explicit dtype wins), the VQ-VAE's codebook too, and the file about a quarter of the float32 one."""
+    torch.manual_seed(0)
+    x = (torch.randn(2, 1, 4096) * 0.3).clamp(-1, 1)
+    vq = VQVAE(VQVAEConfig.from_dict({**VQVAEConfig.preset("tiny", width=16, l_bins=128).to_dict(), "bandwidth": measure_bandwidth([x])}))
+    vq.train(); vq(x); vq.eval()  # the codebooks (128 x 8) and the widest convolutions get int8
+    p = Prior(PriorConfig.preset("tiny_single", width=128)).eval()
+    for name, m in (("vq", vq), ("prior", p)):
+        save_pretrained(m, tmp_path / f"{name}32"); save_pretrained(m, tmp_path / f"{name}8", storage_dtype=torch.int8)
+        from safetensors.torch import load_file
+        stored = load_file(str(tmp_path / f"{name}8" / "model.safetensors"))
+        big = [k for k, v in m.state_dict().items() if v.is_floating_point() and v.dim() >= 2 and v.numel() >= ck.INT8_MIN_NUMEL
+               and k in stored]  # not the tied alias, which the file does not hold
+        assert big and all(stored[k].dtype == torch.int8 and stored[k + ck.INT8_SCALE].shape == (len(stored[k]),) for k in big)
+        m8 = load_pretrained(tmp_path / f"{name}8")
+        for k, v in m.state_dict().items():
+            w = m8.state_dict()[k]
+            assert w.dtype == v.dtype and w.shape == v.shape, k
+            k = ck.read_config(tmp_path / f"{name}8")["tied"].get(k, k)
+            if k not in big: assert torch.equal(w, v), k; continue
+            step = v.reshape(len(v), -1).abs().amax(1) / 127
+            err = (w - v).reshape(len(v), -1).abs()
+            assert (err <= step[:, None] / 2 * 1.001).all() and err.max() > 0, k  # rounded, by at most half a step
+        assert set(m8.state_dict()) == set(m.state_dict())
+    ratio = (tmp_path / "prior8" / "model.safetensors").stat().st_size / (tmp_path / "prior32" / "model.safetensors").stat().st_size
+    assert 0.25 < ratio < 0.32, ratio
+    assert next(load_pretrained(tmp_path / "prior8", dtype=torch.float64).parameters()).dtype == torch.float64
+    tied = load_pretrained(tmp_path / "prior8")  # the tied output embedding is stored once and comes back one tensor
+    assert tied.state_dict()["prior.x_out.weight"].data_ptr() == tied.prior.x_emb.weight.data_ptr()
+
+
+def test_int8_storage_refuses_nan_and_writes_nothing(tmp_path):
+    p = Prior(PriorConfig.preset("tiny_single"))
+    with torch.no_grad(): p.prior.x_emb.weight[3, 1] = float("nan")
+    with pytest.raises(CheckpointError, match=r"prior.x_emb.weight holds NaN or infinite values, which int8 cannot store"):
+        save_pretrained(p, tmp_path / "nan", storage_dtype=torch.int8)
+    assert not (tmp_path / "nan" / "model.safetensors").exists() and not (tmp_path / "nan" / "config.json").exists()
+
+
+def test_version_3_folder_migrates(tmp_path):
+    "A version-3 config.json (before int8 storage) reads unchanged, float16 storage included."
+    p = Prior(PriorConfig.preset("tiny_single")).eval()
+    save_pretrained(p, tmp_path / "v3", storage_dtype=torch.float16)
+    doc = json.loads((tmp_path / "v3" / "config.json").read_text())
+    (tmp_path / "v3" / "config.json").write_text(json.dumps({**doc, "format_version": 3}))
+    assert ck.read_config(tmp_path / "v3")["format_version"] == ck.FORMAT_VERSION == 4
+    p3 = load_pretrained(tmp_path / "v3", kind="prior")
+    assert all(torch.equal(p3.state_dict()[k], v.half().float()) for k, v in p.state_dict().items())
 
 
 def test_tied_weights_stay_tied_when_cast_on_load(tmp_path):
