@@ -433,18 +433,42 @@ def load_checkpoint(state: TrainState, # its model/optimizer/scheduler are fille
     return state
 
 
+def _newest_readable(ckpts: list[Path], below: int, rank: int,
+                     damaged: list[str], # the damaged ones found are appended here
+                    ) -> tuple[int, tuple | None]:
+    "Index and contents of the newest of `ckpts[:below]` whose files read back on `rank`; `(-1, None)` when none does."
+    for i in reversed(range(below)):
+        try: return i, _read_checkpoint(ckpts[i], rank)
+        except DamagedCheckpoint as e: damaged.append(str(e))
+    return -1, None
+
+
+def _damage_note(picks: list[tuple[int, list[str]]]) -> str:
+    "The damaged checkpoints every process saw, on one line; with several processes, which ranks saw each."
+    seen = {}
+    for r, (_, damaged) in enumerate(picks):
+        for d in damaged: seen.setdefault(d, []).append(str(r))
+    if len(picks) == 1: return "; ".join(seen)
+    return "; ".join(f"{d} on rank{'s' * (len(rs) > 1)} {', '.join(rs)}" for d, rs in seen.items())
+
+
 def newest_intact_checkpoint(ckpts: list[Path], # `checkpoint_dirs(out_dir)`, oldest first
                              rank: int = 0, # this process (its RNG file is read too)
+                             gather: Callable[[Any], list] = lambda o: [o], # one object from each process, in rank order, to every process
                             ) -> tuple[Path, tuple]:
-    "The newest checkpoint whose files all read back, and what they hold; one warning line names any damaged newer ones."
+    "The newest checkpoint whose files all read back on every process, and what it holds; one warning line names any damaged newer ones."
     damaged = []
-    for path in reversed(ckpts):
-        try: read = _read_checkpoint(path, rank)
-        except DamagedCheckpoint as e: damaged.append(str(e)); continue
-        if damaged: warnings.warn(f"damaged checkpoint ({'; '.join(damaged)}): resuming from {path.name}, the newest intact one; the damaged ones are renamed damaged_step_*")
-        return path, read
-    raise DamagedCheckpoint(f"no intact checkpoint in {ckpts[-1].parent} ({'; '.join(damaged)}); move the damaged ones "
-                            f"away to start again from step 0")
+    i, read = _newest_readable(ckpts, len(ckpts), rank, damaged)
+    while True:  # all take the oldest choice; a process that chose a newer one reads on from there
+        picks = gather((i, damaged))
+        lo = min(j for j, _ in picks)
+        if lo < 0 or all(j == lo for j, _ in picks): break
+        if i > lo: i, read = _newest_readable(ckpts, lo + 1, rank, damaged)
+    note = _damage_note(picks)
+    if lo < 0: raise DamagedCheckpoint(f"no intact checkpoint in {ckpts[-1].parent} ({note}); move the damaged ones "
+                                       f"away to start again from step 0")
+    if note and rank == 0: warnings.warn(f"damaged checkpoint ({note}): resuming from {ckpts[lo].name}, the newest intact one; the damaged ones are renamed damaged_step_*")
+    return ckpts[lo], read
 
 
 def set_aside_newer(ckpts: list[Path], # `checkpoint_dirs(out_dir)`, oldest first
@@ -590,7 +614,8 @@ def _setup(model, cfg: TrainConfig, resume: bool, inputs) -> tuple[TrainState, P
         model, opt = acc.prepare(model, opt)
     state = TrainState(model, opt, sched, acc, cfg, inputs=inputs)
     if ckpts:
-        ckpt, read = newest_intact_checkpoint(ckpts, acc.process_index)
+        from accelerate.utils import gather_object  # no collective with one process
+        ckpt, read = newest_intact_checkpoint(ckpts, acc.process_index, lambda o: gather_object([o]))
         load_checkpoint(state, ckpt, read)
         acc.wait_for_everyone()  # every process has read its files before the damaged ones move
         if acc.is_main_process: set_aside_newer(ckpts, ckpt)  # else pruning (keep_last) would count them as newest

@@ -100,6 +100,21 @@ def test_a_damaged_checkpoint_is_set_aside_so_pruning_keeps_the_new_ones(tmp_pat
     assert (tmp_path / "checkpoints" / "damaged_step_00000004" / "state.pt").exists()  # kept for a look, not deleted
 
 
+def test_processes_resume_from_the_oldest_of_their_newest_intact_checkpoints(tmp_path):
+    "Another rank found step 4 damaged (its RNG file) and chose step 2: this rank resumes from step 2 too, and says why."
+    from jukebox_nb.training import DamagedCheckpoint, newest_intact_checkpoint
+    run(tmp_path, 4, 2)                                          # checkpoints at steps 2 and 4
+    ckpts = checkpoint_dirs(tmp_path)
+    seen = "step_00000004: RuntimeError: truncated"
+    with pytest.warns(UserWarning) as caught:
+        path, (ck, _, rng) = newest_intact_checkpoint(ckpts, 0, lambda o: [o, (0, [seen])])  # rank 1 stays at step 2
+    assert path == ckpts[0] and ck["step"] == 2 and rng is not None
+    said = [str(w.message) for w in caught if "damaged" in str(w.message)]
+    assert len(said) == 1 and f"{seen} on rank 1" in said[0] and "resuming from step_00000002" in said[0], said
+    with pytest.raises(DamagedCheckpoint, match=r"no intact checkpoint .*step_00000002: .* on rank 1"):
+        newest_intact_checkpoint(ckpts, 0, lambda o: [o, (-1, [seen, "step_00000002: EOFError: cut"])])
+
+
 def test_every_checkpoint_damaged_is_one_clear_error(tmp_path):
     run(tmp_path, 2, 2)
     (tmp_path / "checkpoints" / "step_00000002" / "state.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
@@ -203,6 +218,20 @@ def test_two_processes_keep_codebooks_in_sync(tmp_path):
     assert any(not torch.equal(synced[0]["state"][k], local[0]["state"][k]) for k in buffers)
     assert (tmp_path / "synced" / "metrics.csv").exists() and checkpoint_dirs(tmp_path / "synced")
 
+
+
+def test_two_processes_resume_from_the_same_checkpoint(tmp_path):
+    "2 CPU processes: only rank 1's RNG file of the newest checkpoint is cut short; both resume from the older one."
+    accelerate_launch("resume_ddp_check.py", "--out", tmp_path, timeout=240)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert [r["resumed"] for r in ranks] == [[1], [1]] and [r["steps"] for r in ranks] == [[2, 3], [2, 3]]
+    for k, v in ranks[0]["state"].items(): assert torch.equal(v, ranks[1]["state"][k]), k
+    said = ranks[0]["damaged"]
+    assert len(said) == 1 and "step_00000002" in said[0] and "on rank 1" in said[0] and "rank 0" not in said[0], said
+    assert ranks[1]["damaged"] == []                             # one warning line, from rank 0
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert (ckpts / "damaged_step_00000002" / "rng_rank1.pt").stat().st_size == 100   # set aside, not deleted
+    assert [p.name for p in checkpoint_dirs(tmp_path / "run")] == ["step_00000001", "step_00000002", "step_00000003"]
 
 
 def test_tensorboard_logs_metrics(tmp_path):
