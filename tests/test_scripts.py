@@ -33,8 +33,8 @@ exit 0
     return tmp_path
 
 
-def _run(fake, script="scripts/system_packages.sh", cwd=ROOT, path=None):
-    env = {**os.environ, "PATH": f"{fake / 'bin'}:{path if path is not None else os.environ['PATH']}"}
+def _run(fake, script="scripts/system_packages.sh", cwd=ROOT, path=None, env=None):
+    env = {**os.environ, **(env or {}), "PATH": f"{fake / 'bin'}:{path if path is not None else os.environ['PATH']}"}
     return subprocess.run([BASH, str(cwd / script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -71,6 +71,16 @@ def test_apt_failure_and_non_debian_are_clear_errors(fake):
     (fake / "bin" / "dpkg-query").unlink()
     r = _run(fake, path="")  # no dpkg-query anywhere on PATH
     assert r.returncode == 1 and "not Debian or Ubuntu" in r.stderr and "festival" in r.stderr, r.stderr
+    assert "JUKEBOX_NB_SYSTEM_PACKAGES=skip" in r.stderr  # how to go on with the equivalents installed
+
+
+def test_skip_opts_out_of_the_check_off_debian(fake):
+    "With JUKEBOX_NB_SYSTEM_PACKAGES=skip nothing is queried or installed, and one line says so; any other value checks as usual."
+    (fake / "bin" / "dpkg-query").unlink()
+    for value, rc in (("skip", 0), ("yes", 1)):
+        r = _run(fake, path="", env={"JUKEBOX_NB_SYSTEM_PACKAGES": value})
+        assert r.returncode == rc, (value, r.stderr)
+        assert ("not checking the Debian packages" in r.stderr) == (value == "skip") and _apt(fake) == [], r.stderr
 
 
 def test_test_sh_checks_system_packages_before_anything_else(fake, tmp_path):
