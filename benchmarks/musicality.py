@@ -502,14 +502,16 @@ def cmd_continuation(args) -> dict:
         meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length,
                                        offset=int(args.start * sr))
         req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
-                            prime_seconds=prompt_s, seed=args.seed + i, temperature=temps, top_p=args.top_p)
+                            prime_seconds=prompt_s, seed=args.seed + i, temperature=temps, top_p=args.top_p,
+                            hop_fraction=_hop_fraction(args))
         res = sample(models, req)
         y = np.asarray(res.audio[min(args.levels)][0]).reshape(-1)
         y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR)
         n0 = int(prompt_s * SR)
         conts.append(mean_chroma(y[n0:])); trues.append(mean_chroma(x[n0:])); prompts.append(mean_chroma(x[:n0]))
     res, ref = agreement_vs_others(conts, trues), agreement_vs_others(prompts, trues)
-    return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), temperature=list(temps), top_p=args.top_p, **res,
+    return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), temperature=list(temps), top_p=args.top_p,
+                hop_fraction=list(_hop_fraction(args)), **res,
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
 
 
@@ -543,7 +545,7 @@ def cmd_upsample(args) -> dict:
         with torch.inference_mode(): y_top = models.vqvae.decode(z, top).reshape(-1).float().numpy()
         meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length, offset=int(args.start * sr))
         res = sample(models, SampleRequest(level_metadata=meta, seconds=xm.shape[1] / sr, levels=lower, prime_tokens={top: z},
-                                           seed=args.seed + k, temperature=temps, top_p=args.top_p))
+                                           seed=args.seed + k, temperature=temps, top_p=args.top_p, hop_fraction=_hop_fraction(args)))
         y_up = np.asarray(res.audio[min(lower)][0]).reshape(-1)
         save_wav(out / f"sample_{k}.wav", y_up, sr); save_wav(out / f"top_{k}.wav", y_top, sr)
         rows.append(dict(path=f"sample_{k}.wav", artist=t.artist, genre=" ".join(t.genres), piece=t.path, seed=args.seed + k))
@@ -554,7 +556,7 @@ def cmd_upsample(args) -> dict:
             measured[name].append(_rounded(measure_clip(y)))
     ref = summarise(measured["real"])
     return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], seconds=args.seconds, start=args.start,
-                temperature=list(temps), top_p=args.top_p,
+                temperature=list(temps), top_p=args.top_p, hop_fraction=list(_hop_fraction(args)),
                 **{f"{n}_summary": summarise(ms) for n, ms in measured.items()},
                 **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", *middle, "upsampled")},
                 measured=measured, seconds_taken=round(time.perf_counter() - t0, 1))
@@ -565,6 +567,12 @@ def _temperature(args) -> tuple:
     from jukebox_nb.cli import demo_temperature
     try: return tuple(demo_temperature(args.temperature, args.models))
     except ValueError as e: raise SystemExit(str(e))
+
+
+def _hop_fraction(args) -> tuple:
+    "Window hops of levels 0, 1, 2 as fractions of a window: `--hop-fraction`, else the library's default (the demo's)."
+    from jukebox_nb.sampling import SampleRequest
+    return tuple(args.hop_fraction or SampleRequest().hop_fraction)
 
 
 def _song_seconds(models, folder) -> float:
@@ -594,7 +602,7 @@ def label_requests(models, args, levels) -> list[tuple[str, str, "SampleRequest"
         artist, genre = pairs[k % len(pairs)]
         meta = models.request_metadata(artist, genre, total_length=song_length)
         out.append((artist, genre, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(levels), seed=args.seed + k,
-                                                 temperature=temps, top_p=args.top_p)))
+                                                 temperature=temps, top_p=args.top_p, hop_fraction=_hop_fraction(args))))
     return out
 
 
@@ -614,7 +622,8 @@ def cmd_samples(args) -> dict:
         save_wav(out / name, np.asarray(res.audio[min(args.levels)][0]).reshape(-1), models.sample_rate)
         rows.append(dict(path=name, artist=artist, genre=genre, seed=req.seed, seconds_taken=round(time.perf_counter() - t0, 1)))
         (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return dict(command="samples", out=str(out), temperature=list(_temperature(args)), top_p=args.top_p, samples=rows)
+    return dict(command="samples", out=str(out), temperature=list(_temperature(args)), top_p=args.top_p,
+                hop_fraction=list(_hop_fraction(args)), samples=rows)
 
 
 NGRAMS = (8, 16, 32, 64, 128, 256)
@@ -673,16 +682,19 @@ def cmd_copying(args) -> dict:
     held = [c[start:start + n_codes] for c in map(codes, parts["valid"]) if c is not None and len(c) >= start + n_codes]
     clips = [sample(models, req, SampleConfig(decode=False)).tokens[2][0].numpy() for _, _, req in requests]
     rows = [dict(artist=a, genre=g, seed=req.seed) for a, g, req in requests]
-    return dict(command="copying", codes=str(args.codes), temperature=list(_temperature(args)), seconds=seconds, codes_per_clip=n_codes,
+    return dict(command="copying", codes=str(args.codes), temperature=list(_temperature(args)),
+                hop_fraction=list(_hop_fraction(args)), seconds=seconds, codes_per_clip=n_codes,
                 training_pieces=len(train), training_codes=int(sum(len(c) for c in train)), requests=rows,
                 samples=copied_runs(clips, train), held_out_pieces=copied_runs(held, train), held_out_count=len(held))
 
 
 def _sampling_args(s: argparse.ArgumentParser):
-    "--temperature and --top-p: as the demo samples unless told otherwise."
+    "--temperature, --top-p and --hop-fraction: as the demo samples unless told otherwise."
     s.add_argument("--temperature", type=float, nargs="+", default=None, help="one value (every level) or three (levels 0, 1, 2); "
                    "default: the models' demo.json \"temperature\", else 0.99")
     s.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    s.add_argument("--hop-fraction", type=float, nargs=3, default=None, metavar=("L0", "L1", "L2"),
+                   help="how far each level's next window moves on, as a fraction of a window (default: the library's, as the demo)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -270,6 +270,19 @@ def test_samples_sample_at_the_models_temperatures_unless_told(tiny_setup, tmp_p
     finally: (d / "models" / "demo.json").unlink()
 
 
+def test_samples_take_the_window_hops_asked_for(tiny_setup, tmp_path, monkeypatch):
+    "`--hop-fraction` reaches every request `samples` makes and is reported; without it, the library's default (the demo's)."
+    import jukebox_nb.sampling as S
+    d, _ = tiny_setup
+    seen, real = [], S.sample
+    monkeypatch.setattr(S, "sample", lambda models, req: seen.append(req.hop_fraction) or real(models, req))
+    run = lambda *hop: m.main(["samples", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--out", str(tmp_path / "s"),
+                               "--n", "2", "--seconds", "0.2", *hop])
+    assert run()["hop_fraction"] == list(S.SampleRequest().hop_fraction) and seen == [S.SampleRequest().hop_fraction] * 2
+    seen.clear()
+    assert run("--hop-fraction", "0.25", "0.5", "0.125")["hop_fraction"] == [0.25, 0.5, 0.125] and seen == [(0.25, 0.5, 0.125)] * 2
+
+
 def test_code_motion_tells_held_codes_from_shuffled_ones():
     "benchmarks/vqvae_design.py: codes that hold for 8 steps beat their shuffled chance; random codes do not."
     import sys
