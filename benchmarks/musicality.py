@@ -5,7 +5,7 @@
     python benchmarks/musicality.py labels --corpus CORPUS --samples SAMPLES_DIR [--label artist]
     python benchmarks/musicality.py bits --models MODELS --codes CODES [--split valid] [--contexts 8 32 128 256 512 896] [--labels]
     python benchmarks/musicality.py continuation --models MODELS --corpus CORPUS [--pieces 6]
-    python benchmarks/musicality.py upsample --models MODELS --corpus CORPUS --out DIR [--pieces 0] [--seconds 10]
+    python benchmarks/musicality.py upsample --models MODELS --corpus CORPUS --out DIR [--pieces 0] [--seconds 10] [--from-level 1]
     python benchmarks/musicality.py copying --models MODELS --corpus CORPUS --codes CODES [--n 24] [--seed 100]
 
 Each command prints one JSON object. SAMPLES and REF_DIR are WAV/FLAC/OGG files or folders of them (a folder
@@ -516,11 +516,13 @@ def cmd_continuation(args) -> dict:
 
 
 def cmd_upsample(args) -> dict:
-    """What the upsamplers let through: each held-out piece's real top-level codes (the VQ-VAE's encoding of `--seconds`
-    from `--start`), upsampled by the models' priors as the demo does, measured on (a)-(c) beside the real clip and the
-    top level's own decoding, and after the upper upsampler alone (`level_1`, decoded at its level). Writes
-    `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, so `labels --samples OUT` says how
-    well the labels survive: a ceiling for any top prior's samples through all levels."""
+    """What the upsamplers let through: each held-out piece's real codes at `--from-level` (default the top level: the
+    VQ-VAE's encoding of `--seconds` from `--start`), upsampled by the models' priors as the demo does, measured on
+    (a)-(c) beside the real clip, that level's own decoding (`top`) and after each upper upsampler alone (`level_L`,
+    decoded at its level). Each lower level's real codes decoded (`decoded_level_L`) say what the VQ-VAE itself keeps
+    there. Writes `sample_K.wav` (the upsampled audio), `top_K.wav` and labels.jsonl to `--out`, and the same for each
+    `decoded_level_L/`, so `labels --samples OUT` says how well the labels survive: a ceiling for any top prior's
+    samples through all levels."""
     import librosa, torch
     from jukebox_nb.audio import save_wav
     from jukebox_nb.checkpoints import load_demo_models
@@ -531,12 +533,15 @@ def cmd_upsample(args) -> dict:
     models = load_demo_models(args.models)
     train, valid = _corpus_tracks(corpus, args.valid_fraction, args.split_seed)
     pieces = (valid if args.split == "valid" else train + valid)[: args.pieces or None]
-    top = max(models.priors)
+    top = max(models.priors) if args.from_level is None else args.from_level
     lower = tuple(sorted((l for l in models.priors if l < top), reverse=True))  # the upsamplers' levels, in sampling order
-    sr, hop = models.sample_rate, models.hop(top)
+    if top not in models.priors or not lower:
+        raise SystemExit(f"--from-level {top}: choose a level with an upsampler below it, one of {sorted(l for l in models.priors if l > min(models.priors))}")
+    sr, hop = models.sample_rate, models.hop(max(models.priors))  # whole top-level codes: the same audio from any level
     song_length, temps = int(_song_seconds(models, args.models) * sr), _temperature(args)
     middle = [f"level_{l}" for l in lower[:-1]]  # what the upper upsampler(s) alone give, decoded at their own level
-    rows, measured, t0 = [], {n: [] for n in ("real", "top", *middle, "upsampled")}, time.perf_counter()
+    decoded = [f"decoded_level_{l}" for l in lower]  # the real codes of each level below, decoded: what the VQ-VAE keeps there
+    rows, measured, t0 = [], {n: [] for n in ("real", "top", *middle, "upsampled", *decoded)}, time.perf_counter()
     for k, t in enumerate(pieces):
         x = load_clip(corpus / t.path, args.seconds, args.start)
         xm = librosa.resample(x, orig_sr=SR, target_sr=sr) if sr != SR else x
@@ -551,14 +556,19 @@ def cmd_upsample(args) -> dict:
         rows.append(dict(path=f"sample_{k}.wav", artist=t.artist, genre=" ".join(t.genres), piece=t.path, seed=args.seed + k))
         (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         ys = {"real": x, "top": y_top, **{f"level_{l}": np.asarray(res.audio[l][0]).reshape(-1) for l in lower[:-1]}, "upsampled": y_up}
+        for l in lower:
+            with torch.inference_mode(): ys[f"decoded_level_{l}"] = models.vqvae.decode(models.vqvae.encode(xm, levels=l), l).reshape(-1).float().numpy()
+            (out / f"decoded_level_{l}").mkdir(exist_ok=True)
+            save_wav(out / f"decoded_level_{l}" / f"sample_{k}.wav", ys[f"decoded_level_{l}"], sr)
+            (out / f"decoded_level_{l}" / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         for name, y in ys.items():
             y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR) if name != "real" and sr != SR else y
             measured[name].append(_rounded(measure_clip(y)))
     ref = summarise(measured["real"])
-    return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], seconds=args.seconds, start=args.start,
+    return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], from_level=top, seconds=args.seconds, start=args.start,
                 temperature=list(temps), top_p=args.top_p, hop_fraction=list(_hop_fraction(args)),
                 **{f"{n}_summary": summarise(ms) for n, ms in measured.items()},
-                **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", *middle, "upsampled")},
+                **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", *middle, "upsampled", *decoded)},
                 measured=measured, seconds_taken=round(time.perf_counter() - t0, 1))
 
 
@@ -720,6 +730,7 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--split", default="valid", choices=("valid", "all"), help="pieces to encode (all: a folder of held-out pieces only)")
     u.add_argument("--valid-fraction", type=float, default=0.1); u.add_argument("--split-seed", type=int, default=0)
     u.add_argument("--threads", type=int, default=1)
+    u.add_argument("--from-level", type=int, default=None, help="the level whose real codes are upsampled (default: the top prior's)")
     _sampling_args(u)
     c = sub.add_parser("copying", help="(g) how much of the top prior's samples occurs verbatim in its training pieces' codes")
     c.add_argument("--models", required=True); c.add_argument("--corpus", required=True)

@@ -231,13 +231,31 @@ def test_upsample_command_upsamples_real_top_codes(tiny_setup, tmp_path):
     json.dumps(out)
     assert len(out["pieces"]) == 2
     assert all(out[f"{n}_inside_real"].endswith("/2") for n in ("top", "level_1", "upsampled"))
-    assert {n: len(r) for n, r in out["measured"].items()} == {"real": 2, "top": 2, "level_1": 2, "upsampled": 2}
+    assert {n: len(r) for n, r in out["measured"].items()} == {"real": 2, "top": 2, "level_1": 2, "upsampled": 2,
+                                                               "decoded_level_1": 2, "decoded_level_0": 2}
+    assert out["from_level"] == 2 and out["decoded_level_0_inside_real"].endswith("/2")
     for k in range(2):
         for name in (f"sample_{k}.wav", f"top_{k}.wav"):
             info = sf.info(tmp_path / "u" / name)
             assert info.samplerate == 44100 and abs(info.frames - 44100) <= 128  # whole top-level hops of the 1 s clip
     assert not np.allclose(sf.read(tmp_path / "u" / "sample_0.wav")[0], sf.read(tmp_path / "u" / "top_0.wav")[0])  # sampled, not the decode
     assert [(p.name, lab) for p, lab in m._asked_labels(tmp_path / "u", "artist")] == [("sample_0.wav", "a"), ("sample_1.wav", "a")]
+    # each lower level's real codes decoded, in a folder `labels` reads: the VQ-VAE's own ceiling there
+    assert [(p.name, lab) for p, lab in m._asked_labels(tmp_path / "u" / "decoded_level_0", "artist")] == [("sample_0.wav", "a"), ("sample_1.wav", "a")]
+    assert not np.allclose(sf.read(tmp_path / "u" / "decoded_level_0" / "sample_0.wav")[0], sf.read(tmp_path / "u" / "top_0.wav")[0])
+
+
+def test_upsample_from_a_lower_level(tiny_setup, tmp_path):
+    "`upsample --from-level 1`: the real level-1 codes through the bottom upsampler only; a level with no upsampler below is refused."
+    d, _ = tiny_setup
+    args = ["upsample", "--models", str(d / "models"), "--corpus", str(d / "corpus"), "--split", "all", "--pieces", "1", "--start", "0",
+            "--seconds", "1"]
+    out = m.main([*args, "--out", str(tmp_path / "u"), "--from-level", "1"])
+    assert out["from_level"] == 1 and set(out["measured"]) == {"real", "top", "upsampled", "decoded_level_0"}
+    full = m.main([*args, "--out", str(tmp_path / "v")])  # the same audio whatever the level: its real codes decode alike
+    assert out["measured"]["decoded_level_0"] == full["measured"]["decoded_level_0"] and out["measured"]["top"] == full["measured"]["decoded_level_1"]
+    with pytest.raises(SystemExit, match="--from-level 0: choose a level with an upsampler below it, one of \\[1, 2\\]"):
+        m.main([*args, "--out", str(tmp_path / "w"), "--from-level", "0"])
 
 
 def test_samples_command_asks_for_each_label_in_turn(tiny_setup, tmp_path):
