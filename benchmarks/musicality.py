@@ -493,7 +493,7 @@ def cmd_continuation(args) -> dict:
     valid = (valid if args.split == "valid" else train + valid)[: args.pieces]
     sr, prompt_s, cont_s = models.sample_rate, args.prompt_seconds, args.seconds
     song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
-    temps = _temperature(args)
+    temps, hops = _temperature(args), _hop_fraction(args)
     conts, trues, prompts, t0 = [], [], [], time.perf_counter()
     for i, t in enumerate(valid):
         x = load_clip(corpus / t.path, prompt_s + cont_s, args.start)
@@ -503,7 +503,7 @@ def cmd_continuation(args) -> dict:
                                        offset=int(args.start * sr))
         req = SampleRequest(level_metadata=meta, seconds=prompt_s + cont_s, levels=tuple(args.levels), prime_audio=x_model,
                             prime_seconds=prompt_s, seed=args.seed + i, temperature=temps, top_p=args.top_p,
-                            hop_fraction=_hop_fraction(args))
+                            hop_fraction=hops)
         res = sample(models, req)
         y = np.asarray(res.audio[min(args.levels)][0]).reshape(-1)
         y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR)
@@ -511,7 +511,7 @@ def cmd_continuation(args) -> dict:
         conts.append(mean_chroma(y[n0:])); trues.append(mean_chroma(x[n0:])); prompts.append(mean_chroma(x[:n0]))
     res, ref = agreement_vs_others(conts, trues), agreement_vs_others(prompts, trues)
     return dict(command="continuation", pieces=[t.path for t in valid], levels=list(args.levels), temperature=list(temps), top_p=args.top_p,
-                hop_fraction=list(_hop_fraction(args)), **res,
+                hop_fraction=list(hops), **res,
                 prompt_agreement=ref["agreement"], prompt_baseline=ref["baseline"], seconds=round(time.perf_counter() - t0, 1))
 
 
@@ -538,10 +538,11 @@ def cmd_upsample(args) -> dict:
     if top not in models.priors or not lower:
         raise SystemExit(f"--from-level {top}: choose a level with an upsampler below it, one of {sorted(l for l in models.priors if l > min(models.priors))}")
     sr, hop = models.sample_rate, models.hop(max(models.priors))  # whole top-level codes: the same audio from any level
-    song_length, temps = int(_song_seconds(models, args.models) * sr), _temperature(args)
+    song_length, temps, hops = int(_song_seconds(models, args.models) * sr), _temperature(args), _hop_fraction(args)
     middle = [f"level_{l}" for l in lower[:-1]]  # what the upper upsampler(s) alone give, decoded at their own level
     decoded = [f"decoded_level_{l}" for l in lower]  # the real codes of each level below, decoded: what the VQ-VAE keeps there
     rows, measured, t0 = [], {n: [] for n in ("real", "top", *middle, "upsampled", *decoded)}, time.perf_counter()
+    for name in decoded: (out / name).mkdir(exist_ok=True)
     for k, t in enumerate(pieces):
         x = load_clip(corpus / t.path, args.seconds, args.start)
         xm = librosa.resample(x, orig_sr=SR, target_sr=sr) if sr != SR else x
@@ -550,23 +551,23 @@ def cmd_upsample(args) -> dict:
         with torch.inference_mode(): y_top = models.vqvae.decode(z, top).reshape(-1).float().numpy()
         meta = models.request_metadata(t.artist, " ".join(t.genres), total_length=song_length, offset=int(args.start * sr))
         res = sample(models, SampleRequest(level_metadata=meta, seconds=xm.shape[1] / sr, levels=lower, prime_tokens={top: z},
-                                           seed=args.seed + k, temperature=temps, top_p=args.top_p, hop_fraction=_hop_fraction(args)))
+                                           seed=args.seed + k, temperature=temps, top_p=args.top_p, hop_fraction=hops))
         y_up = np.asarray(res.audio[min(lower)][0]).reshape(-1)
         save_wav(out / f"sample_{k}.wav", y_up, sr); save_wav(out / f"top_{k}.wav", y_top, sr)
         rows.append(dict(path=f"sample_{k}.wav", artist=t.artist, genre=" ".join(t.genres), piece=t.path, seed=args.seed + k))
-        (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        labels = "".join(json.dumps(r) + "\n" for r in rows)
+        (out / "labels.jsonl").write_text(labels)
         ys = {"real": x, "top": y_top, **{f"level_{l}": np.asarray(res.audio[l][0]).reshape(-1) for l in lower[:-1]}, "upsampled": y_up}
         for l in lower:
             with torch.inference_mode(): ys[f"decoded_level_{l}"] = models.vqvae.decode(models.vqvae.encode(xm, levels=l), l).reshape(-1).float().numpy()
-            (out / f"decoded_level_{l}").mkdir(exist_ok=True)
             save_wav(out / f"decoded_level_{l}" / f"sample_{k}.wav", ys[f"decoded_level_{l}"], sr)
-            (out / f"decoded_level_{l}" / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            (out / f"decoded_level_{l}" / "labels.jsonl").write_text(labels)
         for name, y in ys.items():
             y = librosa.resample(y.astype(np.float32), orig_sr=sr, target_sr=SR) if name != "real" and sr != SR else y
             measured[name].append(_rounded(measure_clip(y)))
     ref = summarise(measured["real"])
     return dict(command="upsample", out=str(out), pieces=[t.path for t in pieces], from_level=top, seconds=args.seconds, start=args.start,
-                temperature=list(temps), top_p=args.top_p, hop_fraction=list(_hop_fraction(args)),
+                temperature=list(temps), top_p=args.top_p, hop_fraction=list(hops),
                 **{f"{n}_summary": summarise(ms) for n, ms in measured.items()},
                 **{f"{n}_inside_real": f"{sum(inside(r, ref) for r in measured[n])}/{len(pieces)}" for n in ("top", *middle, "upsampled", *decoded)},
                 measured=measured, seconds_taken=round(time.perf_counter() - t0, 1))
@@ -607,12 +608,12 @@ def label_requests(models, args, levels) -> list[tuple[str, str, "SampleRequest"
     sr = models.sample_rate
     song_length = int(_song_seconds(models, args.models) * sr)  # the song the demo tells of, read once
     seconds = whole_token_seconds(args.seconds, sr, models.hop(2))  # at least what was asked, as the demo does
-    temps, out = _temperature(args), []
+    temps, hops, out = _temperature(args), _hop_fraction(args), []
     for k in range(args.n):
         artist, genre = pairs[k % len(pairs)]
         meta = models.request_metadata(artist, genre, total_length=song_length)
         out.append((artist, genre, SampleRequest(level_metadata=meta, seconds=seconds, levels=tuple(levels), seed=args.seed + k,
-                                                 temperature=temps, top_p=args.top_p, hop_fraction=_hop_fraction(args))))
+                                                 temperature=temps, top_p=args.top_p, hop_fraction=hops)))
     return out
 
 
